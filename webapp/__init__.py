@@ -1,0 +1,52 @@
+"""Kakeibo Export: back up a household account book from DynamoDB to a zip."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from .aws import Clients
+from .settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app for ``settings`` (read from the environment when omitted)."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, template_folder="../templates", static_folder="../static")
+    clients = Clients(settings)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=not settings.local,
+        MAX_CONTENT_LENGTH=64 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    app.extensions["kakeibo.settings"] = settings
+    app.extensions["kakeibo.clients"] = clients
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the unbound extensions of ``extensions.py`` to the app."""
+    from .extensions import csrf
+
+    csrf.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Register every blueprint."""
+    from . import auth, exports, health
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(exports.bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """Render HTTP errors with the site's own pages."""
+    from .errors import register
+
+    register(app)

@@ -1,0 +1,162 @@
+"""Local mode: the app on an embedded moto server, with demo users and data.
+
+``make run`` runs ``python -m webapp.local``. Nothing here touches real AWS: the
+credentials are fake and every client points at moto on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import sys
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+
+from .aws import Clients
+from .demo import DEMO_PASSWORD, DEMO_USERS, demo_items, write_items
+from .provision import create_bucket, create_table, create_user, create_user_pool
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
+
+REGION = "ap-northeast-1"
+BUCKET = "kakeibo-export-local"
+SLIPS_TABLE = "kakeibo-local-slips"
+BALANCES_TABLE = "kakeibo-local-balances"
+POOL_NAME = "kakeibo-local"
+RETENTION_DAYS = 7
+
+
+@dataclass
+class LocalStack:
+    """A running moto server and the settings of the resources made on it."""
+
+    server: ThreadedMotoServer
+    settings: Settings
+    users: dict[str, str]  # email -> sub
+
+    def stop(self) -> None:
+        """Stop the moto server."""
+        self.server.stop()
+
+
+def fake_credentials() -> None:
+    """Point boto3 at fake credentials so nothing can reach a real account."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        os.environ[name] = value
+    os.environ.pop("AWS_PROFILE", None)
+
+
+def start_moto() -> tuple[ThreadedMotoServer, str]:
+    """Start moto's server in this process on a free port; return it and its URL."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return server, f"http://{host}:{port}"
+
+
+def provision(
+    endpoint: str, *, retention_days: int = RETENTION_DAYS, **overrides: object
+) -> Settings:
+    """Create the bucket, tables, pool and client on ``endpoint``; return settings."""
+    bootstrap = Settings(
+        export_bucket=BUCKET,
+        slips_table=SLIPS_TABLE,
+        balances_table=BALANCES_TABLE,
+        cognito_user_pool_id="pending",
+        cognito_client_id="pending",
+        region=REGION,
+        endpoint_url=endpoint,
+        local=True,
+        retention_days=retention_days,
+    )
+    clients = Clients(bootstrap)
+    create_bucket(clients.s3, BUCKET, REGION, retention_days)
+    create_table(clients.dynamodb, SLIPS_TABLE)
+    create_table(clients.dynamodb, BALANCES_TABLE)
+    pool = create_user_pool(clients.cognito, POOL_NAME)
+    fields = {
+        **bootstrap.__dict__,
+        "cognito_user_pool_id": pool.pool_id,
+        "cognito_client_id": pool.client_id,
+        "jwks_url": f"{endpoint}/{pool.pool_id}/.well-known/jwks.json",
+        "secret_key": secrets.token_hex(32),
+        **overrides,
+    }
+    return Settings(**fields)
+
+
+def seed_demo(settings: Settings, today: date | None = None) -> dict[str, str]:
+    """Create the demo users and their data; return email -> sub."""
+    clients = Clients(settings)
+    end = today or date.today()
+    users: dict[str, str] = {}
+    for email in DEMO_USERS:
+        sub = create_user(clients.cognito, settings.cognito_user_pool_id, email, DEMO_PASSWORD)
+        slips, balances = demo_items(sub, email, end)
+        write_items(clients.dynamodb, settings.slips_table, slips)
+        write_items(clients.dynamodb, settings.balances_table, balances)
+        users[email] = sub
+    return users
+
+
+def start_stack(*, demo: bool = True) -> LocalStack:
+    """Start moto, provision everything and (optionally) load the demo data."""
+    fake_credentials()
+    server, endpoint = start_moto()
+    try:
+        settings = provision(endpoint)
+        users = seed_demo(settings) if demo else {}
+    except BaseException:
+        server.stop()
+        raise
+    return LocalStack(server=server, settings=settings, users=users)
+
+
+def main() -> int:
+    """Run the app locally until Ctrl-C."""
+    from . import create_app
+
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "5000"))
+    print("Starting local AWS (moto) and loading demo data…", flush=True)
+    stack = start_stack()
+    try:
+        app = create_app(stack.settings)
+        url = f"http://{host}:{port}/"
+        banner = [
+            "",
+            f"  Kakeibo Export is running at {url}",
+            f"  Local AWS (moto):            {stack.settings.endpoint_url}",
+            "  Demo users (password " + DEMO_PASSWORD + "):",
+            *(f"    {email}" for email in stack.users),
+            "  Press Ctrl-C to stop.",
+            "",
+        ]
+        print("\n".join(banner), flush=True)
+        app.run(host=host, port=port, debug=False, use_reloader=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        # A second Ctrl-C while moto shuts down must not leave a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stack.stop()
+        print("Stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

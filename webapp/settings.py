@@ -1,0 +1,110 @@
+"""Configuration: the one place that reads ``os.environ``."""
+
+from __future__ import annotations
+
+import os
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+#: Settings a deployment must set, by environment name.
+REQUIRED = (
+    "EXPORT_BUCKET",
+    "SLIPS_TABLE",
+    "BALANCES_TABLE",
+    "COGNITO_USER_POOL_ID",
+    "COGNITO_CLIENT_ID",
+)
+
+MAX_DOWNLOAD_URL_EXPIRY = 300
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app needs to know about its environment."""
+
+    export_bucket: str
+    slips_table: str
+    balances_table: str
+    cognito_user_pool_id: str
+    cognito_client_id: str
+    region: str
+    #: Flask's signing key. Outside local mode it is set directly or read from
+    #: SSM (``secret_key_parameter``) when the app starts.
+    secret_key: str | None = None
+    secret_key_parameter: str | None = None
+    #: A non-AWS endpoint (moto); boto3's own ``AWS_ENDPOINT_URL``.
+    endpoint_url: str | None = None
+    #: Local and test mode only: where to fetch the pool's JWKS. moto signs every
+    #: pool's tokens with one public key, so production must never override this.
+    jwks_url: str | None = None
+    local: bool = False
+    retention_days: int = 7
+    download_url_expiry: int = 60
+    display_timezone: str = "Asia/Tokyo"
+    max_span_days: int = 1827
+
+    def __post_init__(self) -> None:
+        if self.jwks_url and not self.local:
+            raise ConfigError("a JWKS URL override is only allowed in local mode")
+        if not self.local and not (self.secret_key or self.secret_key_parameter):
+            raise ConfigError("SECRET_KEY or SECRET_KEY_PARAMETER is required outside local mode")
+        if self.retention_days < 1:
+            raise ConfigError("EXPORT_RETENTION_DAYS must be at least 1")
+        if not 1 <= self.download_url_expiry <= MAX_DOWNLOAD_URL_EXPIRY:
+            raise ConfigError(
+                f"DOWNLOAD_URL_EXPIRY must be between 1 and {MAX_DOWNLOAD_URL_EXPIRY}"
+            )
+        if self.max_span_days < 1:
+            raise ConfigError("EXPORT_MAX_DAYS must be at least 1")
+        try:
+            zoneinfo.ZoneInfo(self.display_timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(
+                f"DISPLAY_TIMEZONE {self.display_timezone!r} is not a known time zone"
+            ) from exc
+
+    @property
+    def issuer(self) -> str:
+        """Return the ``iss`` every ID token of our pool carries."""
+        return f"https://cognito-idp.{self.region}.amazonaws.com/{self.cognito_user_pool_id}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings of a deployment; fail naming what is missing."""
+        env = os.environ if environ is None else environ
+        missing = [name for name in REQUIRED if not env.get(name)]
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        if not region:
+            missing.append("AWS_REGION")
+        if missing:
+            raise ConfigError("missing required setting(s): " + ", ".join(missing))
+        return cls(
+            export_bucket=env["EXPORT_BUCKET"],
+            slips_table=env["SLIPS_TABLE"],
+            balances_table=env["BALANCES_TABLE"],
+            cognito_user_pool_id=env["COGNITO_USER_POOL_ID"],
+            cognito_client_id=env["COGNITO_CLIENT_ID"],
+            region=str(region),
+            secret_key=env.get("SECRET_KEY") or None,
+            secret_key_parameter=env.get("SECRET_KEY_PARAMETER") or None,
+            endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            retention_days=_int(env, "EXPORT_RETENTION_DAYS", 7),
+            download_url_expiry=_int(env, "DOWNLOAD_URL_EXPIRY", 60),
+            display_timezone=env.get("DISPLAY_TIMEZONE") or "Asia/Tokyo",
+            max_span_days=_int(env, "EXPORT_MAX_DAYS", 1827),
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
