@@ -126,10 +126,18 @@ def start_stack(*, demo: bool = True) -> LocalStack:
     return LocalStack(server=server, settings=settings, users=users)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     """Run the app locally until Ctrl-C."""
     from . import create_app
 
+    # Ctrl-C and a plain `kill` both stop the app and moto cleanly, even when
+    # started in the background (where a shell leaves SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "5000"))
     print("Starting local AWS (moto) and loading demo data…", flush=True)
