@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import click
 from flask import Flask
 
 from .aws import Clients
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_commands(app)
     return app
 
 
@@ -50,3 +52,13 @@ def register_errorhandlers(app: Flask) -> None:
     from .errors import register
 
     register(app)
+
+
+def register_commands(app: Flask) -> None:
+    """Add the ``flask --app webapp ...`` commands."""
+    for command in _commands():
+        app.cli.add_command(command)
+
+
+def _commands() -> list[click.Command]:
+    return []
