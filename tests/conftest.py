@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -9,6 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from webapp import create_app
 from webapp.auth import User
@@ -82,3 +84,42 @@ def login(client: FlaskClient) -> Callable[[User], None]:
             session.update(sub=user.sub, email=user.email, exp=int(time.time()) + ttl)
 
     return sign_in
+
+
+CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*\bvalue="([^"]+)"')
+
+
+class AuthActions:
+    """Sign in and out through the real pages, as a browser would."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def csrf_token(self, path: str = "/login") -> str:
+        """Fetch ``path`` and return the CSRF token of its form."""
+        match = CSRF_FIELD.search(self.client.get(path).get_data(as_text=True))
+        assert match, f"no CSRF token on {path}"
+        return match.group(1)
+
+    def login(
+        self,
+        email: str = "alice@example.com",
+        password: str = DEMO_PASSWORD,
+        next: str | None = None,
+    ) -> TestResponse:
+        """Submit the sign-in form (``next`` goes in its query string)."""
+        return self.client.post(
+            "/login",
+            query_string={} if next is None else {"next": next},
+            data={"csrf_token": self.csrf_token(), "email": email, "password": password},
+        )
+
+    def logout(self) -> TestResponse:
+        """Press "Sign out" on the start page."""
+        return self.client.post("/logout", data={"csrf_token": self.csrf_token("/")})
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> AuthActions:
+    """Sign ``client`` in and out through /login and /logout."""
+    return AuthActions(client)

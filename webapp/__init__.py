@@ -21,12 +21,15 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SECURE=not settings.local,
         MAX_CONTENT_LENGTH=64 * 1024,
         WTF_CSRF_TIME_LIMIT=None,
+        # No CORS here: an automatic OPTIONS would answer 200 on private pages.
+        PROVIDE_AUTOMATIC_OPTIONS=False,
     )
     app.extensions["kakeibo.settings"] = settings
     app.extensions["kakeibo.clients"] = clients
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_security(app)
     register_commands(app)
     return app
 
@@ -50,6 +53,13 @@ def register_blueprints(app: Flask) -> None:
 def register_errorhandlers(app: Flask) -> None:
     """Render HTTP errors with the site's own pages."""
     from .errors import register
+
+    register(app)
+
+
+def register_security(app: Flask) -> None:
+    """Add the security headers and the CSRF refusal page."""
+    from .security import register
 
     register(app)
 

@@ -1,0 +1,92 @@
+"""The sign-in forms: declarative, no I/O in validators."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+
+# WTForms ships no type hints; the second code keeps this clean once the
+# project's mypy config ignores wtforms.* as it does flask_wtf.*.
+from wtforms import EmailField, PasswordField, StringField  # type: ignore[import-untyped, unused-ignore]
+from wtforms.validators import (  # type: ignore[import-untyped, unused-ignore]
+    DataRequired,
+    EqualTo,
+    Length,
+    Regexp,
+)
+
+#: Cognito's own limits: usernames up to 128 characters, passwords up to 256.
+MAX_EMAIL = 128
+MAX_PASSWORD = 256
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _digits(value: str | None) -> str | None:
+    # Authenticator apps show "123 456"; people type what they see.
+    return "".join(value.split()) if isinstance(value, str) else value
+
+
+class LoginForm(FlaskForm):  # type: ignore[misc]
+    """Email and password."""
+
+    email = EmailField(
+        "Email address",
+        filters=[_strip],
+        validators=[
+            DataRequired("Enter your email address."),
+            Length(max=MAX_EMAIL, message=f"An email address has at most {MAX_EMAIL} characters."),
+            Regexp(r"^[^@\s]+@[^@\s]+$", message="Enter an email address like name@example.com."),
+        ],
+        render_kw={"autocomplete": "email", "spellcheck": "false", "autocapitalize": "none"},
+    )
+    password = PasswordField(
+        "Password",
+        validators=[
+            DataRequired("Enter your password."),
+            Length(max=MAX_PASSWORD, message=f"A password has at most {MAX_PASSWORD} characters."),
+        ],
+        render_kw={"autocomplete": "current-password"},
+    )
+
+
+class NewPasswordForm(FlaskForm):  # type: ignore[misc]
+    """A new password, typed twice; the pool's policy is checked by Cognito."""
+
+    password = PasswordField(
+        "New password",
+        validators=[
+            DataRequired("Enter a new password."),
+            Length(max=MAX_PASSWORD, message=f"A password has at most {MAX_PASSWORD} characters."),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm = PasswordField(
+        "New password, again",
+        validators=[
+            DataRequired("Enter the new password a second time."),
+            EqualTo("password", message="The two passwords are not the same."),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
+class MfaForm(FlaskForm):  # type: ignore[misc]
+    """The 6-digit code from an authenticator app."""
+
+    code = StringField(
+        "6-digit code",
+        filters=[_digits],
+        validators=[
+            DataRequired("Enter the 6-digit code from your authenticator app."),
+            Regexp(r"^[0-9]{6}$", message="The code is 6 digits, like 123456."),
+        ],
+        render_kw={
+            "autocomplete": "one-time-code",
+            "inputmode": "numeric",
+            "pattern": "[0-9 ]*",
+            "maxlength": "7",
+            "spellcheck": "false",
+        },
+    )
