@@ -86,6 +86,29 @@ def login(client: FlaskClient) -> Callable[[User], None]:
     return sign_in
 
 
+@pytest.fixture
+def put_archive(clients: Clients, settings: Settings) -> Callable[..., str]:
+    """Store a stand-in archive for a user straight into S3; return its id text."""
+    from datetime import UTC, date, datetime
+
+    from webapp.archive import ArchiveId, archive_key
+
+    def put(
+        sub: str,
+        start: date = date(2025, 1, 1),
+        end: date = date(2025, 12, 31),
+        created: datetime | None = None,
+        body: bytes = b"PK\x05\x06" + bytes(18),  # an empty zip
+    ) -> str:
+        archive_id = ArchiveId.new(start, end, now=created or datetime.now(UTC))
+        clients.s3.put_object(
+            Bucket=settings.export_bucket, Key=archive_key(sub, archive_id), Body=body
+        )
+        return str(archive_id)
+
+    return put
+
+
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*\bvalue="([^"]+)"')
 
 

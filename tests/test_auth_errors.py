@@ -443,7 +443,7 @@ def test_next_that_is_not_a_local_page_becomes_start(target: str | None, app: Fl
 
 @pytest.mark.parametrize(
     "target",
-    ["/", "/?start=2025-01-01&end=2025-12-31", "/login", "/healthz"],
+    ["/", "/?start=2025-01-01&end=2025-12-31", "/login", "/healthz", "/exports/x"],
 )
 def test_next_that_is_a_local_page_is_kept(target: str, app: Flask) -> None:
     with app.test_request_context():
