@@ -71,4 +71,6 @@ def register_commands(app: Flask) -> None:
 
 
 def _commands() -> list[click.Command]:
-    return []
+    from .restore_command import restore
+
+    return [restore]
