@@ -6,13 +6,28 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench clean package deploy
+
+# Deploy tooling: osls (package.json, package-lock.json), installed by `npm ci`. Without
+# npm, the osls checks in tests/test_deploy.py skip (and fail under CI=true).
+NPM := $(shell command -v npm 2>/dev/null)
+NODE_STAMP := node_modules/.installed
+OSLS := node_modules/.bin/osls
+STAGE ?= dev
+SLS_FLAGS = --stage $(STAGE) $(if $(REGION),--region $(REGION))
+ifneq ($(NPM),)
+NODE_DEPS := $(NODE_STAMP)
+endif
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed (set PYTHON=...)")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
 
 ## run: start the app on an embedded local AWS (moto) with demo users and data
 run: $(STAMP)
@@ -28,12 +43,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(NODE_DEPS)
 	$(PY) -m pytest
 
 ## bench: the benchmarks in bench/ (tables on stdout)
 bench: $(STAMP)
 	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+## package: build build/lambda.zip and the CloudFormation template (.serverless/); STAGE=dev REGION=...
+package: $(STAMP) $(NODE_STAMP)
+	$(PY) .ci/package_lambda.py
+	$(OSLS) package $(SLS_FLAGS)
+
+## deploy: build the zip and deploy the whole stack (AWS credentials and the SSM secret first: README)
+deploy: $(STAMP) $(NODE_STAMP)
+	$(PY) .ci/package_lambda.py
+	$(OSLS) deploy $(SLS_FLAGS)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -6,6 +6,7 @@ import click
 from flask import Flask
 
 from .aws import Clients
+from .secret_key import read_secret_key
 from .settings import Settings
 
 
@@ -15,7 +16,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
     clients = Clients(settings)
     app.config.update(
-        SECRET_KEY=settings.secret_key,
+        SECRET_KEY=settings.secret_key or read_secret_key(settings, clients),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=not settings.local,
@@ -72,5 +73,6 @@ def register_commands(app: Flask) -> None:
 
 def _commands() -> list[click.Command]:
     from .restore_command import restore
+    from .users import create_user_command
 
-    return [restore]
+    return [restore, create_user_command]

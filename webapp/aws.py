@@ -30,10 +30,14 @@ class Clients:
         # A boto3 Session is not thread-safe; clients are. The dev server is
         # threaded, so client creation is serialised.
         self._lock = threading.Lock()
-        self._session = boto3.session.Session(region_name=settings.region)
+        self._session: boto3.session.Session | None = None
 
     def _client(self, service: str, config: Config) -> Any:
         with self._lock:
+            # Built on first use, not in Lambda's init phase: the session costs
+            # a few ms and a page like /healthz or /login needs no client.
+            if self._session is None:
+                self._session = boto3.session.Session(region_name=self.settings.region)
             return self._session.client(
                 service,  # type: ignore[call-overload]
                 region_name=self.settings.region,

@@ -1,0 +1,718 @@
+"""The deploy, proved without an AWS account.
+
+- ``.ci/package_lambda.py`` builds a deterministic zip; its handler runs under CPython
+  3.12 on real API Gateway HTTP API events against moto.
+- ``osls package`` turns serverless.yml into CloudFormation offline; cfn-lint finds
+  nothing; the template holds the security and data-safety promises of the issue.
+
+The zip is built once for this module into ``build/lambda.zip`` (where serverless.yml's
+``package.artifact`` points). Tools that may be missing (CPython 3.12, Node.js, osls)
+skip these tests with the reason, except under ``CI=true``, where they must run.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import sys
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from test_lambda import make_v2_event
+
+from webapp.aws import Clients
+from webapp.local import provision
+from webapp.model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA
+from webapp.provision import create_user
+from webapp.settings import REQUIRED, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+STAGE = "ci"
+SECRET_PARAMETER = f"/kakeibo-export/{STAGE}/secret-key"
+OSLS = ROOT / "node_modules" / ".bin" / "osls"
+MIN_NODE = (20, 19)
+TEMPORARY_PASSWORD = "Temp-Pass-1234-kakeibo"
+DATA_RESOURCES = ("ExportBucket", "SlipsTable", "BalancesTable", "UserPool")
+
+
+def _require(available: bool, reason: str) -> None:
+    """Skip when a system tool is missing; under CI=true, fail instead."""
+    if available:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: this check must run)")
+    pytest.skip(reason)
+
+
+def _load_packager() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "package_lambda", ROOT / ".ci" / "package_lambda.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+packager = _load_packager()
+
+
+@pytest.fixture(scope="module")
+def python312() -> str:
+    """Return a CPython 3.12 interpreter, the Lambda runtime's version."""
+    found: str | None = packager.find_python312()
+    _require(found is not None, "no CPython 3.12 (python3.12, ~/.pyenv or LAMBDA_PYTHON)")
+    assert found
+    return found
+
+
+@pytest.fixture(scope="module")
+def lambda_zip() -> Path:
+    """Build build/lambda.zip once for this module, exactly as `make package` does."""
+    path: Path = packager.build(packager.DEFAULT_OUTPUT)
+    return path
+
+
+@pytest.fixture(scope="module")
+def unpacked(lambda_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Unpack the zip as Lambda does into /var/task."""
+    task = tmp_path_factory.mktemp("task")
+    with zipfile.ZipFile(lambda_zip) as archive:
+        archive.extractall(task)
+    return task
+
+
+# --- the zip -------------------------------------------------------------------
+
+
+def test_zip_holds_the_app_and_its_wheels_with_fixed_metadata(lambda_zip: Path) -> None:
+    with zipfile.ZipFile(lambda_zip) as archive:
+        infos = archive.infolist()
+    names = [info.filename for info in infos]
+
+    assert names == sorted(names)
+    assert {info.date_time for info in infos} == {(1980, 1, 1, 0, 0, 0)}
+    assert {info.external_attr >> 16 for info in infos} == {0o100644}
+    for needed in (
+        "webapp/lambda_handler.py",
+        "templates/base.html",
+        "static/style.css",
+        "flask/__init__.py",
+        "apig_wsgi/__init__.py",
+        "boto3/__init__.py",
+        "botocore/data/ssm/2014-11-06/service-2.json.gz",
+        "tzdata/zoneinfo/Asia/Tokyo",
+    ):
+        assert needed in names, needed
+    assert not [n for n in names if n.startswith(("tests/", "bench/", ".venv/", "node_modules/"))]
+    assert not [n for n in names if n.endswith(".pyc") and ".cpython-312." not in n]
+    native = [n for n in names if n.endswith(".so")]
+    assert native, "no compiled extension at all: the wheels are missing"
+    for name in native:
+        assert "cpython-312-x86_64-linux-gnu" in name or name.endswith(".abi3.so"), name
+    dists = {n.split("/")[0] for n in names if ".dist-info/" in n}
+    assert {"flask-3.1.3.dist-info", "cryptography-50.0.2.dist-info"} <= dists
+
+
+def test_bytecode_is_hash_checked_and_matches_every_source(unpacked: Path, python312: str) -> None:
+    # Run by the 3.12 interpreter itself: the magic number and source hash are its own.
+    check = r"""
+import importlib.util, pathlib, sys
+root = pathlib.Path(sys.argv[1])
+bad, count = [], 0
+for source in root.rglob("*.py"):
+    pyc = pathlib.Path(importlib.util.cache_from_source(str(source)))
+    count += 1
+    data = pyc.read_bytes() if pyc.exists() else b""
+    if not (
+        data[:4] == importlib.util.MAGIC_NUMBER
+        and int.from_bytes(data[4:8], "little") == 0b01  # hash-based, never checked
+        and data[8:16] == importlib.util.source_hash(source.read_bytes())
+    ):
+        bad.append(str(source.relative_to(root)))
+print(count, len(bad), *bad[:5])
+"""
+    out = subprocess.run(
+        [python312, "-I", "-c", check, str(unpacked)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+
+    assert int(out[0]) > 300
+    assert out[1:] == ["0"], out
+
+
+def test_zip_writing_ignores_file_times_and_creation_order(tmp_path: Path) -> None:
+    trees = []
+    for n, (order, mtime) in enumerate([(("a", "b/c"), 1_000_000), (("b/c", "a"), 2_000_000)]):
+        root = tmp_path / f"tree{n}"
+        for name in order:
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"content of {name}\n")
+            os.utime(path, (mtime, mtime))
+        trees.append(root)
+    (trees[1] / "a").chmod(0o755)
+
+    packager.write_zip(tmp_path / "one.zip", [trees[0]])
+    packager.write_zip(tmp_path / "two.zip", [trees[1]])
+
+    assert (tmp_path / "one.zip").read_bytes() == (tmp_path / "two.zip").read_bytes()
+    assert zipfile.ZipFile(tmp_path / "one.zip").namelist() == ["a", "b/c"]
+
+
+def test_bytecode_does_not_depend_on_the_build_directory(tmp_path: Path, python312: str) -> None:
+    outputs = []
+    for name in ("first", "second/deeper"):
+        root = tmp_path / name
+        (root / "pkg").mkdir(parents=True)
+        (root / "pkg" / "mod.py").write_text("def where():\n    return __file__\n")
+        (root / "skipped.py").write_text("")
+        packager.compile_tree(python312, root, "pkg")
+        outputs.append((root / "pkg" / "__pycache__" / "mod.cpython-312.pyc").read_bytes())
+        assert not (root / "__pycache__").exists()
+
+    assert outputs[0] == outputs[1]
+    assert b"/var/task/pkg/mod.py" in outputs[0]
+
+
+# --- the packaged handler on CPython 3.12, against moto -------------------------------
+
+DRIVER = r"""
+import json, sys, types
+task_root = sys.argv[1]
+sys.path.insert(0, task_root)
+import webapp.lambda_handler as entry
+import flask
+
+def add_probe_cookie(wsgi_app):
+    # Test-only: one more Set-Cookie on every response, so the payload's handling of
+    # several cookies is seen on real pages (payload 1.0 would keep only the last).
+    def app(environ, start_response):
+        def start(status, headers, exc_info=None):
+            headers = [*headers, ("Set-Cookie", "probe=1; Secure; HttpOnly; Path=/")]
+            return start_response(status, headers, exc_info)
+        return wsgi_app(environ, start)
+    return app
+
+entry.app.wsgi_app = add_probe_cookie(entry.app.wsgi_app)
+print(json.dumps({
+    "version": list(sys.version_info[:2]),
+    "webapp": entry.__file__,
+    "flask": flask.__file__,
+}), flush=True)
+context = types.SimpleNamespace(
+    function_name="kakeibo-export-ci-web", aws_request_id="test", memory_limit_in_mb=1769
+)
+for line in sys.stdin:
+    try:
+        print(json.dumps({"response": entry.handler(json.loads(line), context)}), flush=True)
+    except Exception:
+        import traceback
+        print(json.dumps({"error": traceback.format_exc()}), flush=True)
+"""
+
+
+class PackagedLambda:
+    """The zip's handler in a CPython 3.12 process, fed one event at a time."""
+
+    def __init__(self, process: subprocess.Popen[str], log: Path) -> None:
+        self.process = process
+        self.log = log
+        self.ready = _read_line(process, log)
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Invoke the handler with ``event`` and return its response."""
+        assert self.process.stdin and self.process.stdout
+        self.process.stdin.write(json.dumps(event) + "\n")
+        self.process.stdin.flush()
+        reply = _read_line(self.process, self.log)
+        assert "error" not in reply, reply.get("error")
+        response: dict[str, Any] = reply["response"]
+        return response
+
+
+def _read_line(process: subprocess.Popen[str], log: Path, timeout: float = 60) -> dict[str, Any]:
+    assert process.stdout
+    readable, _, _ = select.select([process.stdout], [], [], timeout)
+    line = process.stdout.readline() if readable else ""
+    if not line:
+        process.kill()
+        process.communicate()
+        pytest.fail(f"the packaged handler did not answer:\n{log.read_text()}")
+    result: dict[str, Any] = json.loads(line)
+    return result
+
+
+@pytest.fixture(scope="module")
+def deployed(moto_endpoint: str) -> Settings:
+    """Provision moto afresh and store the session key as a SecureString."""
+    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request).close()
+    settings = provision(moto_endpoint)
+    clients = Clients(settings)
+    clients.ssm.put_parameter(
+        Name=SECRET_PARAMETER, Value="k" * 64, Type="SecureString", Overwrite=True
+    )
+    create_user(
+        clients.cognito,
+        settings.cognito_user_pool_id,
+        "new@example.com",
+        temporary_password=TEMPORARY_PASSWORD,
+    )
+    return settings
+
+
+@pytest.fixture(scope="module")
+def packaged(
+    unpacked: Path, python312: str, deployed: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PackagedLambda]:
+    """Start the zip's handler under CPython 3.12 with a Lambda-like environment."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "LAMBDA_TASK_ROOT": str(unpacked),
+        # What Lambda sets itself:
+        "AWS_REGION": deployed.region,
+        "AWS_DEFAULT_REGION": deployed.region,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        # What serverless.yml sets (tests below check the template carries each):
+        "EXPORT_BUCKET": deployed.export_bucket,
+        "SLIPS_TABLE": deployed.slips_table,
+        "BALANCES_TABLE": deployed.balances_table,
+        "COGNITO_USER_POOL_ID": deployed.cognito_user_pool_id,
+        "COGNITO_CLIENT_ID": deployed.cognito_client_id,
+        "SECRET_KEY_PARAMETER": SECRET_PARAMETER,
+        "EXPORT_RETENTION_DAYS": "7",
+        "DOWNLOAD_URL_EXPIRY": "60",
+        "DISPLAY_TIMEZONE": "Asia/Tokyo",
+        "EXPORT_MAX_DAYS": "1827",
+        # Only moto may answer; anything else must fail at once, never reach AWS.
+        "AWS_ENDPOINT_URL": str(deployed.endpoint_url),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    # -I -S: nothing but the zip and the standard library; -B: /var/task is read-only.
+    log = tmp_path_factory.mktemp("lambda-log") / "stderr.txt"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [python312, "-I", "-S", "-B", "-c", DRIVER, str(unpacked)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=env,
+            cwd=unpacked,
+        )
+    try:
+        yield PackagedLambda(process, log)
+    finally:
+        process.kill()
+        process.communicate()
+
+
+def _cookie_pairs(response: dict[str, Any]) -> dict[str, str]:
+    return dict(c.split(";", 1)[0].split("=", 1) for c in response.get("cookies", []))
+
+
+def _csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*\bvalue="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def _form(**fields: str) -> bytes:
+    from urllib.parse import urlencode
+
+    return urlencode(fields).encode()
+
+
+FORM = {"content-type": "application/x-www-form-urlencoded", "sec-fetch-site": "same-origin"}
+
+
+def test_packaged_handler_runs_from_the_zip_on_python312(
+    packaged: PackagedLambda, unpacked: Path
+) -> None:
+    assert packaged.ready["version"] == [3, 12]
+    assert packaged.ready["webapp"].startswith(str(unpacked))
+    assert packaged.ready["flask"].startswith(str(unpacked))
+
+    health = packaged(make_v2_event(path="/healthz"))
+
+    assert health["statusCode"] == 200
+    assert json.loads(health["body"]) == {"status": "ok"}
+    assert health["headers"]["strict-transport-security"].startswith("max-age=")
+
+
+def test_packaged_handler_sends_static_files_as_binary(packaged: PackagedLambda) -> None:
+    response = packaged(make_v2_event(path="/static/favicon.svg"))
+
+    assert response["statusCode"] == 200
+    assert response["headers"]["content-type"].startswith("image/svg+xml")
+    assert response["isBase64Encoded"] is True
+    assert base64.b64decode(response["body"]) == (ROOT / "static" / "favicon.svg").read_bytes()
+
+
+def test_packaged_handler_serves_login_with_several_cookies(packaged: PackagedLambda) -> None:
+    private = packaged(make_v2_event(path="/"))
+    page = packaged(make_v2_event(path="/login"))
+
+    assert private["statusCode"] == 302
+    assert private["headers"]["location"].startswith("/login")
+    assert page["statusCode"] == 200
+    assert page["headers"]["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page["headers"]["content-security-policy"]
+    assert 'name="password"' in page["body"]
+    # Each Set-Cookie in its own entry of the v2 `cookies` list.
+    assert sorted(_cookie_pairs(page)) == ["probe", "session"]
+    (session,) = [c for c in page["cookies"] if c.startswith("session=")]
+    assert {"Secure", "HttpOnly", "SameSite=Lax"} <= {p.strip() for p in session.split(";")}
+
+
+def test_packaged_handler_signs_in_through_a_base64_form_post(
+    packaged: PackagedLambda,
+) -> None:
+    page = packaged(make_v2_event(path="/login"))
+    # The browser sends its cookies back; HTTP APIs list each one separately.
+    cookies = [f"{k}={v}" for k, v in _cookie_pairs(page).items()] + ["theme=dark"]
+    token = _csrf_token(page["body"])
+
+    def post(password: str, csrf: str = token) -> dict[str, Any]:
+        body = _form(csrf_token=csrf, email="new@example.com", password=password)
+        return packaged(
+            make_v2_event(method="POST", path="/login", headers=FORM, cookies=cookies, body=body)
+        )
+
+    wrong = post("Wrong-password-1234")
+    no_csrf = post(TEMPORARY_PASSWORD, csrf="")
+    challenge = post(TEMPORARY_PASSWORD)
+
+    assert wrong["statusCode"] == 401
+    assert "Incorrect email address or password." in wrong["body"]
+    assert no_csrf["statusCode"] == 400
+    # Cognito (moto) asked for a new password: the redirect carries the encrypted
+    # challenge in the session cookie, signed with the key read from SSM.
+    assert challenge["statusCode"] == 303
+    assert challenge["headers"]["location"].endswith("/login/new-password")
+    assert sorted(_cookie_pairs(challenge)) == ["probe", "session"]
+    follow = packaged(
+        make_v2_event(
+            path="/login/new-password",
+            cookies=[f"session={_cookie_pairs(challenge)['session']}"],
+        )
+    )
+    assert follow["statusCode"] == 200
+    # Only a session whose signed challenge decrypts gets the form (a bad one goes to /login).
+    assert 'name="confirm"' in follow["body"]
+
+
+# --- osls package and the CloudFormation template ------------------------------
+
+
+def _node_version() -> tuple[int, ...] | None:
+    node = shutil.which("node")
+    if not node:
+        return None
+    out = subprocess.run([node, "--version"], capture_output=True, text=True).stdout
+    return tuple(int(part) for part in out.strip().lstrip("v").split(".")[:2])
+
+
+def _osls_package(out: Path, *params: str) -> dict[str, Any]:
+    version = _node_version()
+    _require(version is not None, "Node.js is not installed (osls needs >= 20.19)")
+    assert version
+    _require(version >= MIN_NODE, f"Node.js {version} is older than 20.19, which osls needs")
+    _require(OSLS.exists(), "osls is not installed: run `npm ci` (make test does)")
+    env = {
+        **os.environ,
+        # Dummy credentials: packaging must not need an account, and cannot use one.
+        "AWS_ACCESS_KEY_ID": "dummy",
+        "AWS_SECRET_ACCESS_KEY": "dummy",
+        "SLS_TELEMETRY_DISABLED": "1",
+        "SLS_NOTIFICATIONS_MODE": "off",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        env.pop(name, None)
+    shutil.rmtree(out, ignore_errors=True)
+    result = subprocess.run(
+        [str(OSLS), "package", "--stage", STAGE, "--package", str(out), *params],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    template: dict[str, Any] = json.loads(
+        (out / "cloudformation-template-update-stack.json").read_text()
+    )
+    return template
+
+
+@pytest.fixture(scope="module")
+def template_path(lambda_zip: Path) -> Path:
+    """Run `osls package` offline and return the generated template's path."""
+    out = BUILD / "sls-test"
+    _osls_package(out)
+    return out / "cloudformation-template-update-stack.json"
+
+
+@pytest.fixture(scope="module")
+def template(template_path: Path) -> dict[str, Any]:
+    """Return the generated CloudFormation template."""
+    result: dict[str, Any] = json.loads(template_path.read_text())
+    return result
+
+
+def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def _function(template: dict[str, Any]) -> dict[str, Any]:
+    (function,) = _resources(template, "AWS::Lambda::Function").values()
+    return function
+
+
+def test_cfn_lint_finds_nothing(template_path: Path) -> None:
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    result = subprocess.run(
+        [str(cfn_lint), str(template_path)], capture_output=True, text=True, timeout=300
+    )
+
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_function_is_the_packaged_flask_app_on_python312(template: dict[str, Any]) -> None:
+    props = _function(template)["Properties"]
+
+    assert props["Handler"] == "webapp.lambda_handler.handler"
+    assert props["Runtime"] == "python3.12"
+    assert props["Architectures"] == ["x86_64"]
+    assert props["Code"]["S3Key"].endswith("/lambda.zip")
+    # API Gateway stops waiting at 30 s; the export needs a whole vCPU.
+    assert props["Timeout"] < 30
+    assert props["MemorySize"] >= 1769
+    (log_group,) = _resources(template, "AWS::Logs::LogGroup").values()
+    assert log_group["Properties"]["RetentionInDays"] == 30
+
+
+def test_http_api_sends_every_path_to_the_function_as_payload_2(
+    template: dict[str, Any],
+) -> None:
+    (route,) = _resources(template, "AWS::ApiGatewayV2::Route").values()
+    (integration,) = _resources(template, "AWS::ApiGatewayV2::Integration").values()
+    (stage,) = _resources(template, "AWS::ApiGatewayV2::Stage").values()
+
+    assert route["Properties"]["RouteKey"] == "$default"
+    assert integration["Properties"]["PayloadFormatVersion"] == "2.0"
+    assert stage["Properties"]["StageName"] == "$default"
+    throttle = stage["Properties"]["DefaultRouteSettings"]
+    assert throttle["ThrottlingRateLimit"] > 0
+    assert throttle["ThrottlingBurstLimit"] > 0
+
+
+def test_function_environment_carries_every_setting_the_app_requires(
+    template: dict[str, Any],
+) -> None:
+    env = _function(template)["Properties"]["Environment"]["Variables"]
+    expected_refs = {
+        "EXPORT_BUCKET": "ExportBucket",
+        "SLIPS_TABLE": "SlipsTable",
+        "BALANCES_TABLE": "BalancesTable",
+        "COGNITO_USER_POOL_ID": "UserPool",
+        "COGNITO_CLIENT_ID": "UserPoolClient",
+    }
+
+    assert set(REQUIRED) == set(expected_refs)
+    assert {k: env[k] for k in expected_refs} == {k: {"Ref": v} for k, v in expected_refs.items()}
+    assert env["SECRET_KEY_PARAMETER"] == SECRET_PARAMETER
+    # The key itself never sits in the template or the environment; Lambda sets the region.
+    assert "SECRET_KEY" not in env
+    assert "AWS_REGION" not in env
+    assert env["DISPLAY_TIMEZONE"] == "Asia/Tokyo"
+    # With the references resolved as CloudFormation would, the app's own parser accepts it.
+    resolved = {k: f"resolved-{v['Ref']}" if isinstance(v, dict) else v for k, v in env.items()}
+    settings = Settings.from_env({**resolved, "AWS_REGION": "ap-northeast-1"})
+    assert settings.secret_key_parameter == SECRET_PARAMETER
+    assert (settings.retention_days, settings.download_url_expiry) == (7, 60)
+    assert settings.max_span_days == 1827
+
+
+def test_bucket_is_private_encrypted_and_tls_only(template: dict[str, Any]) -> None:
+    bucket = template["Resources"]["ExportBucket"]["Properties"]
+    (policy,) = [
+        p
+        for p in _resources(template, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": "ExportBucket"}
+    ]
+
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    (sse,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    (no_plain_http,) = [
+        s for s in statements if "aws:SecureTransport" in s["Condition"].get("Bool", {})
+    ]
+    assert no_plain_http["Effect"] == "Deny"
+    assert no_plain_http["Principal"] == "*"
+    assert no_plain_http["Condition"]["Bool"]["aws:SecureTransport"] is False
+    assert no_plain_http["Resource"] == [
+        {"Fn::GetAtt": ["ExportBucket", "Arn"]},
+        {"Fn::Sub": "${ExportBucket.Arn}/*"},
+    ]
+
+
+def test_bucket_lifecycle_expires_exports_and_stale_uploads(template: dict[str, Any]) -> None:
+    (rule,) = template["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+
+    assert rule["Status"] == "Enabled"
+    assert rule["Prefix"] == "exports/"
+    assert rule["ExpirationInDays"] == 7
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+
+
+def test_retention_days_is_one_setting_for_the_rule_and_the_app() -> None:
+    out = BUILD / "sls-test-retention"
+    template = _osls_package(out, "--param=retentionDays=3")
+
+    (rule,) = template["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    env = _function(template)["Properties"]["Environment"]["Variables"]
+    # A --param arrives as text; CloudFormation reads "3" as the number.
+    assert str(rule["ExpirationInDays"]) == env["EXPORT_RETENTION_DAYS"] == "3"
+
+
+def test_tables_have_the_data_model_keys_on_demand_and_pitr(template: dict[str, Any]) -> None:
+    tables = _resources(template, "AWS::DynamoDB::Table")
+
+    assert sorted(tables) == ["BalancesTable", "SlipsTable"]
+    for table in tables.values():
+        props = table["Properties"]
+        assert props["KeySchema"] == KEY_SCHEMA
+        assert props["AttributeDefinitions"] == ATTRIBUTE_DEFINITIONS
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_data_resources_survive_stack_removal_and_replacement(template: dict[str, Any]) -> None:
+    for name in DATA_RESOURCES:
+        resource = template["Resources"][name]
+        assert resource["DeletionPolicy"] == "Retain", name
+        assert resource["UpdateReplacePolicy"] == "Retain", name
+
+
+def test_user_pool_signs_in_by_email_with_a_strong_policy(template: dict[str, Any]) -> None:
+    pool = template["Resources"]["UserPool"]["Properties"]
+    (client,) = _resources(template, "AWS::Cognito::UserPoolClient").values()
+    client_props = client["Properties"]
+
+    assert pool["UsernameAttributes"] == ["email"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert pool["MfaConfiguration"] == "OPTIONAL"
+    assert pool["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
+    policy = pool["Policies"]["PasswordPolicy"]
+    assert policy["MinimumLength"] >= 12
+    assert policy["RequireUppercase"] and policy["RequireLowercase"] and policy["RequireNumbers"]
+    assert client_props["GenerateSecret"] is False
+    assert sorted(client_props["ExplicitAuthFlows"]) == [
+        "ALLOW_REFRESH_TOKEN_AUTH",
+        "ALLOW_USER_PASSWORD_AUTH",
+    ]
+    assert client_props["PreventUserExistenceErrors"] == "ENABLED"
+
+
+def _statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    (role,) = _resources(template, "AWS::IAM::Role").values()
+    return [
+        statement
+        for policy in role["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+
+
+def _listify(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_iam_grants_exactly_what_the_app_uses(template: dict[str, Any]) -> None:
+    ours = [s for s in _statements(template) if not s["Action"][0].startswith("logs:")]
+
+    assert [(sorted(_listify(s["Action"])), s["Resource"], s.get("Condition")) for s in ours] == [
+        (
+            ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            {"Fn::Sub": "${ExportBucket.Arn}/exports/*"},
+            None,
+        ),
+        (
+            ["s3:ListBucket"],
+            {"Fn::GetAtt": ["ExportBucket", "Arn"]},
+            {"StringLike": {"s3:prefix": "exports/*"}},
+        ),
+        (
+            ["dynamodb:Query"],
+            [{"Fn::GetAtt": ["SlipsTable", "Arn"]}, {"Fn::GetAtt": ["BalancesTable", "Arn"]}],
+            None,
+        ),
+        (
+            ["ssm:GetParameter"],
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:"
+                f"parameter{SECRET_PARAMETER}"
+            },
+            None,
+        ),
+    ]
+    assert {s["Effect"] for s in _statements(template)} == {"Allow"}
+    # InitiateAuth/RespondToAuthChallenge of a secretless client are not IAM-authorised.
+    assert not [a for s in _statements(template) for a in _listify(s["Action"]) if "cognito" in a]
+
+
+def test_iam_has_no_wildcard_action_or_resource(template: dict[str, Any]) -> None:
+    statements = _statements(template)
+    actions = [a for s in statements for a in _listify(s["Action"])]
+    resources = [r for s in statements for r in _listify(s["Resource"])]
+
+    assert actions and resources
+    assert not [a for a in actions if "*" in a]
+    assert "*" not in resources
+    # The framework's log statements stay on this function's own log group.
+    logs = [
+        r["Fn::Sub"]
+        for s in statements
+        if s["Action"][0].startswith("logs:")
+        for r in s["Resource"]
+    ]
+    assert logs and all(":log-group:/aws/lambda/kakeibo-export-ci" in r for r in logs)
+
+
+def test_outputs_give_the_site_and_the_pool(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+
+    assert outputs["SiteUrl"]["Value"] == {"Fn::GetAtt": ["HttpApi", "ApiEndpoint"]}
+    assert outputs["UserPoolId"]["Value"] == {"Ref": "UserPool"}
+    assert outputs["UserPoolClientId"]["Value"] == {"Ref": "UserPoolClient"}
+    assert outputs["SecretKeyParameter"]["Value"] == SECRET_PARAMETER
