@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -126,3 +130,18 @@ def test_from_env_never_enables_local_mode_or_jwks_override() -> None:
     settings = Settings.from_env({**ENV, "COGNITO_JWKS_URL": "http://evil.example/jwks.json"})
     assert settings.jwks_url is None
     assert not settings.local
+
+
+def test_cli_names_missing_settings_without_a_traceback() -> None:
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
+    answer = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "webapp", "restore", "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert answer.returncode == 1
+    assert "Traceback" not in answer.stderr
+    assert "missing required setting(s): EXPORT_BUCKET" in answer.stderr

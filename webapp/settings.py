@@ -7,6 +7,8 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import click
+
 #: Settings a deployment must set, by environment name.
 REQUIRED = (
     "EXPORT_BUCKET",
@@ -19,8 +21,12 @@ REQUIRED = (
 MAX_DOWNLOAD_URL_EXPIRY = 300
 
 
-class ConfigError(RuntimeError):
-    """A setting is missing or invalid; the message names it."""
+class ConfigError(click.ClickException):
+    """A setting is missing or invalid; the message names it.
+
+    A ClickException, so ``flask --app webapp <command>`` prints just the message
+    (and exits 1) instead of a traceback; Lambda's init log shows it as is.
+    """
 
 
 @dataclass(frozen=True)
