@@ -13,6 +13,7 @@ from botocore.stub import Stubber
 from conftest import AuthActions
 from flask import Flask
 from flask.testing import FlaskClient
+from support import OFFLINE
 from werkzeug.test import TestResponse
 
 from webapp import create_app
@@ -22,19 +23,6 @@ from webapp.aws import Clients
 from webapp.demo import DEMO_PASSWORD
 from webapp.settings import Settings
 
-#: Settings whose AWS is never reached: every Cognito call here is stubbed.
-OFFLINE = Settings(
-    export_bucket="bucket",
-    slips_table="slips",
-    balances_table="balances",
-    cognito_user_pool_id="ap-northeast-1_offline",
-    cognito_client_id="offline-client",
-    region="ap-northeast-1",
-    endpoint_url="http://127.0.0.1:9",
-    jwks_url="http://127.0.0.1:9/.well-known/jwks.json",
-    secret_key="offline-secret-key",
-    local=True,
-)
 SESSION = "AYAB" + "s" * 60  # Cognito's session strings are at least 20 characters
 
 

@@ -15,6 +15,7 @@ from botocore.stub import Stubber
 from conftest import AuthActions
 from flask import Flask
 from flask.testing import FlaskClient
+from support import OFFLINE
 from werkzeug.routing import BuildError, Rule
 
 from webapp import create_app
@@ -25,18 +26,6 @@ from webapp.security import CSRF_MESSAGE
 from webapp.settings import Settings
 
 #: An app that never reaches AWS: nothing here gets past the guards.
-OFFLINE = Settings(
-    export_bucket="bucket",
-    slips_table="slips",
-    balances_table="balances",
-    cognito_user_pool_id="ap-northeast-1_offline",
-    cognito_client_id="offline-client",
-    region="ap-northeast-1",
-    endpoint_url="http://127.0.0.1:9",
-    jwks_url="http://127.0.0.1:9/.well-known/jwks.json",
-    secret_key="offline-secret-key",
-    local=True,
-)
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 #: A well-formed archive id, for routes that take one.
 ARCHIVE = ArchiveId.new(date(2025, 1, 1), date(2025, 12, 31))

@@ -13,26 +13,14 @@ from apig_wsgi import make_lambda_handler
 from conftest import AuthActions
 from flask import Flask
 from flask.testing import FlaskClient
+from support import OFFLINE
 from werkzeug.test import TestResponse
 
 from webapp import create_app
 from webapp.auth import User
 from webapp.security import CROSS_SITE_MESSAGE, CSRF_MESSAGE, HSTS
-from webapp.settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-OFFLINE = Settings(
-    export_bucket="bucket",
-    slips_table="slips",
-    balances_table="balances",
-    cognito_user_pool_id="ap-northeast-1_offline",
-    cognito_client_id="offline-client",
-    region="ap-northeast-1",
-    endpoint_url="http://127.0.0.1:9",
-    jwks_url="http://127.0.0.1:9/.well-known/jwks.json",
-    secret_key="offline-secret-key",
-    local=True,
-)
 
 
 @pytest.fixture(scope="module")
