@@ -12,8 +12,9 @@ import secrets
 import signal
 import sys
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from .aws import Clients
 from .demo import DEMO_PASSWORD, DEMO_USERS, demo_items, write_items
@@ -102,7 +103,8 @@ def provision(
 def seed_demo(settings: Settings, today: date | None = None) -> dict[str, str]:
     """Create the demo users and their data; return email -> sub."""
     clients = Clients(settings)
-    end = today or date.today()
+    # "Today" where the user lives, so the data ends on the date the page shows.
+    end = today or datetime.now(ZoneInfo(settings.display_timezone)).date()
     users: dict[str, str] = {}
     for email in DEMO_USERS:
         sub = create_user(clients.cognito, settings.cognito_user_pool_id, email, DEMO_PASSWORD)

@@ -238,6 +238,8 @@ class Archive:
     def _open(self, info: zipfile.ZipInfo) -> IO[bytes]:
         try:
             return self.zip.open(info)
+        # zipfile raises NotImplementedError for a compression method it lacks
+        # and RuntimeError for an encrypted member: both mean "not our archive".
         except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError) as exc:
             raise RestoreError(f"{info.filename} cannot be read: {exc}") from exc
 
