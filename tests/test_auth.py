@@ -6,7 +6,7 @@ import base64
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -16,9 +16,10 @@ from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from flask import Flask
 from flask.testing import FlaskClient
+from support import message, session_of, text
 from werkzeug.test import TestResponse
 
-from webapp.auth import EXPIRED_SESSION, MESSAGES, User
+from webapp.auth import EXPIRED_SESSION, User
 from webapp.auth_cognito import Failure
 from webapp.aws import Clients
 from webapp.demo import DEMO_PASSWORD
@@ -30,27 +31,6 @@ if TYPE_CHECKING:
 
 NEW_PASSWORD = "Brand-new-pass-2026"
 TEMPORARY_PASSWORD = "Temporary-1234-pass"
-
-
-def message(failure: Failure, **fields: str) -> str:
-    return MESSAGES[failure][0].format(**fields)
-
-
-def text(response: TestResponse) -> str:
-    """Return the page as the browser shows it (HTML entities undone)."""
-    import html
-
-    return html.unescape(response.get_data(as_text=True))
-
-
-def session_of(app: Flask, client: FlaskClient) -> dict[str, Any]:
-    """Return what the session cookie holds, read the way anyone holding it could."""
-    cookie = client.get_cookie("session")
-    if cookie is None:
-        return {}
-    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
-    data: dict[str, Any] = serializer.loads(cookie.value)
-    return data
 
 
 def location(response: TestResponse) -> tuple[str, dict[str, list[str]]]:

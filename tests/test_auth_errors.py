@@ -13,36 +13,16 @@ from botocore.stub import Stubber
 from conftest import AuthActions
 from flask import Flask
 from flask.testing import FlaskClient
-from support import OFFLINE
-from werkzeug.test import TestResponse
+from support import OFFLINE, message, session_of, text
 
 from webapp import create_app
-from webapp.auth import EXPIRED_CHALLENGE, MESSAGES, safe_next
+from webapp.auth import EXPIRED_CHALLENGE, safe_next
 from webapp.auth_cognito import Failure, SignInError, start_sign_in
 from webapp.aws import Clients
 from webapp.demo import DEMO_PASSWORD
 from webapp.settings import Settings
 
 SESSION = "AYAB" + "s" * 60  # Cognito's session strings are at least 20 characters
-
-
-def message(failure: Failure, **fields: str) -> str:
-    return MESSAGES[failure][0].format(**fields)
-
-
-def text(response: TestResponse) -> str:
-    """Return the page as the browser shows it (HTML entities undone)."""
-    return html.unescape(response.get_data(as_text=True))
-
-
-def session_of(app: Flask, client: FlaskClient) -> dict[str, Any]:
-    """Return what the session cookie holds."""
-    cookie = client.get_cookie("session")
-    if cookie is None:
-        return {}
-    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
-    data: dict[str, Any] = serializer.loads(cookie.value)
-    return data
 
 
 @pytest.fixture(scope="module")
