@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -776,6 +777,31 @@ def test_restore_command_refuses_corrupt_compressed_data(
     assert "balances.json is damaged" in result.output
     assert "Nothing was written." in result.output
     assert table_items(clients, settings.slips_table) == []
+
+
+def test_restore_command_refuses_a_compression_method_zipfile_lacks(
+    restore: Callable[..., Any], tmp_path: Path, clients: Clients, settings: Settings
+) -> None:
+    files, manifest = archive_parts(sample())
+    path = write_zip(tmp_path / "deflate64.zip", files, manifest)
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("balances.json")
+    # Mark the member as Deflate64 (method 9, as Windows writes large files) in
+    # its local header and in the central directory.
+    raw[info.header_offset + 8 : info.header_offset + 10] = (9).to_bytes(2, "little")
+    central = re.search(
+        rb"PK\x01\x02.{42}" + re.escape(info.filename.encode()), bytes(raw), re.DOTALL
+    )
+    assert central is not None
+    raw[central.start() + 10 : central.start() + 12] = (9).to_bytes(2, "little")
+    path.write_bytes(bytes(raw))
+    result = restore(path)
+    assert result.exit_code == 1, result.output
+    assert "balances.json is compressed in a way this command cannot read" in result.output
+    assert "Traceback" not in result.output
+    assert table_items(clients, settings.slips_table) == []
+    assert table_items(clients, settings.balances_table) == []
 
 
 def test_restore_command_refuses_a_missing_dynamodb_table(

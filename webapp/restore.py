@@ -57,6 +57,12 @@ Item = dict[str, Any]
 Progress = Callable[[int], None]
 
 
+#: The zip methods Python's zipfile decompresses (ours are deflated).
+_READABLE_COMPRESSION = frozenset(
+    {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+)
+
+
 class RestoreError(Exception):
     """The archive cannot be restored; ``str()`` says why, for the user."""
 
@@ -236,11 +242,17 @@ class Archive:
                 )
 
     def _open(self, info: zipfile.ZipInfo) -> IO[bytes]:
+        # A re-packed archive may use a method zipfile lacks (Windows' Deflate64,
+        # AES): say so plainly rather than fail inside zipfile.
+        if info.compress_type not in _READABLE_COMPRESSION:
+            raise RestoreError(
+                f"{info.filename} is compressed in a way this command cannot read "
+                f"(zip method {info.compress_type}); use the archive as downloaded"
+            )
         try:
             return self.zip.open(info)
-        # zipfile raises NotImplementedError for a compression method it lacks
-        # and RuntimeError for an encrypted member: both mean "not our archive".
-        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError) as exc:
+        # RuntimeError: an encrypted member, which our archives never have.
+        except (zipfile.BadZipFile, RuntimeError, OSError) as exc:
             raise RestoreError(f"{info.filename} cannot be read: {exc}") from exc
 
 
