@@ -145,13 +145,11 @@ def write_items(dynamodb: DynamoDBClient, table: str, items: list[dict[str, Any]
     """Write plain items with BatchWriteItem (demo and test data only)."""
     from boto3.dynamodb.types import TypeSerializer
 
+    from .restore import put_items
+
     serializer = TypeSerializer()
-    for start in range(0, len(items), 25):
-        requests: Any = [
-            {"PutRequest": {"Item": {k: serializer.serialize(v) for k, v in item.items()}}}
-            for item in items[start : start + 25]
-        ]
-        pending = {table: requests}
-        while pending:
-            answer = dynamodb.batch_write_item(RequestItems=pending)
-            pending = answer.get("UnprocessedItems") or {}
+    put_items(
+        dynamodb,
+        table,
+        ({k: serializer.serialize(v) for k, v in item.items()} for item in items),
+    )
