@@ -34,8 +34,6 @@ class TableSpec:
 
     name: TableName
     columns: tuple[str, ...]
-    #: Columns holding numbers (DynamoDB ``N``) in the data model.
-    numeric: frozenset[str]
 
 
 SPECS: dict[TableName, TableSpec] = {
@@ -52,11 +50,9 @@ SPECS: dict[TableName, TableSpec] = {
             "memo",
             "created_at",
         ),
-        numeric=frozenset({"amount"}),
     ),
     "balances": TableSpec(
         name="balances",
         columns=(PARTITION_KEY, SORT_KEY, "date", "account", "balance"),
-        numeric=frozenset({"balance"}),
     ),
 }
