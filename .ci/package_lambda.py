@@ -33,6 +33,8 @@ DEFAULT_OUTPUT = BUILD / "lambda.zip"
 TASK_ROOT = "/var/task"
 #: What goes in besides the wheels: our package and the files Flask serves.
 APP_TREES = ("webapp", "templates", "static")
+#: Local mode (moto, demo data) never runs on Lambda, so it is not shipped.
+LOCAL_ONLY = ROOT / "webapp" / "local"
 #: Lambda's python3.12 runs on Amazon Linux 2023 (glibc 2.34). pip does not widen
 #: a manylinux tag to older ones by itself, so each accepted tag is listed.
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64")
@@ -174,11 +176,17 @@ def prune_deps(keep: Path) -> None:
 def stage_app(stage: Path, python312: str | None) -> None:
     """Copy our code, templates and static files into ``stage``; compile the code."""
     for tree in APP_TREES:
-        shutil.copytree(
-            ROOT / tree, stage / tree, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-        )
+        shutil.copytree(ROOT / tree, stage / tree, ignore=_leave_out)
     if python312:
         compile_tree(python312, stage, "webapp")
+
+
+def _leave_out(directory: str, names: list[str]) -> set[str]:
+    """Return what ``copytree`` skips in ``directory``: bytecode, caches and local mode."""
+    skipped = {name for name in names if name == "__pycache__" or name.endswith(".pyc")}
+    if Path(directory) == LOCAL_ONLY.parent:
+        skipped.add(LOCAL_ONLY.name)
+    return skipped
 
 
 def iter_files(root: Path) -> Iterator[tuple[str, Path]]:

@@ -33,11 +33,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from webapp.archive.dates import DateRange  # noqa: E402
+from webapp.archive.dynamo import iter_pages  # noqa: E402
+from webapp.archive.export import export_archive  # noqa: E402
 from webapp.aws import Clients  # noqa: E402
-from webapp.export import DateRange, export_archive, iter_pages  # noqa: E402
-from webapp.local import BUCKET, REGION, fake_credentials, start_moto  # noqa: E402
+from webapp.local.resources import create_bucket  # noqa: E402
+from webapp.local.stack import BUCKET, REGION, fake_credentials, start_moto  # noqa: E402
 from webapp.model import SPECS, TABLES  # noqa: E402
-from webapp.provision import create_bucket  # noqa: E402
 from webapp.settings import Settings  # noqa: E402
 
 SIZES = (10_000, 100_000, 1_000_000)
@@ -59,7 +61,7 @@ class MemoryDynamoDB:
     def __init__(self, total: int, distinct_pages: int = 10) -> None:
         from boto3.dynamodb.types import TypeSerializer
 
-        from webapp.demo import iter_slips
+        from webapp.local.demo import iter_slips
 
         serializer = TypeSerializer()
         slips = iter_slips(SUB, "bench", date(2026, 11, 1), days=100_000)

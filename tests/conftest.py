@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -10,15 +9,15 @@ from collections.abc import Callable, Iterator
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
+from support import AuthActions
 
 from webapp import create_app
-from webapp.auth import User
 from webapp.aws import Clients
-from webapp.demo import DEMO_PASSWORD
-from webapp.local import fake_credentials, provision, start_moto
-from webapp.provision import create_user
+from webapp.cognito import create_user
+from webapp.local.demo import DEMO_PASSWORD
+from webapp.local.stack import fake_credentials, provision, start_moto
 from webapp.settings import Settings
+from webapp.web.auth.session import User
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +90,7 @@ def put_archive(clients: Clients, settings: Settings) -> Callable[..., str]:
     """Store a stand-in archive for a user straight into S3; return its id text."""
     from datetime import UTC, date, datetime
 
-    from webapp.archive import ArchiveId, archive_key
+    from webapp.archive.ids import ArchiveId, archive_key
 
     def put(
         sub: str,
@@ -107,39 +106,6 @@ def put_archive(clients: Clients, settings: Settings) -> Callable[..., str]:
         return str(archive_id)
 
     return put
-
-
-CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*\bvalue="([^"]+)"')
-
-
-class AuthActions:
-    """Sign in and out through the real pages, as a browser would."""
-
-    def __init__(self, client: FlaskClient) -> None:
-        self.client = client
-
-    def csrf_token(self, path: str = "/login") -> str:
-        """Fetch ``path`` and return the CSRF token of its form."""
-        match = CSRF_FIELD.search(self.client.get(path).get_data(as_text=True))
-        assert match, f"no CSRF token on {path}"
-        return match.group(1)
-
-    def login(
-        self,
-        email: str = "alice@example.com",
-        password: str = DEMO_PASSWORD,
-        next: str | None = None,
-    ) -> TestResponse:
-        """Submit the sign-in form (``next`` goes in its query string)."""
-        return self.client.post(
-            "/login",
-            query_string={} if next is None else {"next": next},
-            data={"csrf_token": self.csrf_token(), "email": email, "password": password},
-        )
-
-    def logout(self) -> TestResponse:
-        """Press "Sign out" on the start page."""
-        return self.client.post("/logout", data={"csrf_token": self.csrf_token("/")})
 
 
 @pytest.fixture

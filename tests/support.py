@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import base64
 import html
+import os
+import re
+import shutil
+import threading
+import time
+import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
+import pytest
+from botocore.exceptions import ClientError
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from webapp.auth import MESSAGES
-from webapp.auth_cognito import Failure
+from webapp.aws import Clients
+from webapp.cognito import Failure
+from webapp.local.demo import DEMO_PASSWORD
 from webapp.settings import Settings
+from webapp.web.auth.views import MESSAGES
 
 #: Settings whose AWS is never reached: every Cognito call made with them is
 #: stubbed, and the endpoint is a closed local port so nothing leaks out.
@@ -47,3 +59,154 @@ def session_of(app: Flask, client: FlaskClient) -> dict[str, Any]:
     serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
     data: dict[str, Any] = serializer.loads(cookie.value)
     return data
+
+
+CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*\bvalue="([^"]+)"')
+
+
+class AuthActions:
+    """Sign in and out through the real pages, as a browser would."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def csrf_token(self, path: str = "/login") -> str:
+        """Fetch ``path`` and return the CSRF token of its form."""
+        match = CSRF_FIELD.search(self.client.get(path).get_data(as_text=True))
+        assert match, f"no CSRF token on {path}"
+        return match.group(1)
+
+    def login(
+        self,
+        email: str = "alice@example.com",
+        password: str = DEMO_PASSWORD,
+        next: str | None = None,
+    ) -> TestResponse:
+        """Submit the sign-in form (``next`` goes in its query string)."""
+        return self.client.post(
+            "/login",
+            query_string={} if next is None else {"next": next},
+            data={"csrf_token": self.csrf_token(), "email": email, "password": password},
+        )
+
+    def logout(self) -> TestResponse:
+        """Press "Sign out" on the start page."""
+        return self.client.post("/logout", data={"csrf_token": self.csrf_token("/")})
+
+
+HOST = "abcdef1234.execute-api.ap-northeast-1.amazonaws.com"
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) kakeibo-tests"
+
+
+def make_v2_event(
+    *,
+    method: str = "GET",
+    path: str = "/",
+    query: str = "",
+    headers: dict[str, str] | None = None,
+    cookies: list[str] | None = None,
+    body: bytes | None = None,
+    base64_body: bool = True,
+) -> dict[str, Any]:
+    """Return an API Gateway HTTP API payload 2.0 event as the `$default` route sends it."""
+    now = time.time()
+    all_headers = {
+        "accept": "text/html,application/xhtml+xml",
+        "accept-encoding": "gzip, deflate, br",
+        "host": HOST,
+        "user-agent": USER_AGENT,
+        "x-amzn-trace-id": f"Root=1-{int(now):08x}-{uuid.uuid4().hex[:24]}",
+        "x-forwarded-for": "203.0.113.7",
+        "x-forwarded-port": "443",
+        "x-forwarded-proto": "https",
+        **(headers or {}),
+    }
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": all_headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": HOST.split(".", 1)[0],
+            "domainName": HOST,
+            "domainPrefix": HOST.split(".", 1)[0],
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": USER_AGENT,
+            },
+            "requestId": uuid.uuid4().hex[:16],
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if query:
+        event["queryStringParameters"] = dict(parse_qsl(query, keep_blank_values=True))
+    if cookies:
+        event["cookies"] = cookies
+    if body is not None:
+        all_headers["content-length"] = str(len(body))
+        # HTTP APIs hand form posts over base64-encoded.
+        event["isBase64Encoded"] = base64_body
+        event["body"] = base64.b64encode(body).decode() if base64_body else body.decode()
+    return event
+
+
+def require_tool(name: str) -> str:
+    """Return a system tool's path; skip without it, but never skip in CI."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is required in CI")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+class Spy:
+    """Forward calls to a real client, record them, and fail chosen calls.
+
+    ``fail={"upload_part": 2}`` raises a ClientError instead of the second
+    ``upload_part`` call; the real client never sees it.
+    """
+
+    def __init__(
+        self, client: Any, fail: dict[str, int] | None = None, code: str = "InternalError"
+    ) -> None:
+        self._client = client
+        self._fail = fail or {}
+        self._code = code
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def call(**kwargs: Any) -> Any:
+            with self._lock:
+                # A part's body is a stream; its size is in ContentLength.
+                seen = {k: v for k, v in kwargs.items() if k != "Body"}
+                self.calls.append((name, seen))
+                count = sum(1 for called, _ in self.calls if called == name)
+            if self._fail.get(name) == count:
+                error = {"Error": {"Code": self._code, "Message": "injected failure"}}
+                raise ClientError(error, name)  # type: ignore[arg-type]
+            return method(**kwargs)
+
+        return call
+
+
+def leftovers(clients: Clients, settings: Settings) -> tuple[list[str], list[str]]:
+    """Return the keys of every object and every unfinished multipart upload."""
+    objects = clients.s3.list_objects_v2(Bucket=settings.export_bucket).get("Contents", [])
+    uploads = clients.s3.list_multipart_uploads(Bucket=settings.export_bucket).get("Uploads", [])
+    return [o["Key"] for o in objects], [u["Key"] for u in uploads]

@@ -29,12 +29,12 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from test_lambda import make_v2_event
+from support import make_v2_event
 
 from webapp.aws import Clients
-from webapp.local import provision
+from webapp.cognito import create_user
+from webapp.local.stack import provision
 from webapp.model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA
-from webapp.provision import create_user
 from webapp.settings import REQUIRED, Settings
 
 ROOT = Path(__file__).resolve().parent.parent

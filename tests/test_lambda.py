@@ -9,16 +9,13 @@ import base64
 import importlib
 import secrets
 import sys
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
-from urllib.parse import parse_qsl
 
 import pytest
 from botocore.stub import Stubber
+from support import make_v2_event
 
 from webapp import create_app
 from webapp.aws import Clients
@@ -26,70 +23,7 @@ from webapp.secret_key import read_secret_key
 from webapp.settings import ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-HOST = "abcdef1234.execute-api.ap-northeast-1.amazonaws.com"
 PARAMETER = "/kakeibo-export/test/secret-key"
-USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) kakeibo-tests"
-
-
-def make_v2_event(
-    *,
-    method: str = "GET",
-    path: str = "/",
-    query: str = "",
-    headers: dict[str, str] | None = None,
-    cookies: list[str] | None = None,
-    body: bytes | None = None,
-    base64_body: bool = True,
-) -> dict[str, Any]:
-    """Return an API Gateway HTTP API payload 2.0 event as the `$default` route sends it."""
-    now = time.time()
-    all_headers = {
-        "accept": "text/html,application/xhtml+xml",
-        "accept-encoding": "gzip, deflate, br",
-        "host": HOST,
-        "user-agent": USER_AGENT,
-        "x-amzn-trace-id": f"Root=1-{int(now):08x}-{uuid.uuid4().hex[:24]}",
-        "x-forwarded-for": "203.0.113.7",
-        "x-forwarded-port": "443",
-        "x-forwarded-proto": "https",
-        **(headers or {}),
-    }
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": query,
-        "headers": all_headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": HOST.split(".", 1)[0],
-            "domainName": HOST,
-            "domainPrefix": HOST.split(".", 1)[0],
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.7",
-                "userAgent": USER_AGENT,
-            },
-            "requestId": uuid.uuid4().hex[:16],
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "timeEpoch": int(now * 1000),
-        },
-        "isBase64Encoded": False,
-    }
-    if query:
-        event["queryStringParameters"] = dict(parse_qsl(query, keep_blank_values=True))
-    if cookies:
-        event["cookies"] = cookies
-    if body is not None:
-        all_headers["content-length"] = str(len(body))
-        # HTTP APIs hand form posts over base64-encoded.
-        event["isBase64Encoded"] = base64_body
-        event["body"] = base64.b64encode(body).decode() if base64_body else body.decode()
-    return event
 
 
 def _put_secret(clients: Clients, value: str, kind: str = "SecureString") -> None:

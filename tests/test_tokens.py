@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from webapp.aws import Clients
-from webapp.demo import DEMO_PASSWORD
-from webapp.provision import create_user
+from webapp.cognito import create_user
+from webapp.local.demo import DEMO_PASSWORD
 from webapp.settings import Settings
 from webapp.tokens import (
     Identity,

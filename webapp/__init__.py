@@ -1,78 +1,21 @@
-"""Kakeibo Export: back up a household account book from DynamoDB to a zip."""
+"""Kakeibo Export: back up a household account book from DynamoDB to a zip.
+
+``create_app`` is imported on first call, so ``import webapp.archive`` (the
+Flask-free core) loads neither Flask nor boto3's clients of the web app.
+"""
 
 from __future__ import annotations
 
-import click
-from flask import Flask
+from typing import TYPE_CHECKING
 
-from .aws import Clients
-from .secret_key import read_secret_key
-from .settings import Settings
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from .settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app for ``settings`` (read from the environment when omitted)."""
-    settings = settings or Settings.from_env()
-    app = Flask(__name__, template_folder="../templates", static_folder="../static")
-    clients = Clients(settings)
-    app.config.update(
-        SECRET_KEY=settings.secret_key or read_secret_key(settings, clients),
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=not settings.local,
-        MAX_CONTENT_LENGTH=64 * 1024,
-        WTF_CSRF_TIME_LIMIT=None,
-        # No CORS here: an automatic OPTIONS would answer 200 on private pages.
-        PROVIDE_AUTOMATIC_OPTIONS=False,
-    )
-    app.extensions["kakeibo.settings"] = settings
-    app.extensions["kakeibo.clients"] = clients
-    register_extensions(app)
-    register_blueprints(app)
-    register_errorhandlers(app)
-    register_security(app)
-    register_commands(app)
-    return app
+    from .app import create_app as build
 
-
-def register_extensions(app: Flask) -> None:
-    """Bind the unbound extensions of ``extensions.py`` to the app."""
-    from .extensions import csrf
-
-    csrf.init_app(app)
-
-
-def register_blueprints(app: Flask) -> None:
-    """Register every blueprint."""
-    from . import auth, exports, health
-
-    app.register_blueprint(health.bp)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(exports.bp)
-
-
-def register_errorhandlers(app: Flask) -> None:
-    """Render HTTP errors with the site's own pages."""
-    from .errors import register
-
-    register(app)
-
-
-def register_security(app: Flask) -> None:
-    """Add the security headers and the CSRF refusal page."""
-    from .security import register
-
-    register(app)
-
-
-def register_commands(app: Flask) -> None:
-    """Add the ``flask --app webapp ...`` commands."""
-    for command in _commands():
-        app.cli.add_command(command)
-
-
-def _commands() -> list[click.Command]:
-    from .restore_command import restore
-    from .users import create_user_command
-
-    return [restore, create_user_command]
+    return build(settings)

@@ -1,4 +1,8 @@
-"""The one place that builds boto3 clients; everything else receives them."""
+"""The one place that builds boto3 clients; everything else receives them.
+
+Also the one reader of botocore's error shape (``error_code``, ``error_reason``).
+It imports neither Flask nor click, so the core may use it.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
-
-from .settings import Settings
+from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_ssm import SSMClient
+
+    from .settings import Settings
 
 
 class Clients:
@@ -75,3 +80,18 @@ def s3_config(settings: Settings) -> Config:
     """
     style: Literal["path", "virtual"] = "path" if settings.endpoint_url else "virtual"
     return base_config().merge(Config(signature_version="s3v4", s3={"addressing_style": style}))
+
+
+def error_code(exc: BaseException) -> str:
+    """Return the AWS error code of ``exc`` (``"NoSuchKey"``), or "" if it has none."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def error_reason(exc: BaseException) -> str:
+    """Return ``"Code: Message"`` of an AWS error (else the exception's text), for the CLI."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
+    return str(exc)

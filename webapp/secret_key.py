@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .aws import Clients
+from .aws import Clients, error_reason
 from .settings import ConfigError, Settings
 
 #: Shortest session signing key accepted from SSM (``secrets.token_hex(32)`` gives 64).
@@ -18,14 +18,10 @@ def read_secret_key(settings: Settings, clients: Clients) -> str:
         raise ConfigError("SECRET_KEY or SECRET_KEY_PARAMETER is required outside local mode")
     try:
         parameter = clients.ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
+    except (ClientError, BotoCoreError) as exc:
         raise ConfigError(
-            f"cannot read SECRET_KEY_PARAMETER {name!r} from SSM: "
-            f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
+            f"cannot read SECRET_KEY_PARAMETER {name!r} from SSM: {error_reason(exc)}"
         ) from exc
-    except BotoCoreError as exc:
-        raise ConfigError(f"cannot read SECRET_KEY_PARAMETER {name!r} from SSM: {exc}") from exc
     if parameter.get("Type") != "SecureString":
         raise ConfigError(f"SSM parameter {name!r} must be a SecureString")
     value = parameter.get("Value", "")

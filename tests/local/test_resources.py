@@ -1,0 +1,116 @@
+"""Local mode creates what serverless.yml declares, so the two cannot drift."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from webapp.aws import Clients
+from webapp.local.stack import RETENTION_DAYS
+from webapp.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """A YAML loader that keeps CloudFormation's short tags (!Ref, !Sub …)."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node)
+    else:
+        value = loader.construct_mapping(node)  # type: ignore[arg-type]
+    return {suffix: value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _tag)
+
+
+def load_serverless() -> dict[str, Any]:
+    """Return serverless.yml with its simple ``${self:custom.*}``/``${param:*}`` resolved."""
+    config: dict[str, Any] = yaml.load(
+        (ROOT / "serverless.yml").read_text(), Loader=_CloudFormationLoader
+    )
+    defaults = config.get("params", {}).get("default", {})
+    custom = config.get("custom", {})
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        if isinstance(value, str):
+            match = re.fullmatch(r"\$\{(self:custom\.|param:)(\w+)(?:,\s*[^}]*)?\}", value)
+            if match:
+                source = custom if match.group(1) == "self:custom." else defaults
+                return resolve(source[match.group(2)])
+        return value
+
+    return resolve(config)  # type: ignore[no-any-return]
+
+
+def resources_of(kind: str) -> dict[str, dict[str, Any]]:
+    resources = load_serverless()["resources"]["Resources"]
+    return {name: r for name, r in resources.items() if r["Type"] == kind}
+
+
+def _keys(schema: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return sorted((d["AttributeName"], d.get("KeyType") or d["AttributeType"]) for d in schema)
+
+
+def test_tables_match_serverless_yml(settings: Settings, clients: Clients) -> None:
+    declared = resources_of("AWS::DynamoDB::Table")
+    assert len(declared) == 2
+    for table in (settings.slips_table, settings.balances_table):
+        local = clients.dynamodb.describe_table(TableName=table)["Table"]
+        suffix = table.rsplit("-", 1)[1]
+        (props,) = [
+            r["Properties"]
+            for r in declared.values()
+            if r["Properties"]["TableName"].endswith(suffix)
+        ]
+        assert _keys(local["KeySchema"]) == _keys(props["KeySchema"])  # type: ignore[arg-type]
+        assert _keys(local["AttributeDefinitions"]) == _keys(props["AttributeDefinitions"])  # type: ignore[arg-type]
+        assert local["BillingModeSummary"]["BillingMode"] == props["BillingMode"]
+
+
+def test_bucket_lifecycle_matches_serverless_yml(settings: Settings, clients: Clients) -> None:
+    (bucket,) = resources_of("AWS::S3::Bucket").values()
+    (declared,) = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    (local,) = clients.s3.get_bucket_lifecycle_configuration(Bucket=settings.export_bucket)["Rules"]
+    assert declared["Status"] == local["Status"] == "Enabled"
+    prefix = declared.get("Prefix") or declared["Filter"]["Prefix"]
+    assert prefix == local["Filter"]["Prefix"] == "exports/"
+    assert int(declared["ExpirationInDays"]) == local["Expiration"]["Days"] == RETENTION_DAYS
+    assert settings.retention_days == RETENTION_DAYS
+    assert (
+        declared["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+        == local["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+    )
+
+
+def test_user_pool_matches_serverless_yml(settings: Settings, clients: Clients) -> None:
+    (pool_resource,) = resources_of("AWS::Cognito::UserPool").values()
+    (client_resource,) = resources_of("AWS::Cognito::UserPoolClient").values()
+    pool = clients.cognito.describe_user_pool(UserPoolId=settings.cognito_user_pool_id)["UserPool"]
+    app_client = clients.cognito.describe_user_pool_client(
+        UserPoolId=settings.cognito_user_pool_id, ClientId=settings.cognito_client_id
+    )["UserPoolClient"]
+    props = pool_resource["Properties"]
+    assert pool["UsernameAttributes"] == props["UsernameAttributes"]
+    assert pool["MfaConfiguration"] == props["MfaConfiguration"]
+    assert (
+        pool["Policies"]["PasswordPolicy"]["MinimumLength"]
+        == (props["Policies"]["PasswordPolicy"]["MinimumLength"])
+    )
+    client_props = client_resource["Properties"]
+    assert sorted(app_client["ExplicitAuthFlows"]) == sorted(client_props["ExplicitAuthFlows"])
+    assert "ClientSecret" not in app_client
+    assert client_props["GenerateSecret"] is False
+    assert sorted(app_client["ReadAttributes"]) == sorted(client_props["ReadAttributes"])

@@ -1,0 +1,352 @@
+"""End to end in a real browser: `make run`'s stack driven by Debian's chromium.
+
+The app and its moto server run in a subprocess exactly as ``make run`` starts
+them; Playwright signs in through the real sign-in page, exports last year,
+downloads the archive from the moto S3 origin, deletes it and signs out, with
+JavaScript switched off (the site needs none). axe-core checks the sign-in and
+exports pages. Screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from webapp.local.demo import DEMO_PASSWORD, demo_items
+from webapp.settings import Settings
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+DEMO_EMAIL = "demo@example.com"
+#: Debian's wrapper script, then the real binary behind it.
+CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+START_TIMEOUT = 90.0
+
+
+def _unavailable(reason: str) -> None:
+    """Skip a test that needs a missing tool; in CI, fail instead."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: browser tests must run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Return the path of Debian's chromium."""
+    for path in (os.environ.get("CHROMIUM_PATH"), *CHROMIUM_PATHS):
+        if path and os.access(path, os.X_OK):
+            return path
+    found = shutil.which("chromium")
+    if found:
+        return found
+    _unavailable("chromium is not installed (apt-get install -y chromium)")
+    raise AssertionError("unreachable")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Stack:
+    """``python -m webapp.local`` running in a subprocess."""
+
+    def __init__(self, port: int, log: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "webapp.local"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def output(self) -> str:
+        """Return what the stack has printed so far."""
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def wait_until_healthy(self) -> None:
+        """Poll /healthz until it answers, or fail with the stack's output."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"the local stack exited early:\n{self.output()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.25)
+        self.stop()
+        pytest.fail(
+            f"the local stack did not answer within {START_TIMEOUT:.0f} s:\n{self.output()}"
+        )
+
+    @property
+    def moto_origin(self) -> str:
+        """Return the moto server's origin, as the stack's banner names it."""
+        match = re.search(r"Local AWS \(moto\):\s+(http://\S+)", self.output())
+        assert match, self.output()
+        return match.group(1).rstrip("/")
+
+    def stop(self) -> int:
+        """Stop the stack the way Ctrl-C or `kill` would; return its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+@pytest.fixture(scope="module")
+def stack(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Start `make run`'s stack on free ports; stop it cleanly afterwards."""
+    running = Stack(_free_port(), tmp_path_factory.mktemp("stack") / "stack.log")
+    try:
+        running.wait_until_healthy()
+        yield running
+    finally:
+        code = running.stop()
+    assert code == 0, f"the stack did not stop cleanly ({code}):\n{running.output()}"
+    assert "Stopped." in running.output()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[Any]:
+    """Launch Debian's chromium through Playwright."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("Python Playwright is not installed (requirements-dev.txt)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(params=[False], ids=["js-off"])
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Return a fresh page, JavaScript off unless a test asks: the site needs none."""
+    context = browser.new_context(
+        java_script_enabled=request.param,
+        accept_downloads=True,
+        viewport={"width": 1280, "height": 800},
+        locale="en-GB",
+    )
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def _axe_problems(page: Any) -> list[str]:
+    """Return axe-core's serious and critical violations on the page's current URL.
+
+    axe needs timers, which never fire with JavaScript off (it would wait
+    forever), so it runs in a second context with JavaScript on and the same
+    cookies.
+    """
+    context = page.context.browser.new_context(storage_state=page.context.storage_state())
+    try:
+        checked = context.new_page()
+        checked.goto(page.url)
+        return _axe_here(checked)
+    finally:
+        context.close()
+
+
+def _axe_here(page: Any) -> list[str]:
+    """Return axe-core's serious and critical violations on a JavaScript-enabled page."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        + ", ".join(str(node["target"]) for node in v["nodes"])
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def _sign_in(page: Any, stack: Stack) -> None:
+    page.goto(f"{stack.url}/")
+    assert page.url.startswith(f"{stack.url}/login")
+    page.get_by_label("Email address").fill(DEMO_EMAIL)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{stack.url}/")
+
+
+def _expected_counts(start: date, end: date) -> dict[str, int]:
+    """Count the demo user's items in a range, from the same seeded generator."""
+    # Local mode seeds two years ending today in its display time zone (the
+    # default, Asia/Tokyo); the sub does not change the data.
+    today = datetime.now(ZoneInfo(Settings.display_timezone)).date()
+    slips, balances = demo_items("any-sub", DEMO_EMAIL, today)
+    inside = [start.isoformat(), end.isoformat()]
+    return {
+        "slips": sum(inside[0] <= s["date"] <= inside[1] for s in slips),
+        "balances": sum(inside[0] <= b["date"] <= inside[1] for b in balances),
+    }
+
+
+def _check_archive(path: Path, start: date, end: date) -> dict[str, int]:
+    """Check a downloaded archive end to end; return its item counts."""
+    with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() is None
+        names = archive.namelist()
+        assert names == [
+            "slips.csv",
+            "slips.json",
+            "balances.csv",
+            "balances.json",
+            "manifest.json",
+            "README.txt",
+        ]
+        manifest = json.loads(archive.read("manifest.json"))
+        assert manifest["format"] == "kakeibo-export"
+        assert manifest["range"] == {"start": start.isoformat(), "end": end.isoformat()}
+        counts: dict[str, int] = {}
+        for table in ("slips", "balances"):
+            entry = manifest["tables"][table]
+            for name, file in entry["files"].items():
+                data = archive.read(name)
+                assert file["bytes"] == len(data), name
+                assert file["sha256"] == hashlib.sha256(data).hexdigest(), name
+            text = archive.read(f"{table}.csv").decode("utf-8-sig")
+            rows = list(csv.reader(io.StringIO(text, newline="")))
+            lines = archive.read(f"{table}.json").decode("utf-8").splitlines()
+            assert len(rows) - 1 == len(lines) == entry["item_count"], table
+            assert all(json.loads(line).keys() == {"Item"} for line in lines)
+            counts[table] = entry["item_count"]
+    return counts
+
+
+def test_sign_in_export_download_delete_sign_out(stack: Stack, page: Any, tmp_path: Path) -> None:
+    page.goto(f"{stack.url}/")
+    assert page.title() == "Sign in · Kakeibo Export"
+    login_problems = _axe_problems(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "sign-in-page.png"), full_page=True)
+    _sign_in(page, stack)
+    assert page.title() == "Your exports · Kakeibo Export"
+    assert page.get_by_text("No archives yet").is_visible()
+
+    # A quick range is a plain link that fills the form.
+    page.get_by_role("link", name="Last year", exact=True).click()
+    # "Last year" is the display time zone's (Tokyo's), which is a day ahead of
+    # UTC for part of New Year's Eve: read it from the form, then check its shape.
+    start = date.fromisoformat(page.get_by_label("From", exact=True).input_value())
+    end = date.fromisoformat(page.get_by_label("To", exact=True).input_value())
+    assert (start, end) == (date(start.year, 1, 1), date(start.year, 12, 31))
+    assert start.year in (date.today().year - 1, date.today().year)
+    assert page.get_by_role("radio", name="Both", exact=True).is_checked()
+    page.get_by_role("button", name="Export", exact=True).click()
+
+    expected = _expected_counts(start, end)
+    flash = page.locator(".flash--success")
+    assert re.fullmatch(
+        rf"Exported {expected['slips']:,} slips and {expected['balances']:,} balances "
+        r"\(\d[\d.,]* (KB|MB)\)\.",
+        flash.inner_text().strip(),
+    ), flash.inner_text()
+    row = page.locator("tr.archive--new")
+    assert row.count() == 1
+    assert f"{start.isoformat()} – {end.isoformat()}" in row.inner_text()
+    exports_problems = _axe_problems(page)
+
+    page.screenshot(path=str(ARTIFACTS / "exports-page.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(ARTIFACTS / "exports-page-phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+    link = row.get_by_role("link", name=re.compile("^Download"))
+    href = link.get_attribute("href")
+    with page.expect_download() as info:
+        link.click()
+    download = info.value
+    assert download.url.startswith(f"{stack.moto_origin}/"), download.url
+    assert "X-Amz-Signature=" in download.url
+    assert download.suggested_filename == f"kakeibo_{start}_{end}.zip"
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    assert _check_archive(saved, start, end) == expected
+
+    row.get_by_role("button", name=re.compile("^Delete")).click()
+    page.wait_for_url(f"{stack.url}/")
+    assert page.get_by_text(f"Deleted the archive of {start} to {end}.").is_visible()
+    assert page.locator("tr.archive").count() == 0
+    assert page.get_by_text("No archives yet").is_visible()
+    gone = page.goto(f"{stack.url}{href}")
+    assert gone is not None and gone.status == 404
+    assert page.get_by_text("The archive is gone or never existed.").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "archive-gone-page.png"), full_page=True)
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(re.escape(f"{stack.url}/login")))
+    assert page.get_by_text("You have been signed out.").is_visible()
+    page.goto(f"{stack.url}/")
+    assert page.url.startswith(f"{stack.url}/login")
+
+    assert login_problems == [], login_problems
+    assert exports_problems == [], exports_problems
+
+
+@pytest.mark.parametrize("page", [True], ids=["js-on"], indirect=True)
+def test_a_reversed_range_is_explained_next_to_the_field(stack: Stack, page: Any) -> None:
+    _sign_in(page, stack)
+    page.get_by_label("From", exact=True).fill("2025-03-01")
+    page.get_by_label("To", exact=True).fill("2025-02-01")
+    page.get_by_role("button", name="Export", exact=True).click()
+
+    end = page.get_by_label("To", exact=True)
+    assert end.get_attribute("aria-invalid") == "true"
+    assert end.input_value() == "2025-02-01"
+    error = page.locator("#end-error")
+    assert "The last day must be on or after the first day." in error.inner_text()
+    assert "end-error" in (end.get_attribute("aria-describedby") or "")
+    assert page.get_by_text("No archives yet").is_visible()  # nothing was written
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "exports-form-error.png"), full_page=True)
+    assert _axe_here(page) == []

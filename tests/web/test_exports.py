@@ -1,0 +1,635 @@
+"""The exports page through Flask's test client, over moto."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+import urllib.request
+import zipfile
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+from botocore.stub import Stubber
+from flask import Flask, abort
+from flask.testing import FlaskClient
+from markupsafe import escape
+from werkzeug.test import TestResponse
+
+from webapp import create_app
+from webapp.aws import Clients
+from webapp.local.demo import write_items
+from webapp.settings import Settings
+from webapp.web.auth.session import User
+from webapp.web.filters import format_datetime
+
+TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
+GONE = b"gone or never existed"
+SignIn = Callable[[User], None]
+PutArchive = Callable[..., str]
+
+
+def _token(client: FlaskClient) -> str:
+    page = client.get("/").get_data(as_text=True)
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    assert match, "the page carries a CSRF token"
+    return match.group(1)
+
+
+def _period(start: str, end: str) -> str:
+    """Return how the list marks up an archive's period."""
+    return f'<time datetime="{start}">{start}</time> – <time datetime="{end}">{end}</time>'
+
+
+def _sign_in(client: FlaskClient, user: User) -> None:
+    """Sign ``user`` in on a client of an app built inside a test."""
+    with client.session_transaction() as session:
+        session.update(sub=user.sub, email=user.email, exp=int(time.time()) + 600)
+
+
+def _keys(clients: Clients, settings: Settings, prefix: str = "exports/") -> list[str]:
+    answer = clients.s3.list_objects_v2(Bucket=settings.export_bucket, Prefix=prefix)
+    return [o["Key"] for o in answer.get("Contents", [])]
+
+
+def _export(client: FlaskClient, **fields: str) -> TestResponse:
+    data = {"start": "2025-01-01", "end": "2025-12-31", "formats": "both", **fields}
+    data.setdefault("csrf_token", _token(client))
+    return client.post("/exports", data=data)
+
+
+def _seed(clients: Clients, settings: Settings, sub: str) -> None:
+    """Write 3 slips and 2 balances in 2025 for ``sub``, and some outside it."""
+
+    def slip(day: str, n: int, amount: int) -> dict[str, Any]:
+        return {
+            "user_id": sub,
+            "sk": f"{day}#{n:012x}",
+            "date": day,
+            "kind": "expense",
+            "category": "食費",
+            "account": "cash",
+            "amount": amount,
+            "memo": "イオン",
+        }
+
+    def balance(day: str, account: str, amount: int) -> dict[str, Any]:
+        return {
+            "user_id": sub,
+            "sk": f"{day}#{account}",
+            "date": day,
+            "account": account,
+            "balance": amount,
+        }
+
+    slips = [
+        slip("2024-12-31", 1, -100),
+        slip("2025-01-01", 2, -200),
+        slip("2025-06-15", 3, -300),
+        slip("2025-12-31", 4, -400),
+        slip("2026-01-01", 5, -500),
+    ]
+    balances = [
+        balance("2024-12-31", "cash", 10),
+        balance("2025-01-31", "cash", 20),
+        balance("2025-12-31", "bank", 30),
+    ]
+    write_items(clients.dynamodb, settings.slips_table, slips)
+    write_items(clients.dynamodb, settings.balances_table, balances)
+
+
+# --- who may see what ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/exports/20261125T193442Z_20250101_20251231_abcdefabcdef"])
+def test_private_pages_send_anonymous_visitors_to_sign_in(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 302
+    location = urlsplit(response.headers["Location"])
+    assert location.path == "/login"
+    assert parse_qs(location.query)["next"] == [path]
+
+
+@pytest.mark.parametrize("action", ["export", "delete"])
+def test_posts_without_a_csrf_token_get_the_friendly_400_page(
+    client: FlaskClient,
+    user: User,
+    login: SignIn,
+    put_archive: PutArchive,
+    clients: Clients,
+    settings: Settings,
+    action: str,
+) -> None:
+    login(user)
+    archive = put_archive(user.sub)
+    path = "/exports" if action == "export" else f"/exports/{archive}/delete"
+
+    response = client.post(path, data={"start": "2025-01-01", "end": "2025-01-31"})
+
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "That request could not be used" in page
+    assert "reload the page" in page
+    assert "Traceback" not in page
+    assert _keys(clients, settings) == [f"exports/{user.sub}/{archive}.zip"]
+
+
+def test_second_user_cannot_list_download_or_delete_the_first_users_archives(
+    client: FlaskClient,
+    make_user: Callable[[str], User],
+    login: SignIn,
+    put_archive: PutArchive,
+    clients: Clients,
+    settings: Settings,
+) -> None:
+    alice, bob = make_user("alice@example.com"), make_user("bob@example.com")
+    archive = put_archive(alice.sub)
+    login(bob)
+
+    listing = client.get("/")
+    download = client.get(f"/exports/{archive}")
+    delete = client.post(f"/exports/{archive}/delete", data={"csrf_token": _token(client)})
+
+    assert listing.status_code == 200
+    assert archive.encode() not in listing.data
+    assert b"No archives yet" in listing.data
+    assert download.status_code == 404
+    assert GONE in download.data
+    assert "Location" not in download.headers
+    assert delete.status_code == 404
+    assert GONE in delete.data
+    assert _keys(clients, settings) == [f"exports/{alice.sub}/{archive}.zip"]
+
+
+# --- the list -------------------------------------------------------------------
+
+
+def test_empty_state_invites_a_first_export(client: FlaskClient, user: User, login: SignIn) -> None:
+    login(user)
+    response = client.get("/")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<title>Your exports · Kakeibo Export</title>" in page
+    assert "No archives yet" in page
+    assert "<table" not in page
+    assert user.email in page  # the header shows who is signed in
+    assert 'action="/logout"' in page
+
+
+def test_list_shows_live_archives_newest_first_in_the_display_time_zone(
+    client: FlaskClient, user: User, login: SignIn, put_archive: PutArchive
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    older = put_archive(
+        user.sub, date(2024, 1, 1), date(2024, 12, 31), created=now - timedelta(days=2)
+    )
+    newer = put_archive(
+        user.sub,
+        date(2025, 4, 1),
+        date(2025, 4, 30),
+        created=now - timedelta(hours=1),
+        body=b"x" * 57344,
+    )
+    expired = put_archive(user.sub, created=now - timedelta(days=7, seconds=1))
+    login(user)
+
+    page = client.get("/").get_data(as_text=True)
+
+    assert expired not in page
+    assert page.index(newer) < page.index(older)
+    assert '<th scope="col">Period</th>' in page
+    assert "<caption>" in page
+    assert _period("2025-04-01", "2025-04-30") in page
+    assert format_datetime(now - timedelta(hours=1), TOKYO) in page
+    assert "JST" in page
+    expires = format_datetime(now - timedelta(hours=1) + timedelta(days=7), TOKYO)
+    assert expires in page
+    assert '<span class="archive__left muted">in 6 days</span>' in page
+    assert "56 KB" in page
+    assert "22 bytes" in page
+    assert f'href="/exports/{newer}"' in page
+    assert f'action="/exports/{newer}/delete"' in page
+
+
+def test_display_time_zone_comes_from_the_settings(
+    settings: Settings, make_user: Callable[[str], User], put_archive: PutArchive
+) -> None:
+    app = create_app(replace(settings, display_timezone="America/New_York"))
+    client = app.test_client()
+    alice = make_user("alice@example.com")
+    created = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    put_archive(alice.sub, created=created)
+    _sign_in(client, alice)
+
+    page = client.get("/").get_data(as_text=True)
+
+    assert format_datetime(created, zoneinfo.ZoneInfo("America/New_York")) in page
+    assert "JST" not in page
+
+
+def test_listing_failure_still_offers_the_form(
+    app: Flask, client: FlaskClient, user: User, login: SignIn
+) -> None:
+    login(user)
+    with Stubber(app.extensions["kakeibo.clients"].s3) as stub:
+        stub.add_client_error("list_objects_v2", "InternalError", http_status_code=500)
+        response = client.get("/")
+    assert response.status_code == 200
+    assert b"could not be listed" in response.data
+    assert b'action="/exports"' in response.data
+
+
+# --- the form -------------------------------------------------------------------
+
+
+def test_quick_ranges_are_plain_links_that_fill_the_form(
+    client: FlaskClient, user: User, login: SignIn
+) -> None:
+    login(user)
+    today = datetime.now(TOKYO).date()
+    last_year = today.year - 1
+    page = client.get("/").get_data(as_text=True)
+    assert f'href="/?start={last_year}-01-01&amp;end={last_year}-12-31">Last year</a>' in page
+    assert "Last 5 years</a>" in page
+    assert "This month</a>" in page
+    assert "<script" not in page
+
+    filled = client.get(f"/?start={last_year}-01-01&end={last_year}-12-31&formats=csv")
+    text = filled.get_data(as_text=True)
+    assert re.search(rf'id="start"[^>]*value="{last_year}-01-01"', text)
+    assert re.search(rf'id="end"[^>]*value="{last_year}-12-31"', text)
+    assert re.search(r'checked[^>]*value="csv"|value="csv"[^>]*checked', text)
+
+
+def test_the_form_defaults_to_this_year_and_both_formats(
+    client: FlaskClient, user: User, login: SignIn
+) -> None:
+    login(user)
+    today = datetime.now(TOKYO).date()
+    page = client.get("/").get_data(as_text=True)
+    assert re.search(r'type="date"[^>]*value="' + f"{today.year}-01-01", page)
+    assert re.search(r'type="date"[^>]*value="' + today.isoformat(), page)
+    assert re.search(r'checked[^>]*value="both"|value="both"[^>]*checked', page)
+    assert '<label class="field__label" for="start">From</label>' in page
+    assert '<label class="field__label" for="end">To</label>' in page
+    assert "<legend" in page
+    for n, name in enumerate(("Both", "CSV for Excel", "DynamoDB JSON")):
+        assert f'<label class="choice__label" for="formats-{n}">{name}</label>' in page
+
+
+INVALID_INPUT = [
+    ({"start": "2025-12-31", "end": "2025-01-01"}, "on or after the first day"),
+    ({"start": "2020-01-01", "end": "2025-01-01"}, "at most 1,827 days"),
+    ({"start": "2025-02-30"}, "Enter a date like 2025-01-31."),
+    ({"start": "yesterday"}, "Enter a date like 2025-01-31."),
+    ({"start": "2025-01-01T00:00"}, "Enter a date like 2025-01-31."),
+    ({"end": "10000-01-01"}, "Enter a date like 2025-12-31."),
+    ({"start": "0025-01-01"}, "between 1900-01-01 and 2999-12-31"),
+    ({"start": ""}, "Enter the first day to export."),
+    ({"end": ""}, "Enter the last day to export."),
+    ({"formats": "xml"}, "Not a valid choice"),
+    ({"start": "<b>2025</b>"}, "Enter a date like 2025-01-31."),
+]
+
+
+def test_invalid_input_rerenders_the_form_with_400_and_writes_nothing(
+    client: FlaskClient,
+    user: User,
+    login: SignIn,
+    clients: Clients,
+    settings: Settings,
+    subtests: pytest.Subtests,
+) -> None:
+    login(user)
+    for fields, message in INVALID_INPUT:
+        with subtests.test(msg=message, fields=fields):
+            response = _export(client, **fields)
+            page = response.get_data(as_text=True)
+            assert response.status_code == 400
+            assert message in page
+            assert "<title>Error: Your exports · Kakeibo Export</title>" in page
+            assert 'aria-invalid="true"' in page
+            for name in ("start", "end"):
+                if fields.get(name):
+                    # What the user typed stays in the field (escaped).
+                    typed = re.escape(str(escape(fields[name])))
+                    assert re.search(rf'id="{name}"[^>]*value="{typed}"', page), name
+            assert "<b>2025</b>" not in page
+    assert _keys(clients, settings) == []
+
+
+def test_the_span_limit_follows_the_setting(
+    settings: Settings, make_user: Callable[[str], User]
+) -> None:
+    client = create_app(replace(settings, max_span_days=31)).test_client()
+    alice = make_user("alice@example.com")
+    _sign_in(client, alice)
+    response = _export(client, start="2025-01-01", end="2025-02-01")
+    assert response.status_code == 400
+    assert "at most 31 days; this range has 32" in response.get_data(as_text=True)
+
+
+# --- making an export -----------------------------------------------------------
+
+
+def test_export_writes_an_archive_and_highlights_it(
+    client: FlaskClient, user: User, login: SignIn, clients: Clients, settings: Settings
+) -> None:
+    _seed(clients, settings, user.sub)
+    login(user)
+
+    response = _export(client)
+
+    assert response.status_code == 303
+    location = urlsplit(response.headers["Location"])
+    assert location.path == "/"
+    new = parse_qs(location.query)["new"][0]
+    assert _keys(clients, settings) == [f"exports/{user.sub}/{new}.zip"]
+    body = clients.s3.get_object(Bucket=settings.export_bucket, Key=f"exports/{user.sub}/{new}.zip")
+    with zipfile.ZipFile(io.BytesIO(body["Body"].read())) as archive:
+        assert {"slips.csv", "slips.json", "balances.csv", "balances.json"} <= set(
+            archive.namelist()
+        )
+        assert len(archive.read("slips.json").splitlines()) == 3
+        assert len(archive.read("balances.json").splitlines()) == 2
+
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert re.search(r"Exported 3 slips and 2 balances \(\d[\d.,]* (bytes|KB)\)\.", page)
+    assert f'id="archive-{new}" class="archive archive--new"' in page
+    assert ">New</span>" in page
+    assert _period("2025-01-01", "2025-12-31") in page
+
+
+def test_export_of_one_format_writes_only_that_format(
+    client: FlaskClient, user: User, login: SignIn, clients: Clients, settings: Settings
+) -> None:
+    _seed(clients, settings, user.sub)
+    login(user)
+    response = _export(client, formats="csv")
+    assert response.status_code == 303
+    (key,) = _keys(clients, settings)
+    body = clients.s3.get_object(Bucket=settings.export_bucket, Key=key)["Body"].read()
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        names = set(archive.namelist())
+    assert {"slips.csv", "balances.csv"} <= names
+    assert not {"slips.json", "balances.json"} & names
+
+
+def test_export_uses_the_signed_in_users_sub_never_the_request(
+    client: FlaskClient,
+    make_user: Callable[[str], User],
+    login: SignIn,
+    clients: Clients,
+    settings: Settings,
+) -> None:
+    alice, bob = make_user("alice@example.com"), make_user("bob@example.com")
+    _seed(clients, settings, alice.sub)
+    _seed(clients, settings, bob.sub)
+    login(alice)
+    response = _export(client, sub=bob.sub, user_id=bob.sub)
+    assert response.status_code == 303
+    (key,) = _keys(clients, settings)
+    assert key.startswith(f"exports/{alice.sub}/")
+
+
+def test_export_failure_shows_a_clear_message_and_leaves_nothing(
+    settings: Settings, make_user: Callable[[str], User], clients: Clients
+) -> None:
+    broken = replace(settings, slips_table="no-such-table")
+    client = create_app(broken).test_client()
+    alice = make_user("alice@example.com")
+    _sign_in(client, alice)
+    response = _export(client)
+    page = response.get_data(as_text=True)
+    assert 500 <= response.status_code < 600
+    assert 'class="form-error"' in page
+    assert "Traceback" not in page
+    assert _keys(clients, settings) == []
+    uploads = clients.s3.list_multipart_uploads(Bucket=settings.export_bucket)
+    assert not uploads.get("Uploads")
+
+
+# --- downloading ----------------------------------------------------------------
+
+
+def test_download_redirects_to_a_fresh_presigned_url(
+    settings: Settings, make_user: Callable[[str], User], put_archive: PutArchive
+) -> None:
+    client = create_app(replace(settings, download_url_expiry=120)).test_client()
+    alice = make_user("alice@example.com")
+    archive = put_archive(alice.sub, date(2025, 1, 1), date(2025, 12, 31), body=b"PK-zip-bytes")
+    _sign_in(client, alice)
+
+    first = client.get(f"/exports/{archive}")
+    second = client.get(f"/exports/{archive}")
+
+    assert first.status_code == 302
+    assert first.headers["Cache-Control"] == "no-store"
+    url = first.headers["Location"]
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    assert f"{parts.scheme}://{parts.netloc}" == settings.endpoint_url
+    assert parts.path == f"/{settings.export_bucket}/exports/{alice.sub}/{archive}.zip"
+    assert query["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
+    assert query["X-Amz-Expires"] == "120"
+    assert "X-Amz-Signature" in query
+    name = "kakeibo_2025-01-01_2025-12-31.zip"
+    assert query["response-content-disposition"] == (
+        f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"
+    )
+    assert query["response-content-type"] == "application/zip"
+    assert second.headers["Location"] != url or "X-Amz-Date" in query  # signed per click
+
+    with urllib.request.urlopen(url) as answer:  # moto serves it (it checks no signature)
+        assert answer.read() == b"PK-zip-bytes"
+        assert answer.headers["Content-Disposition"].startswith(f'attachment; filename="{name}"')
+        assert answer.headers["Content-Type"] == "application/zip"
+
+
+def test_expired_archives_are_gone_even_if_s3_still_has_them(
+    client: FlaskClient,
+    user: User,
+    login: SignIn,
+    put_archive: PutArchive,
+    clients: Clients,
+    settings: Settings,
+) -> None:
+    archive = put_archive(user.sub, created=datetime.now(UTC) - timedelta(days=7, minutes=1))
+    login(user)
+    assert archive.encode() not in client.get("/").data
+    download = client.get(f"/exports/{archive}")
+    assert download.status_code == 404
+    assert GONE in download.data
+    delete = client.post(f"/exports/{archive}/delete", data={"csrf_token": _token(client)})
+    assert delete.status_code == 404
+    assert len(_keys(clients, settings)) == 1  # S3's lifecycle removes it, not us
+
+
+def test_missing_archive_is_404(client: FlaskClient, user: User, login: SignIn) -> None:
+    login(user)
+    response = client.get("/exports/20261125T193442Z_20250101_20251231_abcdefabcdef")
+    assert response.status_code == 404
+    assert GONE in response.data
+    assert b"Nothing here" in response.data
+
+
+CRAFTED_IDS = [
+    "..",
+    "%2E%2E",
+    "..%2F..%2Fexports",
+    "a%2Fb",
+    "{id}%2F..",
+    "{id}%2F..%2F..%2F{id}",
+    "..%2F{other}%2F{id}",
+    "{id}.zip",
+    "{id}%00",
+    "{ID}",
+    "２0261125T193442Z_20250101_20251231_abcdefabcdef",
+    "%E5%AE%B6%E8%A8%88%E7%B0%BF",
+    "x" * 5000,
+    "20261125T193442Z_20250101_20251231_" + "a" * 4000,
+]
+
+
+def test_malformed_or_crafted_ids_are_404(
+    client: FlaskClient,
+    make_user: Callable[[str], User],
+    login: SignIn,
+    put_archive: PutArchive,
+    clients: Clients,
+    settings: Settings,
+    subtests: pytest.Subtests,
+) -> None:
+    alice, bob = make_user("alice@example.com"), make_user("bob@example.com")
+    real = put_archive(bob.sub)
+    own = put_archive(alice.sub)
+    login(alice)
+    token = _token(client)
+    for pattern in CRAFTED_IDS:
+        crafted = pattern.replace("{id}", real).replace("{ID}", real.upper())
+        crafted = crafted.replace("{other}", bob.sub)
+        with subtests.test(msg=pattern[:60]):
+            download = client.get(f"/exports/{crafted}")
+            delete = client.post(f"/exports/{crafted}/delete", data={"csrf_token": token})
+            assert download.status_code == 404
+            assert "Location" not in download.headers
+            assert delete.status_code == 404
+            for response in (download, delete):
+                assert b"Traceback" not in response.data
+                assert b'rel="stylesheet"' in response.data
+    assert sorted(_keys(clients, settings)) == sorted(
+        [f"exports/{alice.sub}/{own}.zip", f"exports/{bob.sub}/{real}.zip"]
+    )
+
+
+def test_download_when_s3_fails_is_a_503_page(
+    app: Flask, client: FlaskClient, user: User, login: SignIn
+) -> None:
+    login(user)
+    with Stubber(app.extensions["kakeibo.clients"].s3) as stub:
+        stub.add_client_error("head_object", "SlowDown", http_status_code=503)
+        response = client.get("/exports/20261125T193442Z_20250101_20251231_abcdefabcdef")
+    assert response.status_code == 503
+    assert b"could not be checked just now" in response.data
+    assert b"Please try again in a minute" in response.data
+    assert "Location" not in response.headers
+
+
+# --- deleting -------------------------------------------------------------------
+
+
+def test_delete_removes_the_archive_and_says_so(
+    client: FlaskClient,
+    user: User,
+    login: SignIn,
+    put_archive: PutArchive,
+    clients: Clients,
+    settings: Settings,
+) -> None:
+    keep = put_archive(user.sub, date(2024, 1, 1), date(2024, 12, 31))
+    gone = put_archive(user.sub, date(2025, 1, 1), date(2025, 3, 31))
+    login(user)
+
+    response = client.post(f"/exports/{gone}/delete", data={"csrf_token": _token(client)})
+
+    assert response.status_code == 303
+    assert urlsplit(response.headers["Location"]).path == "/"
+    assert _keys(clients, settings) == [f"exports/{user.sub}/{keep}.zip"]
+    page = client.get("/").get_data(as_text=True)
+    assert "Deleted the archive of 2025-01-01 to 2025-03-31." in page
+    assert gone not in page
+    assert keep in page
+    again = client.post(f"/exports/{gone}/delete", data={"csrf_token": _token(client)})
+    assert again.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/exports"),
+        ("GET", "/exports/20261125T193442Z_20250101_20251231_abcdefabcdef/delete"),
+        ("DELETE", "/exports/20261125T193442Z_20250101_20251231_abcdefabcdef"),
+    ],
+)
+def test_wrong_methods_get_the_405_page(
+    client: FlaskClient, user: User, login: SignIn, method: str, path: str
+) -> None:
+    login(user)
+    response = client.open(path, method=method)
+    assert response.status_code == 405
+    assert b"That page cannot be used that way" in response.data
+
+
+# --- error pages ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "heading"),
+    [
+        (400, "That request could not be used"),
+        (403, "This page is not yours to open"),
+        (404, "Nothing here"),
+        (405, "That page cannot be used that way"),
+        (500, "Something went wrong on our side"),
+        (503, "Please try again in a minute"),
+        (418, "I&#39;m a teapot"),  # any other code: the generic page
+    ],
+)
+def test_error_pages_share_the_sites_look(settings: Settings, code: int, heading: str) -> None:
+    app = create_app(settings)
+
+    @app.get("/boom")
+    def boom() -> str:
+        if code == 500:
+            raise RuntimeError("secret detail")
+        abort(code)
+
+    response = app.test_client().get("/boom")
+    page = response.get_data(as_text=True)
+    assert response.status_code == code
+    assert heading in page
+    assert f"Error {code}" in page
+    assert 'rel="stylesheet"' in page
+    assert 'class="site-header"' in page
+    assert "secret detail" not in page
+    assert "Traceback" not in page
+    assert "<script" not in page
+    assert 'style="' not in page
+
+
+def test_pages_have_no_inline_script_or_style(
+    client: FlaskClient, user: User, login: SignIn, put_archive: PutArchive
+) -> None:
+    put_archive(user.sub)
+    login(user)
+    for response in (client.get("/"), _export(client, start="x")):
+        page = response.get_data(as_text=True)
+        assert "<script" not in page
+        assert "<style" not in page
+        assert 'style="' not in page
+        assert re.search(r"\son[a-z]+=", page) is None  # no inline event handlers

@@ -1,0 +1,85 @@
+"""The app factory: settings, clients and the ``register_*`` steps that build the app."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from .aws import Clients
+from .secret_key import read_secret_key
+from .settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app for ``settings`` (read from the environment when omitted)."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, template_folder="../templates", static_folder="../static")
+    clients = Clients(settings)
+    app.config.update(
+        SECRET_KEY=settings.secret_key or read_secret_key(settings, clients),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=not settings.local,
+        MAX_CONTENT_LENGTH=64 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,
+        # No CORS here: an automatic OPTIONS would answer 200 on private pages.
+        PROVIDE_AUTOMATIC_OPTIONS=False,
+    )
+    app.extensions["kakeibo.settings"] = settings
+    app.extensions["kakeibo.clients"] = clients
+    register_extensions(app)
+    register_filters(app, settings)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_security(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the unbound extensions of ``web/extensions.py`` to the app."""
+    from .web.extensions import csrf
+
+    csrf.init_app(app)
+
+
+def register_filters(app: Flask, settings: Settings) -> None:
+    """Install the templates' formatting filters (sizes, counts, local times)."""
+    from .web.filters import register
+
+    register(app, settings.display_timezone)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Register every blueprint."""
+    from .web import auth, exports, health
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(exports.bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """Render HTTP errors with the site's own pages."""
+    from .web.errors import register
+
+    register(app)
+
+
+def register_security(app: Flask) -> None:
+    """Add the security headers and the CSRF refusal page."""
+    from .web.security import register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    """Add the ``flask --app webapp ...`` commands."""
+    for command in _commands():
+        app.cli.add_command(command)
+
+
+def _commands() -> list[click.Command]:
+    from .cli import create_user_command, restore
+
+    return [restore, create_user_command]

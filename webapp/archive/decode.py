@@ -1,0 +1,150 @@
+"""Decode and check DynamoDB JSON: one ``{"Item": {...}}`` line at a time.
+
+Every value is checked against DynamoDB's own rules before anything is written:
+type descriptors, key presence and sizes, number precision and range, nesting
+depth and the 400 KB item size. Binary values come back as bytes, ready for the
+low-level client.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+from ..model import PARTITION_KEY, SORT_KEY
+from .errors import RestoreError
+
+# DynamoDB's own limits (Developer Guide, "Service quotas"): item size, key
+# sizes, nesting depth, number precision and range.
+MAX_ITEM_BYTES = 400 * 1024
+MAX_PARTITION_KEY_BYTES = 2048
+MAX_SORT_KEY_BYTES = 1024
+MAX_DEPTH = 32
+MAX_DIGITS = 38
+MIN_EXPONENT, MAX_EXPONENT = -130, 125
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+Item = dict[str, Any]
+
+
+class DecodeError(RestoreError):
+    """A line is not a valid DynamoDB item; ``str()`` says where and why."""
+
+
+def decode_line(line: bytes, where: str) -> Item:
+    """Return the item of one ``{"Item": {...}}`` line, ready for the low-level client."""
+    try:
+        data = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise DecodeError(f"{where}: not a line of DynamoDB JSON") from None
+    if not isinstance(data, dict) or set(data) != {"Item"} or not isinstance(data["Item"], dict):
+        raise DecodeError(f'{where}: expected one {{"Item": {{...}}}} object')
+    item = {name: decode_value(value, f"{where}: {name}") for name, value in data["Item"].items()}
+    for key, limit in ((PARTITION_KEY, MAX_PARTITION_KEY_BYTES), (SORT_KEY, MAX_SORT_KEY_BYTES)):
+        value = item.get(key)
+        if value is None or "S" not in value or not value["S"]:
+            raise DecodeError(f"{where}: the key {key} must be a non-empty string")
+        if len(value["S"].encode("utf-8")) > limit:
+            raise DecodeError(f"{where}: the key {key} is longer than {limit} bytes")
+    check_size(item, where)
+    return item
+
+
+def decode_value(value: object, where: str, depth: int = 1) -> dict[str, Any]:
+    """Check one typed attribute value; turn base64 text into bytes for B and BS."""
+    if not isinstance(value, dict) or len(value) != 1:
+        raise DecodeError(f"{where}: expected one type descriptor such as {{'S': ...}}")
+    if depth > MAX_DEPTH:
+        raise DecodeError(f"{where}: nested deeper than DynamoDB's {MAX_DEPTH} levels")
+    (kind, raw), *_ = value.items()
+    if kind == "S" and isinstance(raw, str):
+        return {"S": raw}
+    if kind == "N" and isinstance(raw, str):
+        _check_number(raw, where)
+        return {"N": raw}
+    if kind == "B" and isinstance(raw, str):
+        return {"B": _binary(raw, where)}
+    if kind == "BOOL" and isinstance(raw, bool):
+        return {"BOOL": raw}
+    if kind == "NULL" and raw is True:
+        return {"NULL": True}
+    if kind == "M" and isinstance(raw, dict):
+        return {"M": {str(k): decode_value(v, f"{where}.{k}", depth + 1) for k, v in raw.items()}}
+    if kind == "L" and isinstance(raw, list):
+        return {"L": [decode_value(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(raw)]}
+    if kind in ("SS", "NS", "BS") and isinstance(raw, list) and raw:
+        if not all(isinstance(v, str) for v in raw):
+            raise DecodeError(f"{where}: a {kind} set holds something other than text")
+        if kind == "SS":
+            members: list[Any] = list(raw)
+            unique: set[Any] = set(raw)
+        elif kind == "NS":
+            members = list(raw)
+            unique = {_check_number(v, where) for v in raw}
+        else:
+            members = [_binary(v, where) for v in raw]
+            unique = set(members)
+        if len(unique) != len(members):
+            raise DecodeError(f"{where}: a {kind} set holds the same value twice")
+        return {kind: members}
+    raise DecodeError(f"{where}: {kind!r} with this value is not a DynamoDB type")
+
+
+def _check_number(text: str, where: str) -> Decimal:
+    # Decimal() alone would also take " 1", "1_000", "Infinity" and non-ASCII digits.
+    if not _NUMBER.fullmatch(text):
+        raise DecodeError(f"{where}: {text[:50]!r} is not a number")
+    number = Decimal(text)
+    # Zero has no exponent worth checking ("0E-200" is just 0).
+    in_range = MIN_EXPONENT <= number.adjusted() <= MAX_EXPONENT
+    if number and (_digits(number) > MAX_DIGITS or not in_range):
+        raise DecodeError(f"{where}: {text[:50]!r} is beyond DynamoDB's number range")
+    return number
+
+
+def _digits(number: Decimal) -> int:
+    # Significant digits, as DynamoDB counts them (leading and trailing zeros
+    # trimmed); Decimal.normalize() would round to the context's 28 digits.
+    digits = "".join(map(str, number.as_tuple().digits)).strip("0")
+    return len(digits)
+
+
+def _binary(text: str, where: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise DecodeError(f"{where}: binary value is not base64") from None
+
+
+def check_size(item: Item, where: str) -> None:
+    size = sum(len(name.encode("utf-8")) + _size(value) for name, value in item.items())
+    if size > MAX_ITEM_BYTES:
+        raise DecodeError(f"{where}: the item is larger than DynamoDB's 400 KB")
+
+
+def _size(value: dict[str, Any]) -> int:
+    # DynamoDB's documented sizing: text as UTF-8, about one byte per two digits
+    # of a number, raw bytes of binaries, 3 bytes plus one per element of a
+    # list or map.
+    (kind, raw), *_ = value.items()
+    if kind == "S":
+        return len(raw.encode("utf-8"))
+    if kind == "N":
+        return (_digits(Decimal(raw)) + 1) // 2 + 1
+    if kind == "B":
+        return len(raw)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(v.encode("utf-8")) for v in raw)
+    if kind == "NS":
+        return sum(_size({"N": v}) for v in raw)
+    if kind == "BS":
+        return sum(len(v) for v in raw)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode("utf-8")) + _size(v) for k, v in raw.items())
+    return 3 + sum(1 + _size(v) for v in raw)

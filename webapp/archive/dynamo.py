@@ -1,0 +1,173 @@
+"""DynamoDB I/O of the core: query a user's pages, write items in batches, check tables.
+
+Everything speaks boto3's low-level client and DynamoDB's typed values
+(``{"amount": {"N": "-1200"}}``), so numbers keep every digit and sets stay sets.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..aws import error_code, error_reason
+from ..model import KEY_SCHEMA, PARTITION_KEY, SORT_KEY, TableName
+from .dates import DateRange
+from .errors import ExportError, RestoreError, WriteError
+from .manifest import same_keys
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+logger = logging.getLogger(__name__)
+
+Item = dict[str, Any]
+Progress = Callable[[int], None]
+
+#: BatchWriteItem takes at most 25 requests.
+BATCH_SIZE = 25
+# Every sort key of a day sorts between "YYYY-MM-DD" and "YYYY-MM-DD~": DynamoDB
+# compares UTF-8 bytes, "~" is the last printable ASCII character and "#" joins
+# the date to the rest.
+_DAY_END = "~"
+_THROTTLED = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "Throttling",
+    }
+)
+BUSY = "The service is busy right now, so no archive was made. Please try again in a minute."
+
+
+def throttled(exc: BaseException) -> bool:
+    """Return whether ``exc`` is AWS asking us to slow down."""
+    return error_code(exc) in _THROTTLED
+
+
+def iter_pages(
+    dynamodb: DynamoDBClient,
+    table_name: str,
+    sub: str,
+    date_range: DateRange,
+    *,
+    limit: int | None = None,
+) -> Iterator[list[Item]]:
+    """Yield pages of one user's items in a date range, as typed attribute values."""
+    request: dict[str, Any] = {
+        "TableName": table_name,
+        "KeyConditionExpression": "#pk = :sub AND #sk BETWEEN :start AND :end",
+        "ExpressionAttributeNames": {"#pk": PARTITION_KEY, "#sk": SORT_KEY},
+        "ExpressionAttributeValues": {
+            ":sub": {"S": sub},
+            ":start": {"S": date_range.start.isoformat()},
+            ":end": {"S": date_range.end.isoformat() + _DAY_END},
+        },
+        "ConsistentRead": True,
+    }
+    if limit is not None:
+        request["Limit"] = limit
+    while True:
+        try:
+            page = dynamodb.query(**request)
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("query of %s failed", table_name, exc_info=True)
+            if throttled(exc):
+                raise ExportError(BUSY) from exc
+            raise ExportError(
+                "Your account book could not be read, so no archive was made. Please try again."
+            ) from exc
+        yield page.get("Items", [])
+        last = page.get("LastEvaluatedKey")
+        if not last:
+            return
+        request["ExclusiveStartKey"] = last
+
+
+def put_items(
+    dynamodb: DynamoDBClient,
+    table_name: str,
+    items: Iterable[Item],
+    *,
+    progress: Progress | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    max_retries: int = 10,
+    base_delay: float = 0.05,
+    max_delay: float = 5.0,
+) -> int:
+    """Write items with BatchWriteItem, retrying UnprocessedItems with backoff; return the count.
+
+    ``max_retries`` bounds consecutive answers that made no progress at all.
+    """
+    written = 0
+    batch: list[Item] = []
+
+    def flush() -> None:
+        nonlocal written
+        pending: list[Any] = [{"PutRequest": {"Item": item}} for item in batch]
+        stalled = 0
+        attempt = 0
+        while pending:
+            if attempt:
+                # Exponential backoff with jitter, as AWS advises for UnprocessedItems.
+                delay = min(max_delay, base_delay * 2 ** (attempt - 1))
+                sleep(delay / 2 + random.uniform(0, delay / 2))
+            try:
+                answer = dynamodb.batch_write_item(RequestItems={table_name: pending})
+            except (ClientError, BotoCoreError) as exc:
+                raise WriteError(
+                    f"DynamoDB refused a write to {table_name} after {written} items: "
+                    f"{error_reason(exc)}. Running the restore again is safe."
+                ) from None
+            left: list[Any] = list((answer.get("UnprocessedItems") or {}).get(table_name, []))
+            done = len(pending) - len(left)
+            written += done
+            if progress is not None and done:
+                progress(done)
+            stalled = 0 if done else stalled + 1
+            if stalled > max_retries:
+                raise WriteError(
+                    f"DynamoDB kept throttling writes to {table_name} after {written} items. "
+                    "Running the restore again later is safe."
+                )
+            pending = left
+            attempt += 1
+        batch.clear()
+
+    for item in items:
+        batch.append(item)
+        if len(batch) == BATCH_SIZE:
+            flush()
+    if batch:
+        flush()
+    return written
+
+
+def check_tables(dynamodb: DynamoDBClient, targets: Mapping[TableName, str]) -> None:
+    """Refuse unless every target table exists with Kakeibo's key schema."""
+    for table, name in targets.items():
+        try:
+            described = dynamodb.describe_table(TableName=name)["Table"]
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                raise RestoreError(
+                    f"the DynamoDB table {name} ({table}) does not exist; create it first "
+                    "(or check SLIPS_TABLE / BALANCES_TABLE)"
+                ) from None
+            raise RestoreError(
+                f"cannot read the DynamoDB table {name}: {error_reason(exc)}"
+            ) from None
+        except BotoCoreError as exc:
+            raise RestoreError(f"cannot reach DynamoDB: {exc}") from None
+        key_schema = [dict(k) for k in described.get("KeySchema", [])]
+        if not same_keys(key_schema, KEY_SCHEMA):
+            raise RestoreError(
+                f"the DynamoDB table {name} ({table}) is not keyed by {PARTITION_KEY} and "
+                f"{SORT_KEY}"
+            )

@@ -1,0 +1,168 @@
+"""Encode pages of DynamoDB items, as the low-level client returns them, to CSV and JSON.
+
+Items keep DynamoDB's type descriptors (``{"amount": {"N": "-1200"}}``), so a
+number keeps every digit and a set stays a set. Both encoders take a whole page
+and work column by column with C-level builtins where the page allows: a Python
+loop per cell costs more than deflate, SHA-256 and the upload together. Any
+page the fast paths do not fit goes through exact per-item code instead, with
+the same output.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain, repeat
+from json.encoder import encode_basestring  # the C escaper JSONEncoder itself uses
+from operator import itemgetter
+from typing import Any
+
+from ..model import TableSpec
+
+#: One item as the low-level client returns it: attribute name -> typed value.
+Item = Mapping[str, Any]
+
+BOM = "\ufeff"
+NEWLINE = "\r\n"
+OTHER_COLUMN = "other"
+
+# OWASP's CSV-injection list. Only text cells are guarded: ``-1200`` in a number
+# column must stay a number for Excel.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A cell after the first starting with one of those, in cells joined by NUL (a
+# NUL inside a cell only sends the column down the exact, slower path). A
+# literal first character lets the regex engine skip ahead fast.
+_FORMULA_AFTER_NUL = re.compile("\0[=+\\-@\t\r]")
+_SCALARS = ("S", "N")
+
+
+def _binary(value: object) -> str:
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"cannot encode {type(value).__name__} as DynamoDB JSON")
+
+
+# check_circular off: items come from JSON, they cannot contain themselves.
+_JSON = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=_binary, check_circular=False
+)
+_encode_json = _JSON.encode
+
+
+def json_lines(items: Sequence[Item], spec: TableSpec | None = None) -> str:
+    """Return items as DynamoDB JSON Lines: one ``{"Item": {...}}`` and ``\\n`` each."""
+    if spec is not None and items and set(map(len, items)) == {len(spec.columns)}:
+        # Every item has exactly the spec's attributes; fast if each is all S or all N.
+        found = [_scalars(items, name) for name in spec.columns]
+        columns = [column for column in found if column is not None]
+        if len(columns) == len(found):
+            return _json_by_column(spec.columns, columns)
+    return "".join([f'{{"Item":{_encode_json(item)}}}\n' for item in items])
+
+
+def csv_header(spec: TableSpec) -> str:
+    """Return the first line of a table's CSV file, byte order mark included."""
+    return BOM + ",".join(_quote(name) for name in (*spec.columns, OTHER_COLUMN)) + NEWLINE
+
+
+def csv_rows(items: Sequence[Item], spec: TableSpec) -> str:
+    """Return the CSV lines of a page: the spec's columns, then ``other`` as JSON."""
+    if not items:
+        return ""
+    pieces: list[Iterable[str]] = []
+    for name in spec.columns:
+        pieces += (_csv_column(items, name), repeat(","))
+    pieces += (_other(items, spec), repeat(NEWLINE))
+    return "".join(chain.from_iterable(zip(*pieces, strict=False)))
+
+
+def guard(text: str) -> str:
+    """Return text a spreadsheet shows as text, never runs as a formula."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def cell(value: Mapping[str, Any] | None) -> str:
+    """Return one typed value as a CSV cell's text (before quoting)."""
+    if value is None or "NULL" in value:
+        return ""
+    if "S" in value:
+        return guard(value["S"])
+    if "N" in value:
+        return str(value["N"])
+    if "BOOL" in value:
+        return "TRUE" if value["BOOL"] else "FALSE"
+    if "B" in value:
+        return guard(_binary(value["B"]))
+    # Sets, lists and maps keep their type descriptors, as in the JSON files.
+    return _encode_json(value)
+
+
+def _scalars(items: Sequence[Item], name: str) -> tuple[str, list[str]] | None:
+    """Return ("S" or "N", the values) if every item holds ``name`` as that type."""
+    try:
+        typed = list(map(itemgetter(name), items))
+    except KeyError:  # missing from some item
+        return None
+    for code in _SCALARS:
+        try:
+            return code, list(map(itemgetter(code), typed))
+        except KeyError:  # not every value is of this type
+            continue
+    return None
+
+
+def _json_by_column(names: Sequence[str], columns: list[tuple[str, list[str]]]) -> str:
+    """Return JSON lines spliced from escaped values and constant pieces between them."""
+    pieces: list[Iterable[str]] = []
+    for index, (name, (code, values)) in enumerate(zip(names, columns, strict=True)):
+        opening = '{"Item":{' if index == 0 else "},"
+        pieces.append(repeat(f'{opening}{encode_basestring(name)}:{{"{code}":'))
+        pieces.append(map(encode_basestring, values))
+    pieces.append(repeat("}}}\n"))
+    return "".join(chain.from_iterable(zip(*pieces, strict=False)))
+
+
+def _csv_column(items: Sequence[Item], name: str) -> list[str]:
+    """Return one column's cells, quoted; fast when the column is all S or all N."""
+    scalars = _scalars(items, name)
+    if scalars is None:
+        return _quoted([cell(item.get(name)) for item in items])
+    code, values = scalars
+    joined = "\0".join(values)
+    if code == "S" and (values[0].startswith(_FORMULA_START) or _FORMULA_AFTER_NUL.search(joined)):
+        values = [guard(value) for value in values]
+    return _quoted(values, joined)
+
+
+def _other(items: Sequence[Item], spec: TableSpec) -> list[str]:
+    """Return the ``other`` cells: attributes outside the spec, as DynamoDB JSON."""
+    known = frozenset(spec.columns)
+    if all(known.issuperset(item) for item in items):
+        return [""] * len(items)
+    cells = []
+    for item in items:
+        extra = {name: value for name, value in item.items() if name not in known}
+        cells.append(_encode_json(extra) if extra else "")
+    return _quoted(cells)
+
+
+def _quoted(cells: list[str], joined: str | None = None) -> list[str]:
+    """Quote the cells that need it (RFC 4180); most columns need none."""
+    if joined is None:
+        joined = "\0".join(cells)
+    if not _needs_quotes(joined):
+        return cells
+    return [_quote(text) for text in cells]
+
+
+def _quote(text: str) -> str:
+    if _needs_quotes(text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _needs_quotes(text: str) -> bool:
+    # Four substring tests beat one character-class regex several times over.
+    return '"' in text or "," in text or "\n" in text or "\r" in text

@@ -1,0 +1,76 @@
+"""What an archive is called and where it lives: shared by export, page and restore.
+
+An archive lives at ``exports/<sub>/<archive id>.zip``. The id carries the
+creation time (UTC), the date range and a random part, so the list page reads
+everything it shows from one ListObjectsV2 call, and two exports of the same
+range never overwrite each other.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+#: Where every user's archives live in the bucket (its lifecycle rule's prefix too).
+EXPORT_PREFIX = "exports/"
+
+_ID = re.compile(r"([0-9]{8}T[0-9]{6}Z)_([0-9]{8})_([0-9]{8})_([0-9a-f]{12})", re.ASCII)
+_KEY = re.compile(r"exports/(?P<sub>[^/]+)/(?P<id>[^/]+)\.zip")
+
+
+@dataclass(frozen=True, order=True)
+class ArchiveId:
+    """The parts of an archive id: ``20261125T193442Z_20250101_20251231_<12 hex>``."""
+
+    created: datetime
+    start: date
+    end: date
+    token: str
+
+    @classmethod
+    def new(cls, start: date, end: date, now: datetime | None = None) -> ArchiveId:
+        """Return a fresh id for a range, created now (UTC, whole seconds)."""
+        created = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+        return cls(created=created, start=start, end=end, token=secrets.token_hex(6))
+
+    @classmethod
+    def parse(cls, text: str) -> ArchiveId | None:
+        """Return the id ``text`` spells, or None if it is not exactly one."""
+        match = _ID.fullmatch(text)
+        if not match:
+            return None
+        created, start, end, token = match.groups()
+        try:
+            return cls(
+                created=datetime.strptime(created, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC),
+                start=datetime.strptime(start, "%Y%m%d").date(),
+                end=datetime.strptime(end, "%Y%m%d").date(),
+                token=token,
+            )
+        except ValueError:  # e.g. month 13
+            return None
+
+    def __str__(self) -> str:
+        return f"{self.created:%Y%m%dT%H%M%SZ}_{self.start:%Y%m%d}_{self.end:%Y%m%d}_{self.token}"
+
+
+def user_prefix(sub: str) -> str:
+    """Return the S3 prefix that holds one user's archives."""
+    if not sub or "/" in sub:
+        raise ValueError("a user's sub must be a non-empty string without '/'")
+    return f"{EXPORT_PREFIX}{sub}/"
+
+
+def archive_key(sub: str, archive_id: ArchiveId) -> str:
+    """Return the S3 key of one user's archive."""
+    return f"{user_prefix(sub)}{archive_id}.zip"
+
+
+def parse_key(key: str, sub: str) -> ArchiveId | None:
+    """Return the id of ``key`` if it is an archive of ``sub``, else None."""
+    match = _KEY.fullmatch(key)
+    if not match or match["sub"] != sub:
+        return None
+    return ArchiveId.parse(match["id"])

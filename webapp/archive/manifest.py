@@ -1,0 +1,197 @@
+"""``manifest.json``, the archive's table of contents: one schema, written and read here.
+
+The export builds a ``Manifest`` and writes it with ``to_json``; restore reads
+one back with ``parse_manifest``, which refuses anything that is not exactly
+this schema. Both sides share the dataclasses and the version constant, so the
+format cannot drift between them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA, PARTITION_KEY, SORT_KEY, TABLES, TableName
+
+MANIFEST_NAME = "manifest.json"
+README_NAME = "README.txt"
+FORMAT_NAME = "kakeibo-export"
+#: The version of the archive's layout this code writes.
+FORMAT_VERSION = 1
+#: Archive layouts this code reads.
+SUPPORTED_VERSIONS = frozenset({FORMAT_VERSION})
+#: A manifest larger than this is not one of ours.
+MAX_MANIFEST_BYTES = 1024 * 1024
+
+#: The manifest's name for each file format.
+CSV = "csv"
+DYNAMODB_JSON = "dynamodb-json"
+
+
+class ManifestError(Exception):
+    """The manifest is missing, foreign, newer or malformed; ``str()`` says which."""
+
+
+def data_file(table: TableName, extension: str) -> str:
+    """Return the name of a table's file in the archive: ``slips.csv``, ``slips.json``."""
+    return f"{table}.{extension}"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of the archive as the manifest lists it."""
+
+    name: str
+    format: str
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class TableEntry:
+    """One table of the archive as the manifest lists it."""
+
+    table: TableName
+    table_name: str
+    item_count: int
+    files: dict[str, FileEntry]
+
+    @property
+    def json_file(self) -> FileEntry | None:
+        """Return the table's DynamoDB JSON file, or None for a CSV-only export."""
+        found = [f for f in self.files.values() if f.format == DYNAMODB_JSON]
+        return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What an archive holds: who, which period, and per table its files."""
+
+    format_version: int
+    created_at: str
+    user_sub: str
+    range_start: str
+    range_end: str
+    tables: dict[TableName, TableEntry]
+
+    def to_json(self) -> bytes:
+        """Return the manifest as written into the archive (UTF-8, indented)."""
+        document = {
+            "format": FORMAT_NAME,
+            "format_version": self.format_version,
+            "created_at": self.created_at,
+            "user_sub": self.user_sub,
+            "range": {"start": self.range_start, "end": self.range_end},
+            "tables": {
+                table: {
+                    "table_name": entry.table_name,
+                    "key_schema": KEY_SCHEMA,
+                    "attribute_definitions": ATTRIBUTE_DEFINITIONS,
+                    "item_count": entry.item_count,
+                    "files": {
+                        f.name: {"format": f.format, "bytes": f.bytes, "sha256": f.sha256}
+                        for f in entry.files.values()
+                    },
+                }
+                for table, entry in self.tables.items()
+            },
+        }
+        return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def parse_manifest(raw: bytes) -> Manifest:
+    """Return the manifest in ``raw``; refuse a foreign, newer or malformed one."""
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{MANIFEST_NAME} is too large to be a manifest")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ManifestError(f"{MANIFEST_NAME} is not valid JSON") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+        raise ManifestError(f"{MANIFEST_NAME} is not a Kakeibo Export manifest")
+    version = data.get("format_version")
+    if type(version) is not int:
+        raise _malformed("format_version")
+    if version not in SUPPORTED_VERSIONS:
+        supported = ", ".join(str(v) for v in sorted(SUPPORTED_VERSIONS))
+        raise ManifestError(
+            f"the archive has format version {version}; this restore reads version {supported}"
+        )
+    user_sub = data.get("user_sub")
+    if not isinstance(user_sub, str) or not user_sub:
+        raise _malformed("user_sub")
+    span = data.get("range")
+    if not isinstance(span, dict):
+        raise _malformed("range")
+    tables = data.get("tables")
+    if not isinstance(tables, dict) or not tables:
+        raise _malformed("tables")
+    entries: dict[TableName, TableEntry] = {}
+    for table, raw_entry in tables.items():
+        if table not in TABLES:
+            raise ManifestError(f"{MANIFEST_NAME} lists an unknown table {table!r}")
+        entries[table] = _table_entry(table, raw_entry)
+    names = [name for entry in entries.values() for name in entry.files]
+    if len(names) != len(set(names)) or MANIFEST_NAME in names:
+        raise _malformed("tables.*.files")
+    return Manifest(
+        format_version=version,
+        created_at=str(data.get("created_at", "")),
+        user_sub=user_sub,
+        range_start=str(span.get("start", "")),
+        range_end=str(span.get("end", "")),
+        tables=entries,
+    )
+
+
+def _table_entry(table: TableName, raw: object) -> TableEntry:
+    if not isinstance(raw, dict):
+        raise _malformed(f"tables.{table}")
+    table_name = raw.get("table_name")
+    count = raw.get("item_count")
+    files = raw.get("files")
+    if not isinstance(table_name, str):
+        raise _malformed(f"tables.{table}.table_name")
+    if type(count) is not int or count < 0:
+        raise _malformed(f"tables.{table}.item_count")
+    if not isinstance(files, dict):
+        raise _malformed(f"tables.{table}.files")
+    if not same_keys(raw.get("key_schema"), KEY_SCHEMA) or not same_keys(
+        raw.get("attribute_definitions"), ATTRIBUTE_DEFINITIONS
+    ):
+        raise ManifestError(
+            f"{MANIFEST_NAME}: the key schema of {table} is not Kakeibo's "
+            f"({PARTITION_KEY} and {SORT_KEY}, both strings)"
+        )
+    entries: dict[str, FileEntry] = {}
+    for name, spec in files.items():
+        if (
+            not isinstance(spec, dict)
+            or not isinstance(spec.get("format"), str)
+            or type(spec.get("bytes")) is not int
+            or not isinstance(spec.get("sha256"), str)
+        ):
+            raise _malformed(f"tables.{table}.files.{name}")
+        entries[name] = FileEntry(
+            name=name, format=spec["format"], bytes=spec["bytes"], sha256=spec["sha256"].lower()
+        )
+    if sum(f.format == DYNAMODB_JSON for f in entries.values()) > 1:
+        raise _malformed(f"tables.{table}.files")
+    return TableEntry(table=table, table_name=table_name, item_count=count, files=entries)
+
+
+def same_keys(value: object, expected: list[dict[str, str]]) -> bool:
+    """Return whether ``value`` is the key schema (or definitions) ``expected``, in any order."""
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        return False
+    return sorted(map(_pairs, value)) == sorted(map(_pairs, expected))
+
+
+def _pairs(value: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return sorted((str(k), str(v)) for k, v in value.items())
+
+
+def _malformed(what: str) -> ManifestError:
+    return ManifestError(f"{MANIFEST_NAME} is malformed: {what} is missing or invalid")

@@ -1,0 +1,50 @@
+"""README.txt of an archive: what each file is and how to restore, in English and Japanese.
+
+The words live in ``resources/readme.txt`` (a text resource, one section per
+block), so they can be read and edited as text; this module only picks the
+sections an archive needs and fills in its period and creation time.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+
+from .ids import ArchiveId
+
+LANGUAGES = ("en", "ja")
+SEPARATOR = "-" * 40
+NEWLINE = "\r\n"
+
+
+@cache
+def _sections() -> dict[tuple[str, str], str]:
+    """Return the resource's sections by (language, name)."""
+    text = files(__package__).joinpath("resources/readme.txt").read_text(encoding="utf-8")
+    sections: dict[tuple[str, str], list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("@@ "):
+            language, name = line[3:].split()
+            current = sections.setdefault((language, name), [])
+        elif current is not None:
+            current.append(line)
+    return {key: NEWLINE.join(lines) for key, lines in sections.items()}
+
+
+def render_readme(archive_id: ArchiveId, *, csv: bool, json: bool) -> str:
+    """Return README.txt for an archive holding CSV and/or JSON files."""
+    names = ["head"]
+    names += ["csv"] if csv else []
+    names += ["json"] if json else []
+    names += ["manifest", "restore" if json else "no-restore"]
+    fields = {
+        "period": f"{archive_id.start.isoformat()} – {archive_id.end.isoformat()}",
+        "created": f"{archive_id.created:%Y-%m-%d %H:%M:%S} UTC",
+    }
+    sections = _sections()
+    blocks = [
+        NEWLINE.join(sections[(language, name)].format(**fields) for name in names)
+        for language in LANGUAGES
+    ]
+    return (NEWLINE + SEPARATOR + NEWLINE + NEWLINE).join(blocks)

@@ -1,0 +1,172 @@
+"""The archives in S3: list, find, presign and delete one user's archives.
+
+``ArchiveStore`` holds the S3 client, the bucket and the retention; it never
+builds them, and speaks only in our own types and errors, so the views never
+see boto3 or ``ClientError``. Every method takes the verified ``sub`` of the
+signed-in user and touches only keys under that user's prefix.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..aws import error_code
+from .ids import ArchiveId, archive_key, parse_key, user_prefix
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import PaginatorConfigTypeDef
+
+ZIP_CONTENT_TYPE = "application/zip"
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+
+
+class StorageError(Exception):
+    """S3 could not do what was asked; ``str()`` is a user-safe message."""
+
+
+class ArchiveNotFound(StorageError):
+    """The archive is missing, expired, malformed or someone else's."""
+
+    def __init__(self) -> None:
+        super().__init__("The archive is gone or never existed.")
+
+
+@dataclass(frozen=True)
+class StoredArchive:
+    """One stored archive of a user, as the page shows it."""
+
+    id: ArchiveId
+    key: str
+    size: int
+    expires: datetime
+
+    @property
+    def created(self) -> datetime:
+        """Return when the export was made (UTC)."""
+        return self.id.created
+
+    def expired(self, now: datetime) -> bool:
+        """Return whether the archive is past its expiry at ``now``."""
+        return now >= self.expires
+
+
+def expiry(archive_id: ArchiveId, retention_days: int) -> datetime:
+    """Return when an archive stops being offered: created + the lifecycle's days.
+
+    S3's lifecycle counts from the upload (a little after the id's time) and
+    rounds up to the next midnight UTC, then deletes within about a day; so the
+    page stops offering an archive before S3 could have removed it.
+    """
+    return archive_id.created + timedelta(days=retention_days)
+
+
+def download_filename(archive_id: ArchiveId) -> str:
+    """Return the name a downloaded archive is saved under."""
+    return f"kakeibo_{archive_id.start.isoformat()}_{archive_id.end.isoformat()}.zip"
+
+
+def content_disposition(filename: str) -> str:
+    """Return an ``attachment`` header value with an ASCII and an RFC 5987 name."""
+    # Accents fold to their base letter; anything else outside printable ASCII
+    # (and the quotes and backslashes a quoted-string cannot hold) becomes "_".
+    ascii_name = "".join(
+        c if " " <= c <= "~" and c not in '"\\' else "_"
+        for c in unicodedata.normalize("NFKD", filename)
+        if not unicodedata.combining(c)
+    )
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+class ArchiveStore:
+    """One bucket's archives, kept ``retention_days`` days."""
+
+    def __init__(self, s3: S3Client, bucket: str, *, retention_days: int) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.retention_days = retention_days
+
+    def list(
+        self, sub: str, *, now: datetime | None = None, page_size: int | None = None
+    ) -> list[StoredArchive]:
+        """Return a user's live archives, newest first, from ListObjectsV2 alone."""
+        now = now or datetime.now(UTC)
+        config: PaginatorConfigTypeDef = {"PageSize": page_size} if page_size else {}
+        archives: list[StoredArchive] = []
+        try:
+            pages = self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=user_prefix(sub), PaginationConfig=config
+            )
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    archive_id = parse_key(obj["Key"], sub)
+                    if archive_id is None:  # not one of ours (e.g. a stray upload)
+                        continue
+                    archive = StoredArchive(
+                        id=archive_id,
+                        key=obj["Key"],
+                        size=obj["Size"],
+                        expires=expiry(archive_id, self.retention_days),
+                    )
+                    if not archive.expired(now):
+                        archives.append(archive)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError("Your archives could not be listed just now. Try again.") from exc
+        archives.sort(key=lambda a: (a.created, a.id.token), reverse=True)
+        return archives
+
+    def find(self, sub: str, archive_id: str, *, now: datetime | None = None) -> StoredArchive:
+        """Return a user's live archive by its id text, or raise ArchiveNotFound."""
+        parsed = ArchiveId.parse(archive_id)
+        if parsed is None:
+            raise ArchiveNotFound()
+        key = archive_key(sub, parsed)
+        try:
+            head = self.s3.head_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            if error_code(exc) in _NOT_FOUND:
+                raise ArchiveNotFound() from exc
+            raise StorageError("The archive could not be checked just now. Try again.") from exc
+        archive = StoredArchive(
+            id=parsed,
+            key=key,
+            size=head["ContentLength"],
+            expires=expiry(parsed, self.retention_days),
+        )
+        if archive.expired(now or datetime.now(UTC)):
+            raise ArchiveNotFound()
+        return archive
+
+    def presign_download(self, archive: StoredArchive, *, expires_in: int) -> str:
+        """Return a fresh presigned GetObject URL that saves the archive as a zip."""
+        try:
+            return self.s3.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": archive.key,
+                    "ResponseContentDisposition": content_disposition(
+                        download_filename(archive.id)
+                    ),
+                    "ResponseContentType": ZIP_CONTENT_TYPE,
+                },
+                ExpiresIn=expires_in,
+            )
+        except (ClientError, BotoCoreError) as exc:  # e.g. no credentials to sign with
+            raise StorageError("A download link could not be made just now. Try again.") from exc
+
+    def delete(self, sub: str, archive_id: str, *, now: datetime | None = None) -> StoredArchive:
+        """Delete a user's live archive and return it, or raise ArchiveNotFound."""
+        # DeleteObject succeeds for missing keys too, so look first to answer 404.
+        archive = self.find(sub, archive_id, now=now)
+        try:
+            self.s3.delete_object(Bucket=self.bucket, Key=archive.key)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError("The archive could not be deleted just now. Try again.") from exc
+        return archive

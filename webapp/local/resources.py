@@ -1,0 +1,93 @@
+"""Create the AWS resources ``serverless.yml`` declares, on a local endpoint.
+
+Local mode and the tests build the same bucket, tables, user pool and app client
+that a deploy creates; ``tests/local/test_resources.py`` compares the two so they
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..archive.ids import EXPORT_PREFIX
+from ..model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA
+
+if TYPE_CHECKING:
+    from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
+
+@dataclass(frozen=True)
+class UserPool:
+    """The ids of a freshly created pool and its app client."""
+
+    pool_id: str
+    client_id: str
+
+
+def lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
+    """Return the bucket's lifecycle rules: expire archives, drop stale uploads."""
+    return [
+        {
+            "ID": "expire-exports",
+            "Status": "Enabled",
+            "Filter": {"Prefix": EXPORT_PREFIX},
+            "Expiration": {"Days": retention_days},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+        }
+    ]
+
+
+def create_bucket(s3: S3Client, bucket: str, region: str, retention_days: int) -> None:
+    """Create the export bucket with its lifecycle rule."""
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(
+            Bucket=bucket,
+            CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
+        )
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket,
+        LifecycleConfiguration={"Rules": lifecycle_rules(retention_days)},  # type: ignore[typeddict-item]
+    )
+
+
+def create_table(dynamodb: DynamoDBClient, name: str) -> None:
+    """Create one kakeibo table (on-demand, the data model's keys)."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=KEY_SCHEMA,  # type: ignore[arg-type]
+        AttributeDefinitions=ATTRIBUTE_DEFINITIONS,  # type: ignore[arg-type]
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def create_user_pool(cognito: CognitoIdentityProviderClient, name: str) -> UserPool:
+    """Create a user pool signing in by email, and an app client without a secret."""
+    pool = cognito.create_user_pool(
+        PoolName=name,
+        UsernameAttributes=["email"],
+        AutoVerifiedAttributes=["email"],
+        MfaConfiguration="OPTIONAL",
+        Policies={
+            "PasswordPolicy": {
+                "MinimumLength": 12,
+                "RequireUppercase": True,
+                "RequireLowercase": True,
+                "RequireNumbers": True,
+                "RequireSymbols": False,
+            }
+        },
+    )["UserPool"]
+    client = cognito.create_user_pool_client(
+        UserPoolId=pool["Id"],
+        ClientName=f"{name}-web",
+        GenerateSecret=False,
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        PreventUserExistenceErrors="ENABLED",
+        ReadAttributes=["email", "email_verified"],
+    )["UserPoolClient"]
+    return UserPool(pool_id=pool["Id"], client_id=client["ClientId"])

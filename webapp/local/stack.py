@@ -1,0 +1,127 @@
+"""The local stack: an embedded moto server with what ``serverless.yml`` declares.
+
+Nothing here touches real AWS: the credentials are fake and every client
+points at moto on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from ..aws import Clients
+from ..cognito import create_user
+from ..settings import Settings
+from .demo import DEMO_PASSWORD, DEMO_USERS, demo_items, write_items
+from .resources import create_bucket, create_table, create_user_pool
+
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
+
+REGION = "ap-northeast-1"
+BUCKET = "kakeibo-export-local"
+SLIPS_TABLE = "kakeibo-local-slips"
+BALANCES_TABLE = "kakeibo-local-balances"
+POOL_NAME = "kakeibo-local"
+RETENTION_DAYS = 7
+
+
+@dataclass
+class LocalStack:
+    """A running moto server and the settings of the resources made on it."""
+
+    server: ThreadedMotoServer
+    settings: Settings
+    users: dict[str, str]  # email -> sub
+
+    def stop(self) -> None:
+        """Stop the moto server."""
+        self.server.stop()
+
+
+def fake_credentials() -> None:
+    """Point boto3 at fake credentials so nothing can reach a real account."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        os.environ[name] = value
+    os.environ.pop("AWS_PROFILE", None)
+
+
+def start_moto() -> tuple[ThreadedMotoServer, str]:
+    """Start moto's server in this process on a free port; return it and its URL."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return server, f"http://{host}:{port}"
+
+
+def provision(
+    endpoint: str, *, retention_days: int = RETENTION_DAYS, **overrides: object
+) -> Settings:
+    """Create the bucket, tables, pool and client on ``endpoint``; return settings."""
+    bootstrap = Settings(
+        export_bucket=BUCKET,
+        slips_table=SLIPS_TABLE,
+        balances_table=BALANCES_TABLE,
+        cognito_user_pool_id="pending",
+        cognito_client_id="pending",
+        region=REGION,
+        endpoint_url=endpoint,
+        local=True,
+        retention_days=retention_days,
+    )
+    clients = Clients(bootstrap)
+    create_bucket(clients.s3, BUCKET, REGION, retention_days)
+    create_table(clients.dynamodb, SLIPS_TABLE)
+    create_table(clients.dynamodb, BALANCES_TABLE)
+    pool = create_user_pool(clients.cognito, POOL_NAME)
+    fields = {
+        **bootstrap.__dict__,
+        "cognito_user_pool_id": pool.pool_id,
+        "cognito_client_id": pool.client_id,
+        "jwks_url": f"{endpoint}/{pool.pool_id}/.well-known/jwks.json",
+        "secret_key": secrets.token_hex(32),
+        **overrides,
+    }
+    return Settings(**fields)
+
+
+def seed_demo(settings: Settings, today: date | None = None) -> dict[str, str]:
+    """Create the demo users and their data; return email -> sub."""
+    clients = Clients(settings)
+    # "Today" where the user lives, so the data ends on the date the page shows.
+    end = today or datetime.now(ZoneInfo(settings.display_timezone)).date()
+    users: dict[str, str] = {}
+    for email in DEMO_USERS:
+        sub = create_user(clients.cognito, settings.cognito_user_pool_id, email, DEMO_PASSWORD)
+        slips, balances = demo_items(sub, email, end)
+        write_items(clients.dynamodb, settings.slips_table, slips)
+        write_items(clients.dynamodb, settings.balances_table, balances)
+        users[email] = sub
+    return users
+
+
+def start_stack(*, demo: bool = True) -> LocalStack:
+    """Start moto, provision everything and (optionally) load the demo data."""
+    fake_credentials()
+    server, endpoint = start_moto()
+    try:
+        settings = provision(endpoint)
+        users = seed_demo(settings) if demo else {}
+    except BaseException:
+        server.stop()
+        raise
+    return LocalStack(server=server, settings=settings, users=users)

@@ -1,0 +1,1 @@
+"""Everything that needs a request: blueprints, forms, templates' filters, error pages."""

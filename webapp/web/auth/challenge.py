@@ -1,0 +1,73 @@
+"""A sign-in Cognito interrupted with a challenge, sealed into the session until answered.
+
+Flask's cookie is signed, not encrypted: Cognito's session string would let
+whoever reads the cookie answer the challenge, so it is encrypted with a key of
+its own (derived from the app's secret) and expires with Cognito's limit.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import TYPE_CHECKING
+
+from flask import current_app, session
+
+from ...cognito import Challenge
+from .session import safe_next
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
+
+#: Cognito keeps a challenge open 3 minutes by default and 15 at most.
+CHALLENGE_TTL = 15 * 60
+_CHALLENGE = "challenge"
+
+
+def _fernet() -> Fernet:
+    # Imported here: cryptography costs ~30 ms of every cold start otherwise,
+    # and only a challenged sign-in needs it.
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives.hashes import SHA256
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    secret = current_app.secret_key
+    raw = secret.encode() if isinstance(secret, str) else bytes(secret or b"")
+    # A key of its own, so a leaked challenge key could not sign sessions.
+    key = HKDF(algorithm=SHA256(), length=32, salt=None, info=b"kakeibo-export challenge")
+    return Fernet(base64.urlsafe_b64encode(key.derive(raw)))
+
+
+def save_challenge(challenge: Challenge, next_url: str) -> None:
+    """Keep ``challenge`` (encrypted) and where to go after it, in the session."""
+    data = {
+        "name": challenge.name,
+        "session": challenge.session,
+        "username": challenge.username,
+        "next": next_url,
+    }
+    session[_CHALLENGE] = _fernet().encrypt(json.dumps(data).encode()).decode()
+
+
+def load_challenge(name: str) -> tuple[Challenge, str] | None:
+    """Return the pending challenge called ``name`` and its next URL, or None."""
+    from cryptography.fernet import InvalidToken
+
+    sealed = session.get(_CHALLENGE)
+    if not isinstance(sealed, str):
+        return None
+    try:
+        data = json.loads(_fernet().decrypt(sealed, ttl=CHALLENGE_TTL))
+        challenge = Challenge(name=data["name"], session=data["session"], username=data["username"])
+        next_url = safe_next(data["next"])
+    except (InvalidToken, ValueError, KeyError, TypeError):
+        session.pop(_CHALLENGE, None)
+        return None
+    if challenge.name != name:
+        return None
+    return challenge, next_url
+
+
+def drop_challenge() -> None:
+    """Forget any pending challenge."""
+    session.pop(_CHALLENGE, None)

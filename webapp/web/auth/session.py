@@ -1,0 +1,100 @@
+"""Who the user is: the session of a verified sign-in, and the guard on every private page.
+
+The identity comes only from an ID token the server verified; the session
+cookie (signed by Flask) holds just the verified ``sub``, the email for display
+and when the Cognito session ends.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, flash, g, redirect, request, session, url_for
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
+from werkzeug.wrappers import Response
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXPIRED_SESSION = "Your session has ended. Please sign in again."
+
+
+@dataclass(frozen=True)
+class User:
+    """A signed-in user, as verified from their Cognito ID token."""
+
+    sub: str
+    email: str
+
+
+def start_session(user: User, expires_at: int) -> None:
+    """Sign ``user`` in until ``expires_at`` (epoch seconds, the token's ``exp``)."""
+    session.clear()
+    session["sub"] = user.sub
+    session["email"] = user.email
+    session["exp"] = int(expires_at)
+
+
+def current_user() -> User | None:
+    """Return the signed-in user, or None when there is no live session."""
+    if "user" in g:
+        user: User | None = g.user
+        return user
+    sub, email, exp = session.get("sub"), session.get("email"), session.get("exp")
+    user = None
+    if isinstance(sub, str) and isinstance(email, str) and isinstance(exp, int):
+        if exp > time.time():
+            user = User(sub=sub, email=email)
+        else:
+            # The ID token has expired, so has Cognito's sign-in: no silent refresh.
+            session.clear()
+            flash(EXPIRED_SESSION, "info")
+    g.user = user
+    return user
+
+
+def signed_in_user() -> User:
+    """Return the signed-in user of a ``login_required`` view (401 if there is none)."""
+    user = current_user()
+    if user is None:  # login_required ran first; this only narrows the type
+        abort(401)
+    return user
+
+
+def login_required(view: Callable[P, R]) -> Callable[P, R | Response]:
+    """Send anyone without a live session to the sign-in page, then back."""
+
+    @functools.wraps(view)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+        if current_user() is None:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def safe_next(target: str | None) -> str:
+    """Return ``target`` if it is a page of this site, else ``/``."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    # Browsers read "\" as "/" and drop tabs and newlines, so "/\evil" or
+    # "/\t/evil" would leave the site.
+    if "\\" in target or not target.isprintable() or any(c.isspace() for c in target):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/"
+    try:
+        # Only somewhere a GET can go: after a POST-only URL the user lands on "/".
+        current_app.url_map.bind("localhost").match(parts.path, method="GET")
+    except RequestRedirect:
+        pass
+    except HTTPException:
+        return "/"
+    return target

@@ -1,0 +1,189 @@
+"""The sign-in pages: email and password through Cognito, its challenges, and sign-out.
+
+A sign-in that Cognito interrupts with a challenge keeps Cognito's session
+string and the username in the cookie, encrypted (see ``challenge``), and only
+until the challenge is answered.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+
+from ... import cognito
+from ...cognito import Challenge, Failure, SignInError, Step
+from ...tokens import TokenError, jwks_client, jwks_url, verify_id_token
+from ..context import get_clients, get_settings
+from .challenge import drop_challenge, load_challenge, save_challenge
+from .forms import LoginForm, MfaForm, NewPasswordForm
+from .session import User, current_user, login_required, safe_next, start_session
+
+bp = Blueprint("auth", __name__)
+log = logging.getLogger(__name__)
+
+#: Endpoints anyone may reach; every other one needs a session.
+PUBLIC_ENDPOINTS = frozenset(
+    {"auth.login", "auth.new_password", "auth.mfa", "health.healthz", "static"}
+)
+
+#: What the user reads for each failure, and the status of the page that says it.
+MESSAGES: dict[Failure, tuple[str, int]] = {
+    Failure.BAD_CREDENTIALS: ("Incorrect email address or password.", 401),
+    Failure.RESET_REQUIRED: (
+        "Your password has to be reset before you can sign in. Ask the person who runs "
+        "Kakeibo Export for a new temporary password.",
+        403,
+    ),
+    Failure.NOT_CONFIRMED: (
+        "This account has not been confirmed yet. Confirm it with the code you received "
+        "by email, or ask the person who runs Kakeibo Export.",
+        403,
+    ),
+    Failure.TOO_MANY: ("Too many sign-in attempts. Wait a few minutes, then try again.", 429),
+    Failure.BAD_CODE: (
+        "That code is not right. Enter the code your authenticator app shows now.",
+        401,
+    ),
+    Failure.UNSUPPORTED: (
+        "This account needs a sign-in step that Kakeibo Export does not support ({detail}). "
+        "Ask the person who runs Kakeibo Export for help.",
+        403,
+    ),
+    Failure.UNAVAILABLE: (
+        "Sign-in is not available right now. Please try again in a few minutes.",
+        503,
+    ),
+}
+EXPIRED_CHALLENGE = "That sign-in took too long and has expired. Please sign in again."
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str | tuple[str, int]:
+    """Show the sign-in form; sign in with Cognito."""
+    next_url = safe_next(request.args.get("next"))
+    if request.method == "GET" and current_user() is not None:
+        return redirect(next_url)
+    form = LoginForm()
+    if not form.validate_on_submit():
+        status = 400 if form.is_submitted() else 200
+        return _render("auth/login.html", form, status, next_url=next_url)
+    drop_challenge()
+    settings = get_settings()
+    try:
+        step = cognito.start_sign_in(
+            get_clients().cognito, settings.cognito_client_id, form.email.data, form.password.data
+        )
+    except SignInError as exc:
+        return _failed("auth/login.html", form, exc, next_url=next_url)
+    return _proceed(step, next_url, form, "auth/login.html")
+
+
+@bp.route("/login/new-password", methods=["GET", "POST"])
+def new_password() -> Response | str | tuple[str, int]:
+    """Ask for a new password when Cognito requires one, then sign in."""
+    pending = load_challenge(cognito.NEW_PASSWORD_REQUIRED)
+    if pending is None:
+        return _restart()
+    challenge, next_url = pending
+    form = NewPasswordForm()
+    if not form.validate_on_submit():
+        status = 400 if form.is_submitted() else 200
+        return _render("auth/new_password.html", form, status)
+    try:
+        step = cognito.answer_new_password(
+            get_clients().cognito, get_settings().cognito_client_id, challenge, form.password.data
+        )
+    except SignInError as exc:
+        if exc.failure is Failure.BAD_PASSWORD:
+            form.password.errors = [
+                f"Choose a stronger password: {exc.detail or 'it breaks the password rules.'}"
+            ]
+            return _render("auth/new_password.html", form, 400)
+        return _failed("auth/new_password.html", form, exc)
+    return _proceed(step, next_url, form, "auth/new_password.html")
+
+
+@bp.route("/login/mfa", methods=["GET", "POST"])
+def mfa() -> Response | str | tuple[str, int]:
+    """Ask for the authenticator app's code when Cognito requires it, then sign in."""
+    pending = load_challenge(cognito.SOFTWARE_TOKEN_MFA)
+    if pending is None:
+        return _restart()
+    challenge, next_url = pending
+    form = MfaForm()
+    if not form.validate_on_submit():
+        status = 400 if form.is_submitted() else 200
+        return _render("auth/mfa.html", form, status)
+    try:
+        step = cognito.answer_mfa_code(
+            get_clients().cognito, get_settings().cognito_client_id, challenge, form.code.data
+        )
+    except SignInError as exc:
+        if exc.failure is Failure.BAD_CODE:
+            form.code.errors = [MESSAGES[Failure.BAD_CODE][0]]
+            return _render("auth/mfa.html", form, 401)
+        return _failed("auth/mfa.html", form, exc)
+    return _proceed(step, next_url, form, "auth/mfa.html")
+
+
+@bp.post("/logout")
+@login_required
+def logout() -> Response:
+    """Clear the session and return to the sign-in page."""
+    session.clear()
+    flash("You have been signed out.", "info")
+    return redirect(url_for("auth.login"), code=303)
+
+
+@bp.app_context_processor
+def inject_user() -> dict[str, User | None]:
+    """Make ``current_user`` available to every template."""
+    return {"current_user": current_user()}
+
+
+def _proceed(
+    step: Step, next_url: str, form: FlaskForm, template: str
+) -> Response | tuple[str, int]:
+    if isinstance(step, Challenge):
+        save_challenge(step, next_url)
+        endpoint = "auth.new_password" if step.name == cognito.NEW_PASSWORD_REQUIRED else "auth.mfa"
+        return redirect(url_for(endpoint), code=303)
+    settings = get_settings()
+    try:
+        identity = verify_id_token(
+            step.id_token,
+            issuer=settings.issuer,
+            client_id=settings.cognito_client_id,
+            keys=jwks_client(jwks_url(settings)),
+        )
+    except TokenError as exc:
+        log.error("Cognito's ID token failed verification: %s", exc)
+        drop_challenge()
+        return _failed(template, form, SignInError(Failure.UNAVAILABLE))
+    start_session(User(sub=identity.sub, email=identity.email), identity.expires_at)
+    return redirect(next_url, code=303)
+
+
+def _failed(
+    template: str, form: FlaskForm, error: SignInError, next_url: str = "/"
+) -> Response | tuple[str, int]:
+    if error.failure is Failure.EXPIRED:
+        return _restart(EXPIRED_CHALLENGE)
+    if error.failure is Failure.UNSUPPORTED:
+        drop_challenge()  # Cognito has moved past the one we hold
+    message, status = MESSAGES.get(error.failure, MESSAGES[Failure.UNAVAILABLE])
+    form.form_errors.append(message.format(detail=error.detail))
+    return _render(template, form, status, next_url=next_url)
+
+
+def _render(template: str, form: FlaskForm, status: int, next_url: str = "/") -> tuple[str, int]:
+    return render_template(template, form=form, next=None if next_url == "/" else next_url), status
+
+
+def _restart(message: str = "Please sign in first.") -> Response:
+    drop_challenge()
+    flash(message, "info")
+    return redirect(url_for("auth.login"), code=303)

@@ -1,0 +1,122 @@
+"""The export form: a date range and the formats to write. Declarative, no I/O."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from flask_wtf import FlaskForm
+
+# WTForms ships no type hints; the second code keeps this clean once the
+# project's mypy config ignores wtforms.* as it does flask_wtf.*.
+from wtforms import DateField, RadioField, SelectChoice  # type: ignore[import-untyped, unused-ignore]
+from wtforms.validators import (  # type: ignore[import-untyped, unused-ignore]
+    InputRequired,
+    ValidationError,
+)
+
+from ...archive.dates import DateRange, check_range
+from ...archive.errors import InvalidRange
+from ...archive.export import Format
+
+#: The earliest and latest dates the form accepts: four-digit years only, so a
+#: mistyped "25-01-01" is refused rather than read as the year 25.
+MIN_DATE = date(1900, 1, 1)
+MAX_DATE = date(2999, 12, 31)
+
+#: Form value -> the engine's formats.
+FORMAT_CHOICES: dict[str, frozenset[Format]] = {
+    "both": frozenset({"csv", "json"}),
+    "csv": frozenset({"csv"}),
+    "json": frozenset({"json"}),
+}
+
+
+class _DateField(DateField):  # type: ignore[misc, unused-ignore]
+    """A date field that also reads full-width digits (Japanese input methods)."""
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        super().process_formdata([unicodedata.normalize("NFKC", v).strip() for v in valuelist])
+
+
+def _in_bounds(form: FlaskForm, field: DateField) -> None:
+    if field.data is not None and not MIN_DATE <= field.data <= MAX_DATE:
+        raise ValidationError(
+            f"Enter a date between {MIN_DATE.isoformat()} and {MAX_DATE.isoformat()}."
+        )
+
+
+class ExportForm(FlaskForm):  # type: ignore[misc]
+    """Start and end dates (inclusive) and the formats of one export."""
+
+    start = _DateField(
+        "From",
+        validators=[InputRequired("Enter the first day to export."), _in_bounds],
+        format=["%Y-%m-%d", "%Y/%m/%d"],
+        invalid_value_message="Enter a date like 2025-01-31.",
+        render_kw={"min": MIN_DATE.isoformat(), "max": MAX_DATE.isoformat()},
+    )
+    end = _DateField(
+        "To",
+        validators=[InputRequired("Enter the last day to export."), _in_bounds],
+        format=["%Y-%m-%d", "%Y/%m/%d"],
+        invalid_value_message="Enter a date like 2025-12-31.",
+        render_kw={"min": MIN_DATE.isoformat(), "max": MAX_DATE.isoformat()},
+    )
+    formats = RadioField(
+        "Format",
+        choices=[
+            SelectChoice("both", "Both"),
+            SelectChoice("csv", "CSV for Excel"),
+            SelectChoice("json", "DynamoDB JSON"),
+        ],
+        default="both",
+        validators=[InputRequired("Choose a format.")],
+    )
+
+    def __init__(self, *args: Any, max_span_days: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_span_days = max_span_days
+        #: The checked range, once ``validate()`` has passed.
+        self.date_range: DateRange | None = None
+
+    def validate_end(self, field: DateField) -> None:
+        """Refuse a reversed range or one longer than the allowed span (the core's one check)."""
+        start, end = self.start.data, field.data
+        if start is None or end is None:
+            return
+        try:
+            self.date_range = check_range(start, end, max_span_days=self.max_span_days)
+        except InvalidRange as exc:
+            raise ValidationError(str(exc)) from None
+
+    @property
+    def chosen_formats(self) -> frozenset[Format]:
+        """Return the engine's formats for the chosen radio value."""
+        return FORMAT_CHOICES.get(self.formats.data or "both", FORMAT_CHOICES["both"])
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A quick range offered as a plain link, so it works without JavaScript."""
+
+    label: str
+    start: date
+    end: date
+
+
+def presets(today: date, max_span_days: int) -> list[Preset]:
+    """Return the quick ranges for ``today`` (in the display time zone)."""
+    first_of_month = today.replace(day=1)
+    last_month_end = first_of_month - timedelta(days=1)
+    years = max_span_days // 365
+    longest = f"Last {years} years" if years > 1 else f"Last {max_span_days:,} days"
+    return [
+        Preset("This month", first_of_month, today),
+        Preset("Last month", last_month_end.replace(day=1), last_month_end),
+        Preset("This year", date(today.year, 1, 1), today),
+        Preset("Last year", date(today.year - 1, 1, 1), date(today.year - 1, 12, 31)),
+        Preset(longest, today - timedelta(days=max_span_days - 1), today),
+    ]
