@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean package deploy
+.PHONY: run test lint typecheck unit bench clean package deploy messages translations
 
 # Deploy tooling: osls (package.json, package-lock.json), installed by `npm ci`. Without
 # npm, the osls checks in tests/test_deploy.py skip (and fail under CI=true).
@@ -29,8 +29,28 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $(NODE_STAMP)
 
+# Translations: the .po files are the source (edited by hand, committed); the .mo
+# files Flask-Babel reads are compiled from them here and by the Lambda build, never
+# committed. `make messages` refreshes messages.pot and the .po files from the code.
+PYBABEL := $(VENV)/bin/pybabel
+TRANSLATIONS := webapp/translations
+PO_FILES := $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+EXTRACT_FLAGS := -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output --omit-header
+
+%.mo: %.po $(STAMP)
+	$(PYBABEL) compile --statistics -i $< -o $@
+
+## translations: compile the .po catalogs into the .mo files the app reads
+translations: $(MO_FILES)
+
+## messages: extract every message into messages.pot and merge it into each .po
+messages: $(STAMP)
+	$(PYBABEL) -q extract $(EXTRACT_FLAGS) -o $(TRANSLATIONS)/messages.pot .
+	$(PYBABEL) -q update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-fuzzy-matching --ignore-obsolete -w 100
+
 ## run: start the app on an embedded local AWS (moto) with demo users and data
-run: $(STAMP)
+run: $(STAMP) $(MO_FILES)
 	$(PY) -m webapp.local
 
 ## test: lint, type-check and run the whole test suite
@@ -43,7 +63,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-unit: $(STAMP) $(NODE_DEPS)
+unit: $(STAMP) $(NODE_DEPS) $(MO_FILES)
 	$(PY) -m pytest
 
 ## bench: the benchmarks in bench/ (tables on stdout)

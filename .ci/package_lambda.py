@@ -53,6 +53,9 @@ ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 COMPRESS_LEVEL = 6
 FILE_MODE = 0o100644  # regular file, rw-r--r--
 MARKER = ".complete"
+#: Babel carries CLDR data for 1,100+ locales (35 MB); the site speaks ja and en.
+#: Each kept locale brings its parents (en_US -> en -> root).
+BABEL_LOCALES = ("root", "en", "en_001", "en_US", "ja", "ja_JP")
 
 
 def find_python312() -> str | None:
@@ -127,6 +130,7 @@ def install_deps(requirements: Path, python312: str | None) -> Path:
     key.update(requirements.read_bytes())
     key.update(" ".join(PIP_TARGET_ARGS).encode())
     key.update((interpreter_version(python312) if python312 else "no bytecode").encode())
+    key.update(" ".join(BABEL_LOCALES).encode())
     target = BUILD / "lambda-deps" / key.hexdigest()[:16]
     if (target / MARKER).exists():
         return target
@@ -153,6 +157,7 @@ def install_deps(requirements: Path, python312: str | None) -> Path:
         )
         # Console scripts (flask, jp.py …) are never run on Lambda.
         shutil.rmtree(scratch / "bin", ignore_errors=True)
+        prune_babel(scratch)
         if python312:
             compile_tree(python312, scratch)
         (scratch / MARKER).touch()
@@ -166,6 +171,14 @@ def install_deps(requirements: Path, python312: str | None) -> Path:
     return target
 
 
+def prune_babel(site: Path) -> None:
+    """Drop Babel's locale data for languages the site does not speak."""
+    keep = {f"{name}.dat" for name in BABEL_LOCALES}
+    for data in (site / "babel" / "locale-data").glob("*.dat"):
+        if data.name not in keep:
+            data.unlink()
+
+
 def prune_deps(keep: Path) -> None:
     """Remove cached wheel sets other than ``keep``: older requirements are not needed."""
     for stale in keep.parent.iterdir():
@@ -177,16 +190,33 @@ def stage_app(stage: Path, python312: str | None) -> None:
     """Copy our code, templates and static files into ``stage``; compile the code."""
     for tree in APP_TREES:
         shutil.copytree(ROOT / tree, stage / tree, ignore=_leave_out)
+    compile_catalogs(stage / "webapp" / "translations")
     if python312:
         compile_tree(python312, stage, "webapp")
 
 
 def _leave_out(directory: str, names: list[str]) -> set[str]:
     """Return what ``copytree`` skips in ``directory``: bytecode, caches and local mode."""
-    skipped = {name for name in names if name == "__pycache__" or name.endswith(".pyc")}
+    skipped = {n for n in names if n == "__pycache__" or n.endswith((".pyc", ".mo"))}
     if Path(directory) == LOCAL_ONLY.parent:
         skipped.add(LOCAL_ONLY.name)
     return skipped
+
+
+def compile_catalogs(translations: Path) -> None:
+    """Compile every ``.po`` under ``translations`` into the ``.mo`` Flask-Babel reads.
+
+    The zip never depends on a ``.mo`` someone compiled by hand: any in the tree
+    are replaced by ones built from the committed ``.po`` files, deterministically.
+    """
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in sorted(translations.glob("*/LC_MESSAGES/*.po")):
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=po.parts[-3])
+        with po.with_suffix(".mo").open("wb") as fh:
+            write_mo(fh, catalog)
 
 
 def iter_files(root: Path) -> Iterator[tuple[str, Path]]:

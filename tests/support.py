@@ -38,12 +38,13 @@ OFFLINE = Settings(
     jwks_url="http://127.0.0.1:9/.well-known/jwks.json",
     secret_key="offline-secret-key",
     local=True,
+    default_locale="en",
 )
 
 
 def message(failure: Failure, **fields: str) -> str:
     """Return the sign-in page's message for ``failure``."""
-    return MESSAGES[failure][0].format(**fields)
+    return str(MESSAGES[failure][0]) % fields
 
 
 def text(response: TestResponse) -> str:

@@ -114,9 +114,17 @@ def test_zip_holds_the_app_and_its_wheels_with_fixed_metadata(lambda_zip: Path) 
         "boto3/__init__.py",
         "botocore/data/ssm/2014-11-06/service-2.json.gz",
         "tzdata/zoneinfo/Asia/Tokyo",
+        "webapp/translations/ja/LC_MESSAGES/messages.mo",
+        "babel/locale-data/ja.dat",
+        "babel/locale-data/en.dat",
+        "babel/locale-data/root.dat",
     ):
         assert needed in names, needed
     assert not [n for n in names if n.startswith(("tests/", "bench/", ".venv/", "node_modules/"))]
+    assert not [n for n in names if n.startswith("webapp/local/")]
+    # Only the languages the site speaks: not Babel's 1,100 locales.
+    locale_data = [n for n in names if n.startswith("babel/locale-data/") and n.endswith(".dat")]
+    assert len(locale_data) == 6, locale_data
     assert not [n for n in names if n.endswith(".pyc") and ".cpython-312." not in n]
     native = [n for n in names if n.endswith(".so")]
     assert native, "no compiled extension at all: the wheels are missing"
@@ -406,7 +414,9 @@ def test_packaged_handler_signs_in_through_a_base64_form_post(
     challenge = post(TEMPORARY_PASSWORD)
 
     assert wrong["statusCode"] == 401
-    assert "Incorrect email address or password." in wrong["body"]
+    # The default language is Japanese: the compiled catalog travelled in the zip.
+    assert '<html lang="ja">' in wrong["body"]
+    assert "メールアドレスまたはパスワードが正しくありません。" in wrong["body"]
     assert no_csrf["statusCode"] == 400
     # Cognito (moto) asked for a new password: the redirect carries the encrypted
     # challenge in the session cookie, signed with the key read from SSM.

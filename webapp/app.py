@@ -24,6 +24,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
         # No CORS here: an automatic OPTIONS would answer 200 on private pages.
         PROVIDE_AUTOMATIC_OPTIONS=False,
+        BABEL_DEFAULT_LOCALE=settings.default_locale,
+        BABEL_DEFAULT_TIMEZONE=settings.display_timezone,
     )
     app.extensions["kakeibo.settings"] = settings
     app.extensions["kakeibo.clients"] = clients
@@ -38,9 +40,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions of ``web/extensions.py`` to the app."""
-    from .web.extensions import csrf
+    from .web.extensions import babel, csrf
+    from .web.i18n import select_locale, select_timezone
 
     csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
 
 
 def register_filters(app: Flask, settings: Settings) -> None:
@@ -52,9 +56,10 @@ def register_filters(app: Flask, settings: Settings) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Register every blueprint."""
-    from .web import auth, exports, health
+    from .web import auth, exports, health, i18n
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(i18n.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(exports.bp)
 

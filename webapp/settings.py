@@ -19,6 +19,8 @@ REQUIRED = (
 )
 
 MAX_DOWNLOAD_URL_EXPIRY = 300
+#: The languages the site speaks, the first the default.
+LOCALES = ("ja", "en")
 
 
 class ConfigError(click.ClickException):
@@ -53,6 +55,9 @@ class Settings:
     download_url_expiry: int = 60
     display_timezone: str = "Asia/Tokyo"
     max_span_days: int = 1827
+    #: The language of a visitor who has chosen none and whose browser asks for
+    #: none the site speaks.
+    default_locale: str = "ja"
 
     def __post_init__(self) -> None:
         if self.jwks_url and not self.local:
@@ -64,6 +69,10 @@ class Settings:
         if not 1 <= self.download_url_expiry <= MAX_DOWNLOAD_URL_EXPIRY:
             raise ConfigError(
                 f"DOWNLOAD_URL_EXPIRY must be between 1 and {MAX_DOWNLOAD_URL_EXPIRY}"
+            )
+        if self.default_locale not in LOCALES:
+            raise ConfigError(
+                f"DEFAULT_LOCALE must be one of {', '.join(LOCALES)}, not {self.default_locale!r}"
             )
         if self.max_span_days < 1:
             raise ConfigError("EXPORT_MAX_DAYS must be at least 1")
@@ -103,6 +112,7 @@ class Settings:
             download_url_expiry=_int(env, "DOWNLOAD_URL_EXPIRY", 60),
             display_timezone=env.get("DISPLAY_TIMEZONE") or "Asia/Tokyo",
             max_span_days=_int(env, "EXPORT_MAX_DAYS", 1827),
+            default_locale=env.get("DEFAULT_LOCALE") or "ja",
         )
 
 

@@ -353,7 +353,7 @@ def test_expired_session_sends_to_login(
     assert response.status_code == 302
     path, query = location(response)
     assert path == "/login" and query == {"next": ["/"]}
-    assert EXPIRED_SESSION in text(client.get("/login"))
+    assert str(EXPIRED_SESSION) in text(client.get("/login"))
 
 
 def test_tampered_cookie_sends_to_login(client: FlaskClient, auth: AuthActions, user: User) -> None:

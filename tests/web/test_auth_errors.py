@@ -305,7 +305,7 @@ def test_expired_challenge_starts_over(
     assert response.status_code == 303
     assert response.headers["Location"] == "/login"
     assert "challenge" not in session_of(app, client)
-    assert EXPIRED_CHALLENGE in text(client.get("/login"))
+    assert str(EXPIRED_CHALLENGE) in text(client.get("/login"))
 
 
 def test_throttled_challenge_answer_keeps_the_challenge(

@@ -155,7 +155,7 @@ def test_post_without_csrf_token_is_refused(
         response = client.post(path, data=data)
         assert response.status_code == 400, (token, response.status_code)
         page = html.unescape(response.get_data(as_text=True))
-        assert CSRF_MESSAGE in page
+        assert str(CSRF_MESSAGE) in page
         assert "Traceback" not in page
     assert s3_keys(clients, settings) == before
     with client.session_transaction() as session:

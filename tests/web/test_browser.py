@@ -151,7 +151,21 @@ def stack(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 
 
 @pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[Any]:
+def japanese_font() -> None:
+    """Require a font with Japanese glyphs, so screenshots show text, not boxes."""
+    fc_list = shutil.which("fc-list")
+    found = (
+        fc_list
+        and subprocess.run(
+            [fc_list, ":lang=ja", "family"], capture_output=True, text=True
+        ).stdout.strip()
+    )
+    if not found:
+        _unavailable("no Japanese font is installed (apt-get install -y fonts-noto-cjk)")
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str, japanese_font: None) -> Iterator[Any]:
     """Launch Debian's chromium through Playwright."""
     try:
         from playwright.sync_api import sync_playwright
@@ -172,7 +186,8 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
         java_script_enabled=request.param,
         accept_downloads=True,
         viewport={"width": 1280, "height": 800},
-        locale="en-GB",
+        # The household's browser asks for Japanese, the site's first language.
+        locale="ja-JP",
     )
     context.set_default_timeout(15_000)
     page = context.new_page()
@@ -212,9 +227,9 @@ def _axe_here(page: Any) -> list[str]:
 def _sign_in(page: Any, stack: Stack) -> None:
     page.goto(f"{stack.url}/")
     assert page.url.startswith(f"{stack.url}/login")
-    page.get_by_label("Email address").fill(DEMO_EMAIL)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("メールアドレス").fill(DEMO_EMAIL)
+    page.get_by_label("パスワード").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="サインイン").click()
     page.wait_for_url(f"{stack.url}/")
 
 
@@ -265,35 +280,36 @@ def _check_archive(path: Path, start: date, end: date) -> dict[str, int]:
 
 def test_sign_in_export_download_delete_sign_out(stack: Stack, page: Any, tmp_path: Path) -> None:
     page.goto(f"{stack.url}/")
-    assert page.title() == "Sign in · Kakeibo Export"
+    assert page.title() == "サインイン · 家計簿エクスポート"
+    assert page.locator("html").get_attribute("lang") == "ja"
     login_problems = _axe_problems(page)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "sign-in-page.png"), full_page=True)
     _sign_in(page, stack)
-    assert page.title() == "Your exports · Kakeibo Export"
-    assert page.get_by_text("No archives yet").is_visible()
+    assert page.title() == "エクスポート · 家計簿エクスポート"
+    assert page.get_by_text("アーカイブはまだありません").is_visible()
 
     # A quick range is a plain link that fills the form.
-    page.get_by_role("link", name="Last year", exact=True).click()
+    page.get_by_role("link", name="昨年", exact=True).click()
     # "Last year" is the display time zone's (Tokyo's), which is a day ahead of
     # UTC for part of New Year's Eve: read it from the form, then check its shape.
-    start = date.fromisoformat(page.get_by_label("From", exact=True).input_value())
-    end = date.fromisoformat(page.get_by_label("To", exact=True).input_value())
+    start = date.fromisoformat(page.get_by_label("開始日", exact=True).input_value())
+    end = date.fromisoformat(page.get_by_label("終了日", exact=True).input_value())
     assert (start, end) == (date(start.year, 1, 1), date(start.year, 12, 31))
     assert start.year in (date.today().year - 1, date.today().year)
-    assert page.get_by_role("radio", name="Both", exact=True).is_checked()
-    page.get_by_role("button", name="Export", exact=True).click()
+    assert page.get_by_role("radio", name="両方", exact=True).is_checked()
+    page.get_by_role("button", name="エクスポート", exact=True).click()
 
     expected = _expected_counts(start, end)
     flash = page.locator(".flash--success")
     assert re.fullmatch(
-        rf"Exported {expected['slips']:,} slips and {expected['balances']:,} balances "
-        r"\(\d[\d.,]* (KB|MB)\)\.",
+        rf"伝票 {expected['slips']:,}件と残高 {expected['balances']:,}件をエクスポートしました "
+        r"\(\d[\d.,]* (KB|MB)\)。",
         flash.inner_text().strip(),
     ), flash.inner_text()
     row = page.locator("tr.archive--new")
     assert row.count() == 1
-    assert f"{start.isoformat()} – {end.isoformat()}" in row.inner_text()
+    assert f"{start.year}年1月1日 – {end.year}年12月31日" in row.inner_text()
     exports_problems = _axe_problems(page)
 
     page.screenshot(path=str(ARTIFACTS / "exports-page.png"), full_page=True)
@@ -301,7 +317,20 @@ def test_sign_in_export_download_delete_sign_out(stack: Stack, page: Any, tmp_pa
     page.screenshot(path=str(ARTIFACTS / "exports-page-phone.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 800})
 
-    link = row.get_by_role("link", name=re.compile("^Download"))
+    # The header's switch (a form: no JavaScript needed) turns the same page English.
+    page.get_by_role("button", name="English").click()
+    page.wait_for_url(re.compile(re.escape(f"{stack.url}/")))
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.title() == "Your exports · Kakeibo Export"
+    assert f"Jan 1, {start.year} – Dec 31, {end.year}" in page.locator("tr.archive").inner_text()
+    english_problems = _axe_problems(page)
+    page.screenshot(path=str(ARTIFACTS / "exports-page-en.png"), full_page=True)
+    page.get_by_role("button", name="日本語").click()
+    page.wait_for_url(re.compile(re.escape(f"{stack.url}/")))
+    assert page.locator("html").get_attribute("lang") == "ja"
+    row = page.locator("tr.archive").first
+
+    link = row.get_by_role("link", name=re.compile("^ダウンロード"))
     href = link.get_attribute("href")
     with page.expect_download() as info:
         link.click()
@@ -313,40 +342,42 @@ def test_sign_in_export_download_delete_sign_out(stack: Stack, page: Any, tmp_pa
     download.save_as(saved)
     assert _check_archive(saved, start, end) == expected
 
-    row.get_by_role("button", name=re.compile("^Delete")).click()
+    row.get_by_role("button", name=re.compile("^削除")).click()
     page.wait_for_url(f"{stack.url}/")
-    assert page.get_by_text(f"Deleted the archive of {start} to {end}.").is_visible()
+    deleted = f"{start.year}年1月1日～{end.year}年12月31日 のアーカイブを削除しました。"
+    assert page.get_by_text(deleted).is_visible()
     assert page.locator("tr.archive").count() == 0
-    assert page.get_by_text("No archives yet").is_visible()
+    assert page.get_by_text("アーカイブはまだありません").is_visible()
     gone = page.goto(f"{stack.url}{href}")
     assert gone is not None and gone.status == 404
-    assert page.get_by_text("The archive is gone or never existed.").is_visible()
+    assert page.get_by_text("そのアーカイブは削除されたか、存在しません。").is_visible()
     page.screenshot(path=str(ARTIFACTS / "archive-gone-page.png"), full_page=True)
 
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="サインアウト").click()
     page.wait_for_url(re.compile(re.escape(f"{stack.url}/login")))
-    assert page.get_by_text("You have been signed out.").is_visible()
+    assert page.get_by_text("サインアウトしました。").is_visible()
     page.goto(f"{stack.url}/")
     assert page.url.startswith(f"{stack.url}/login")
 
     assert login_problems == [], login_problems
     assert exports_problems == [], exports_problems
+    assert english_problems == [], english_problems
 
 
 @pytest.mark.parametrize("page", [True], ids=["js-on"], indirect=True)
 def test_a_reversed_range_is_explained_next_to_the_field(stack: Stack, page: Any) -> None:
     _sign_in(page, stack)
-    page.get_by_label("From", exact=True).fill("2025-03-01")
-    page.get_by_label("To", exact=True).fill("2025-02-01")
-    page.get_by_role("button", name="Export", exact=True).click()
+    page.get_by_label("開始日", exact=True).fill("2025-03-01")
+    page.get_by_label("終了日", exact=True).fill("2025-02-01")
+    page.get_by_role("button", name="エクスポート", exact=True).click()
 
-    end = page.get_by_label("To", exact=True)
+    end = page.get_by_label("終了日", exact=True)
     assert end.get_attribute("aria-invalid") == "true"
     assert end.input_value() == "2025-02-01"
     error = page.locator("#end-error")
-    assert "The last day must be on or after the first day." in error.inner_text()
+    assert "最後の日は最初の日と同じか、それより後にしてください。" in error.inner_text()
     assert "end-error" in (end.get_attribute("aria-describedby") or "")
-    assert page.get_by_text("No archives yet").is_visible()  # nothing was written
+    assert page.get_by_text("アーカイブはまだありません").is_visible()  # nothing was written
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "exports-form-error.png"), full_page=True)
     assert _axe_here(page) == []

@@ -26,7 +26,7 @@ from webapp.aws import Clients
 from webapp.local.demo import write_items
 from webapp.settings import Settings
 from webapp.web.auth.session import User
-from webapp.web.filters import format_datetime
+from webapp.web.filters import format_datetime, format_day
 
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 GONE = b"gone or never existed"
@@ -42,8 +42,14 @@ def _token(client: FlaskClient) -> str:
 
 
 def _period(start: str, end: str) -> str:
-    """Return how the list marks up an archive's period."""
-    return f'<time datetime="{start}">{start}</time> – <time datetime="{end}">{end}</time>'
+    """Return how the (English) list marks up an archive's period."""
+
+    def day(text: str) -> str:
+        return format_day(date.fromisoformat(text), "en")
+
+    return (
+        f'<time datetime="{start}">{day(start)}</time> – <time datetime="{end}">{day(end)}</time>'
+    )
 
 
 def _sign_in(client: FlaskClient, user: User) -> None:
@@ -205,11 +211,12 @@ def test_list_shows_live_archives_newest_first_in_the_display_time_zone(
     assert '<th scope="col">Period</th>' in page
     assert "<caption>" in page
     assert _period("2025-04-01", "2025-04-30") in page
-    assert format_datetime(now - timedelta(hours=1), TOKYO) in page
-    assert "JST" in page
-    expires = format_datetime(now - timedelta(hours=1) + timedelta(days=7), TOKYO)
+    assert format_datetime(now - timedelta(hours=1), TOKYO, "en") in page
+    assert "Times are in Japan Time." in page
+    expires = format_datetime(now - timedelta(hours=1) + timedelta(days=7), TOKYO, "en")
     assert expires in page
-    assert '<span class="archive__left muted">in 6 days</span>' in page
+    # Made an hour ago and kept 7 days: "in 7 days", as people round it.
+    assert '<span class="archive__left muted">in 7 days</span>' in page
     assert "56 KB" in page
     assert "22 bytes" in page
     assert f'href="/exports/{newer}"' in page
@@ -228,7 +235,7 @@ def test_display_time_zone_comes_from_the_settings(
 
     page = client.get("/").get_data(as_text=True)
 
-    assert format_datetime(created, zoneinfo.ZoneInfo("America/New_York")) in page
+    assert format_datetime(created, zoneinfo.ZoneInfo("America/New_York"), "en") in page
     assert "JST" not in page
 
 
@@ -561,7 +568,7 @@ def test_delete_removes_the_archive_and_says_so(
     assert urlsplit(response.headers["Location"]).path == "/"
     assert _keys(clients, settings) == [f"exports/{user.sub}/{keep}.zip"]
     page = client.get("/").get_data(as_text=True)
-    assert "Deleted the archive of 2025-01-01 to 2025-03-31." in page
+    assert "Deleted the archive of Jan 1, 2025 to Mar 31, 2025." in page
     assert gone not in page
     assert keep in page
     again = client.post(f"/exports/{gone}/delete", data={"csrf_token": _token(client)})
@@ -597,7 +604,7 @@ def test_wrong_methods_get_the_405_page(
         (405, "That page cannot be used that way"),
         (500, "Something went wrong on our side"),
         (503, "Please try again in a minute"),
-        (418, "I&#39;m a teapot"),  # any other code: the generic page
+        (418, "Something did not work"),  # any other code: the generic page
     ],
 )
 def test_error_pages_share_the_sites_look(settings: Settings, code: int, heading: str) -> None:

@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 from flask import Flask
+from flask_babel import Babel
 
 from webapp.web.exports.forms import ExportForm, presets
 
@@ -15,6 +16,7 @@ def bare_app() -> Flask:
     """Return a bare Flask app: the form needs a request, not AWS."""
     app = Flask(__name__)
     app.config.update(SECRET_KEY="test", WTF_CSRF_ENABLED=False)
+    Babel(app)
     return app
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from .errors import InvalidRange
+from .errors import N_, InvalidRange
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class DateRange:
 
     def __post_init__(self) -> None:
         if self.start > self.end:
-            raise InvalidRange("The last day must be on or after the first day.")
+            raise InvalidRange(N_("The last day must be on or after the first day."))
 
     @property
     def days(self) -> int:
@@ -32,7 +32,11 @@ def check_range(start: date, end: date, *, max_span_days: int) -> DateRange:
     date_range = DateRange(start, end)
     if date_range.days > max_span_days:
         raise InvalidRange(
-            f"One export can cover at most {max_span_days:,} days; "
-            f"this range has {date_range.days:,}. Split it into shorter ranges."
+            N_(
+                "One export can cover at most %(max)s days; this range has %(days)s. "
+                "Split it into shorter ranges."
+            ),
+            max=max_span_days,
+            days=date_range.days,
         )
     return date_range

@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..aws import error_code, error_reason
 from ..model import KEY_SCHEMA, PARTITION_KEY, SORT_KEY, TableName
 from .dates import DateRange
-from .errors import ExportError, RestoreError, WriteError
+from .errors import N_, ExportError, RestoreError, WriteError
 from .manifest import same_keys
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ _THROTTLED = frozenset(
         "Throttling",
     }
 )
-BUSY = "The service is busy right now, so no archive was made. Please try again in a minute."
+BUSY = N_("The service is busy right now, so no archive was made. Please try again in a minute.")
 
 
 def throttled(exc: BaseException) -> bool:
@@ -81,7 +81,7 @@ def iter_pages(
             if throttled(exc):
                 raise ExportError(BUSY) from exc
             raise ExportError(
-                "Your account book could not be read, so no archive was made. Please try again."
+                N_("Your account book could not be read, so no archive was made. Please try again.")
             ) from exc
         yield page.get("Items", [])
         last = page.get("LastEvaluatedKey")

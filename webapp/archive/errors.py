@@ -1,9 +1,37 @@
-"""The core's exceptions: ``str()`` of each is a message fit to show the user."""
+"""The core's exceptions: each carries a message for the user, translatable by the web layer.
+
+The core speaks English and imports no Flask, so a message is kept as its
+English text (a gettext msgid, marked with ``N_`` for extraction) and its
+fields. ``str()`` gives the English sentence (the CLI and logs use it); the web
+layer translates the msgid into the page's language and fills the same fields.
+"""
 
 from __future__ import annotations
 
 
-class ExportError(Exception):
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalog without translating it (the web layer does)."""
+    return message
+
+
+class UserError(Exception):
+    """An error whose ``message`` (with ``%(name)s`` fields) is fit to show the user."""
+
+    def __init__(self, message: str, **fields: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+    def __str__(self) -> str:
+        if not self.fields:
+            return self.message
+        return self.message % {
+            name: f"{value:,}" if isinstance(value, int) else value
+            for name, value in self.fields.items()
+        }
+
+
+class ExportError(UserError):
     """An export failed and left nothing behind."""
 
 

@@ -25,7 +25,7 @@ from ..model import SPECS, TABLES, TableName
 from . import encode
 from .dates import DateRange
 from .dynamo import BUSY, iter_pages, throttled
-from .errors import ExportError
+from .errors import N_, ExportError
 from .ids import ArchiveId, archive_key
 from .manifest import (
     CSV,
@@ -115,7 +115,7 @@ def export_archive(
 
 def _check_formats(formats: frozenset[Format]) -> tuple[Format, ...]:
     if not formats or not ALL_FORMATS.issuperset(formats):
-        raise ExportError("Choose CSV, DynamoDB JSON, or both.")
+        raise ExportError(N_("Choose CSV, DynamoDB JSON, or both."))
     return tuple(fmt for fmt in FILE_FORMATS if fmt in formats)
 
 
@@ -157,12 +157,14 @@ def _abort(upload: Upload) -> None:
 def _failure(exc: Exception) -> ExportError:
     """Return the user-safe error for a failure while writing the archive."""
     if isinstance(exc, TooLarge):
-        return ExportError("That range makes an archive too large for one export. Choose less.")
+        return ExportError(N_("That range makes an archive too large for one export. Choose less."))
     if throttled(exc):
         return ExportError(BUSY)
     if isinstance(exc, ClientError | BotoCoreError):
-        return ExportError("The archive could not be stored, so none was made. Please try again.")
-    return ExportError("The export failed, so no archive was made. Please try again.")
+        return ExportError(
+            N_("The archive could not be stored, so none was made. Please try again.")
+        )
+    return ExportError(N_("The export failed, so no archive was made. Please try again."))
 
 
 def _manifest(

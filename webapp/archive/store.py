@@ -17,6 +17,7 @@ from urllib.parse import quote
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import error_code
+from .errors import N_, UserError
 from .ids import ArchiveId, archive_key, parse_key, user_prefix
 
 if TYPE_CHECKING:
@@ -27,15 +28,15 @@ ZIP_CONTENT_TYPE = "application/zip"
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
 
-class StorageError(Exception):
-    """S3 could not do what was asked; ``str()`` is a user-safe message."""
+class StorageError(UserError):
+    """S3 could not do what was asked."""
 
 
 class ArchiveNotFound(StorageError):
     """The archive is missing, expired, malformed or someone else's."""
 
     def __init__(self) -> None:
-        super().__init__("The archive is gone or never existed.")
+        super().__init__(N_("The archive is gone or never existed."))
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,9 @@ class ArchiveStore:
                     if not archive.expired(now):
                         archives.append(archive)
         except (ClientError, BotoCoreError) as exc:
-            raise StorageError("Your archives could not be listed just now. Try again.") from exc
+            raise StorageError(
+                N_("Your archives could not be listed just now. Try again.")
+            ) from exc
         archives.sort(key=lambda a: (a.created, a.id.token), reverse=True)
         return archives
 
@@ -132,7 +135,7 @@ class ArchiveStore:
         except (ClientError, BotoCoreError) as exc:
             if error_code(exc) in _NOT_FOUND:
                 raise ArchiveNotFound() from exc
-            raise StorageError("The archive could not be checked just now. Try again.") from exc
+            raise StorageError(N_("The archive could not be checked just now. Try again.")) from exc
         archive = StoredArchive(
             id=parsed,
             key=key,
@@ -159,7 +162,9 @@ class ArchiveStore:
                 ExpiresIn=expires_in,
             )
         except (ClientError, BotoCoreError) as exc:  # e.g. no credentials to sign with
-            raise StorageError("A download link could not be made just now. Try again.") from exc
+            raise StorageError(
+                N_("A download link could not be made just now. Try again.")
+            ) from exc
 
     def delete(self, sub: str, archive_id: str, *, now: datetime | None = None) -> StoredArchive:
         """Delete a user's live archive and return it, or raise ArchiveNotFound."""
@@ -168,5 +173,5 @@ class ArchiveStore:
         try:
             self.s3.delete_object(Bucket=self.bucket, Key=archive.key)
         except (ClientError, BotoCoreError) as exc:
-            raise StorageError("The archive could not be deleted just now. Try again.") from exc
+            raise StorageError(N_("The archive could not be deleted just now. Try again.")) from exc
         return archive

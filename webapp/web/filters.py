@@ -1,7 +1,8 @@
-"""Formatting for the page: sizes, counts and times in the display time zone.
+"""Formatting for the page: sizes, counts, dates and times, per language, in the display zone.
 
-Plain functions, usable from Python (flash messages) and, once ``register``ed,
-as Jinja filters, so templates never do arithmetic.
+The ``format_*`` functions are plain Babel over an explicit ``locale`` (so they
+test without an app); ``register`` installs them as Jinja filters bound to the
+page's language, so templates never do arithmetic or pick formats.
 """
 
 from __future__ import annotations
@@ -9,42 +10,66 @@ from __future__ import annotations
 import zoneinfo
 from datetime import date, datetime, tzinfo
 
+from babel.dates import (
+    format_skeleton,
+    format_time,
+    format_timedelta,
+    get_datetime_format,
+    get_timezone_name,
+)
+from babel.numbers import format_decimal
+from babel.units import format_unit
 from flask.sansio.app import App
+from flask_babel import get_locale, ngettext
 
 _UNITS = ("KB", "MB", "GB", "TB")
 
 
-def format_size(size: int) -> str:
-    """Return a byte count in human units: ``812 bytes``, ``56 KB``, ``1.2 MB``.
+def format_number(number: int, locale: str) -> str:
+    """Return ``1,234`` (grouped as ``locale`` groups digits)."""
+    return format_decimal(number, locale=locale)
 
-    Units are powers of 1024, labelled as Windows Explorer labels them, so the
-    figure matches what the user sees once the file is on their PC.
+
+def format_size(size: int, locale: str) -> str:
+    """Return a byte count in human units: ``812 bytes`` / ``812 バイト``, ``56 KB``, ``1.2 MB``.
+
+    Units are powers of 1024, labelled as Windows Explorer labels them in both
+    languages, so the figure matches what the user sees once the file is on their PC.
     """
     if size < 1024:
-        return "1 byte" if size == 1 else f"{size:,} bytes"
+        return format_unit(size, "digital-byte", locale=locale)
     value = float(size)
     for unit in _UNITS:
         value /= 1024
         # Rounding 1023.96 up must move to the next unit, not print "1,024 KB".
         if round(value, 1 if value < 10 else 0) < 1024 or unit == _UNITS[-1]:
-            return f"{value:.1f} {unit}" if value < 9.95 else f"{value:,.0f} {unit}"
+            pattern = "0.0" if value < 9.95 else "#,##0"
+            return f"{format_decimal(value, format=pattern, locale=locale)} {unit}"
     raise AssertionError("unreachable")
 
 
-def format_count(count: int, singular: str, plural: str | None = None) -> str:
-    """Return ``1 slip``, ``1,234 slips``: a count with thousands separators."""
-    noun = singular if count == 1 else (plural or singular + "s")
-    return f"{count:,} {noun}"
-
-
-def format_datetime(moment: datetime, zone: tzinfo) -> str:
-    """Return an aware time in ``zone``: ``2026-11-26 04:34 JST``."""
+def format_datetime(moment: datetime, zone: tzinfo, locale: str) -> str:
+    """Return an aware time in ``zone``: ``2026年12月2日 14:05`` / ``Dec 2, 2026, 2:05 PM``."""
     local = moment.astimezone(zone)
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}".rstrip()
+    day = format_skeleton("yMMMd", local, locale=locale)
+    clock = format_time(local, "short", tzinfo=zone, locale=locale)
+    # The locale's own joining pattern: "{1} {0}" in Japanese, "{1}, {0}" in English.
+    pattern = str(get_datetime_format("medium", locale=locale))
+    return pattern.format(clock, day)
 
 
-def format_date(day: date) -> str:
-    """Return a date as ISO ``2025-01-31``: unambiguous in Japanese and English."""
+def format_day(day: date, locale: str) -> str:
+    """Return a date as ``2025年1月31日`` / ``Jan 31, 2025``."""
+    return format_skeleton("yMMMd", day, locale=locale)
+
+
+def zone_name(zone: tzinfo, locale: str) -> str:
+    """Return the zone's name for people: ``Japan Time`` / ``日本時間``."""
+    return get_timezone_name(zone, "long", locale=locale)
+
+
+def iso_date(day: date) -> str:
+    """Return a date as ISO ``2025-01-31`` for ``<time datetime>`` and form values."""
     return day.isoformat()
 
 
@@ -53,25 +78,48 @@ def iso_datetime(moment: datetime) -> str:
     return moment.astimezone(zoneinfo.ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def format_days_left(moment: datetime, now: datetime) -> str:
-    """Return how long until ``moment``: ``in 6 days``, ``in 5 hours``, ``within the hour``."""
-    seconds = (moment - now).total_seconds()
-    if seconds <= 0:
-        return "now"
-    hours = int(seconds // 3600)
-    if hours >= 48:
-        return f"in {hours // 24} days"
-    if hours >= 1:
-        return "in 1 hour" if hours == 1 else f"in {hours} hours"
-    return "within the hour"
+def format_time_left(moment: datetime, now: datetime, locale: str) -> str:
+    """Return how long until ``moment``, rounded as people say it: ``in 7 days`` / ``7 日後``.
+
+    Babel rounds to the nearest unit, so an archive kept 7 days reads "in 7 days"
+    when it is made, not "in 6 days" a second later.
+    """
+    return format_timedelta(moment - now, add_direction=True, threshold=1, locale=locale)
+
+
+def count_slips(count: int) -> str:
+    """Return ``1 slip`` / ``伝票 1件`` in the page's language."""
+    return str(ngettext("%(count)s slip", "%(count)s slips", count, count=_number(count)))
+
+
+def count_balances(count: int) -> str:
+    """Return ``1 balance`` / ``残高 1件`` in the page's language."""
+    return str(ngettext("%(count)s balance", "%(count)s balances", count, count=_number(count)))
+
+
+def page_locale() -> str:
+    """Return the language of the page being rendered."""
+    return str(get_locale() or "en")
+
+
+def _number(count: int) -> str:
+    return format_number(count, page_locale())
 
 
 def register(app: App, display_timezone: str) -> None:
     """Install the filters on ``app``, with times shown in ``display_timezone``."""
     zone = zoneinfo.ZoneInfo(display_timezone)
-    app.add_template_filter(format_size, "filesize")
-    app.add_template_filter(format_count, "count")
-    app.add_template_filter(lambda moment: format_datetime(moment, zone), "localtime")
-    app.add_template_filter(format_date, "isodate")
+    app.add_template_filter(lambda size: format_size(size, page_locale()), "filesize")
+    app.add_template_filter(_number, "number")
+    app.add_template_filter(count_slips, "slips")
+    app.add_template_filter(count_balances, "balances")
+    app.add_template_filter(
+        lambda moment: format_datetime(moment, zone, page_locale()), "localtime"
+    )
+    app.add_template_filter(lambda day: format_day(day, page_locale()), "longdate")
+    app.add_template_global(lambda: zone_name(zone, page_locale()), "display_zone")
+    app.add_template_filter(iso_date, "isodate")
     app.add_template_filter(iso_datetime, "isotime")
-    app.add_template_filter(format_days_left, "days_left")
+    app.add_template_filter(
+        lambda moment, now: format_time_left(moment, now, page_locale()), "time_left"
+    )

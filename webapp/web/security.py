@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, abort, request
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
@@ -32,8 +33,8 @@ HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 HSTS = "max-age=63072000; includeSubDomains"
-CSRF_MESSAGE = "The form's security token was missing or wrong, so nothing was changed."
-CROSS_SITE_MESSAGE = "The form was sent from another site, so nothing was changed."
+CSRF_MESSAGE = _l("The form's security token was missing or wrong, so nothing was changed.")
+CROSS_SITE_MESSAGE = _l("The form was sent from another site, so nothing was changed.")
 #: Fetch metadata values of a request made by another site's page.
 _FOREIGN_SITES = frozenset({"cross-site", "same-site"})
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -56,7 +57,7 @@ def refuse_cross_site() -> None:
         request.method in _UNSAFE_METHODS
         and request.headers.get("Sec-Fetch-Site", "").lower() in _FOREIGN_SITES
     ):
-        abort(400, description=CROSS_SITE_MESSAGE)
+        abort(400, description=str(CROSS_SITE_MESSAGE))
 
 
 def add_headers(response: Response) -> Response:
@@ -71,6 +72,6 @@ def add_headers(response: Response) -> Response:
     return response
 
 
-def csrf_failed(error: CSRFError) -> tuple[str, int]:
+def csrf_failed(error: CSRFError) -> Response:
     """Explain a missing or wrong CSRF token in words, with a 400."""
-    return render_error(BadRequest(description=CSRF_MESSAGE))
+    return render_error(BadRequest(description=str(CSRF_MESSAGE)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
 # WTForms ships no type hints; the second code keeps this clean once the
@@ -32,20 +33,28 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
     """Email and password."""
 
     email = EmailField(
-        "Email address",
+        _l("Email address"),
         filters=[_strip],
         validators=[
-            DataRequired("Enter your email address."),
-            Length(max=MAX_EMAIL, message=f"An email address has at most {MAX_EMAIL} characters."),
-            Regexp(r"^[^@\s]+@[^@\s]+$", message="Enter an email address like name@example.com."),
+            DataRequired(_l("Enter your email address.")),
+            Length(
+                max=MAX_EMAIL,
+                message=_l("An email address has at most %(max)s characters.", max=MAX_EMAIL),
+            ),
+            Regexp(
+                r"^[^@\s]+@[^@\s]+$", message=_l("Enter an email address like name@example.com.")
+            ),
         ],
         render_kw={"autocomplete": "email", "spellcheck": "false", "autocapitalize": "none"},
     )
     password = PasswordField(
-        "Password",
+        _l("Password"),
         validators=[
-            DataRequired("Enter your password."),
-            Length(max=MAX_PASSWORD, message=f"A password has at most {MAX_PASSWORD} characters."),
+            DataRequired(_l("Enter your password.")),
+            Length(
+                max=MAX_PASSWORD,
+                message=_l("A password has at most %(max)s characters.", max=MAX_PASSWORD),
+            ),
         ],
         render_kw={"autocomplete": "current-password"},
     )
@@ -55,18 +64,21 @@ class NewPasswordForm(FlaskForm):  # type: ignore[misc]
     """A new password, typed twice; the pool's policy is checked by Cognito."""
 
     password = PasswordField(
-        "New password",
+        _l("New password"),
         validators=[
-            DataRequired("Enter a new password."),
-            Length(max=MAX_PASSWORD, message=f"A password has at most {MAX_PASSWORD} characters."),
+            DataRequired(_l("Enter a new password.")),
+            Length(
+                max=MAX_PASSWORD,
+                message=_l("A password has at most %(max)s characters.", max=MAX_PASSWORD),
+            ),
         ],
         render_kw={"autocomplete": "new-password"},
     )
     confirm = PasswordField(
-        "New password, again",
+        _l("New password, again"),
         validators=[
-            DataRequired("Enter the new password a second time."),
-            EqualTo("password", message="The two passwords are not the same."),
+            DataRequired(_l("Enter the new password a second time.")),
+            EqualTo("password", message=_l("The two passwords are not the same.")),
         ],
         render_kw={"autocomplete": "new-password"},
     )
@@ -76,11 +88,11 @@ class MfaForm(FlaskForm):  # type: ignore[misc]
     """The 6-digit code from an authenticator app."""
 
     code = StringField(
-        "6-digit code",
+        _l("6-digit code"),
         filters=[_digits],
         validators=[
-            DataRequired("Enter the 6-digit code from your authenticator app."),
-            Regexp(r"^[0-9]{6}$", message="The code is 6 digits, like 123456."),
+            DataRequired(_l("Enter the 6-digit code from your authenticator app.")),
+            Regexp(r"^[0-9]{6}$", message=_l("The code is 6 digits, like 123456.")),
         ],
         render_kw={
             "autocomplete": "one-time-code",

@@ -15,6 +15,7 @@ from typing import ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, g, redirect, request, session, url_for
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Response
@@ -22,7 +23,7 @@ from werkzeug.wrappers import Response
 P = ParamSpec("P")
 R = TypeVar("R")
 
-EXPIRED_SESSION = "Your session has ended. Please sign in again."
+EXPIRED_SESSION = _l("Your session has ended. Please sign in again.")
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def current_user() -> User | None:
         else:
             # The ID token has expired, so has Cognito's sign-in: no silent refresh.
             session.clear()
-            flash(EXPIRED_SESSION, "info")
+            flash(str(EXPIRED_SESSION), "info")
     g.user = user
     return user
 

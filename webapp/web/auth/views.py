@@ -10,6 +10,9 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import LazyString
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
@@ -26,38 +29,44 @@ log = logging.getLogger(__name__)
 
 #: Endpoints anyone may reach; every other one needs a session.
 PUBLIC_ENDPOINTS = frozenset(
-    {"auth.login", "auth.new_password", "auth.mfa", "health.healthz", "static"}
+    {"auth.login", "auth.new_password", "auth.mfa", "health.healthz", "i18n.switch", "static"}
 )
 
 #: What the user reads for each failure, and the status of the page that says it.
-MESSAGES: dict[Failure, tuple[str, int]] = {
-    Failure.BAD_CREDENTIALS: ("Incorrect email address or password.", 401),
+MESSAGES: dict[Failure, tuple[LazyString, int]] = {
+    Failure.BAD_CREDENTIALS: (_l("Incorrect email address or password."), 401),
     Failure.RESET_REQUIRED: (
-        "Your password has to be reset before you can sign in. Ask the person who runs "
-        "Kakeibo Export for a new temporary password.",
+        _l(
+            "Your password has to be reset before you can sign in. Ask the person who runs "
+            "Kakeibo Export for a new temporary password."
+        ),
         403,
     ),
     Failure.NOT_CONFIRMED: (
-        "This account has not been confirmed yet. Confirm it with the code you received "
-        "by email, or ask the person who runs Kakeibo Export.",
+        _l(
+            "This account has not been confirmed yet. Confirm it with the code you received "
+            "by email, or ask the person who runs Kakeibo Export."
+        ),
         403,
     ),
-    Failure.TOO_MANY: ("Too many sign-in attempts. Wait a few minutes, then try again.", 429),
+    Failure.TOO_MANY: (_l("Too many sign-in attempts. Wait a few minutes, then try again."), 429),
     Failure.BAD_CODE: (
-        "That code is not right. Enter the code your authenticator app shows now.",
+        _l("That code is not right. Enter the code your authenticator app shows now."),
         401,
     ),
     Failure.UNSUPPORTED: (
-        "This account needs a sign-in step that Kakeibo Export does not support ({detail}). "
-        "Ask the person who runs Kakeibo Export for help.",
+        _l(
+            "This account needs a sign-in step that Kakeibo Export does not support "
+            "(%(detail)s). Ask the person who runs Kakeibo Export for help."
+        ),
         403,
     ),
     Failure.UNAVAILABLE: (
-        "Sign-in is not available right now. Please try again in a few minutes.",
+        _l("Sign-in is not available right now. Please try again in a few minutes."),
         503,
     ),
 }
-EXPIRED_CHALLENGE = "That sign-in took too long and has expired. Please sign in again."
+EXPIRED_CHALLENGE = _l("That sign-in took too long and has expired. Please sign in again.")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -99,7 +108,9 @@ def new_password() -> Response | str | tuple[str, int]:
     except SignInError as exc:
         if exc.failure is Failure.BAD_PASSWORD:
             form.password.errors = [
-                f"Choose a stronger password: {exc.detail or 'it breaks the password rules.'}"
+                _("Choose a stronger password: %(reason)s", reason=exc.detail)
+                if exc.detail
+                else _("Choose a stronger password: it breaks the password rules.")
             ]
             return _render("auth/new_password.html", form, 400)
         return _failed("auth/new_password.html", form, exc)
@@ -123,7 +134,7 @@ def mfa() -> Response | str | tuple[str, int]:
         )
     except SignInError as exc:
         if exc.failure is Failure.BAD_CODE:
-            form.code.errors = [MESSAGES[Failure.BAD_CODE][0]]
+            form.code.errors = [str(MESSAGES[Failure.BAD_CODE][0])]
             return _render("auth/mfa.html", form, 401)
         return _failed("auth/mfa.html", form, exc)
     return _proceed(step, next_url, form, "auth/mfa.html")
@@ -134,7 +145,7 @@ def mfa() -> Response | str | tuple[str, int]:
 def logout() -> Response:
     """Clear the session and return to the sign-in page."""
     session.clear()
-    flash("You have been signed out.", "info")
+    flash(_("You have been signed out."), "info")
     return redirect(url_for("auth.login"), code=303)
 
 
@@ -171,11 +182,11 @@ def _failed(
     template: str, form: FlaskForm, error: SignInError, next_url: str = "/"
 ) -> Response | tuple[str, int]:
     if error.failure is Failure.EXPIRED:
-        return _restart(EXPIRED_CHALLENGE)
+        return _restart(str(EXPIRED_CHALLENGE))
     if error.failure is Failure.UNSUPPORTED:
         drop_challenge()  # Cognito has moved past the one we hold
     message, status = MESSAGES.get(error.failure, MESSAGES[Failure.UNAVAILABLE])
-    form.form_errors.append(message.format(detail=error.detail))
+    form.form_errors.append(str(message) % {"detail": error.detail})
     return _render(template, form, status, next_url=next_url)
 
 
@@ -183,7 +194,7 @@ def _render(template: str, form: FlaskForm, status: int, next_url: str = "/") ->
     return render_template(template, form=form, next=None if next_url == "/" else next_url), status
 
 
-def _restart(message: str = "Please sign in first.") -> Response:
+def _restart(message: str | None = None) -> Response:
     drop_challenge()
-    flash(message, "info")
+    flash(message or _("Please sign in first."), "info")
     return redirect(url_for("auth.login"), code=303)

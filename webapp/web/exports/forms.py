@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from flask_babel import format_decimal, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
 # WTForms ships no type hints; the second code keeps this clean once the
@@ -20,6 +23,7 @@ from wtforms.validators import (  # type: ignore[import-untyped, unused-ignore]
 from ...archive.dates import DateRange, check_range
 from ...archive.errors import InvalidRange
 from ...archive.export import Format
+from ..i18n import translate_error
 
 #: The earliest and latest dates the form accepts: four-digit years only, so a
 #: mistyped "25-01-01" is refused rather than read as the year 25.
@@ -44,7 +48,11 @@ class _DateField(DateField):  # type: ignore[misc, unused-ignore]
 def _in_bounds(form: FlaskForm, field: DateField) -> None:
     if field.data is not None and not MIN_DATE <= field.data <= MAX_DATE:
         raise ValidationError(
-            f"Enter a date between {MIN_DATE.isoformat()} and {MAX_DATE.isoformat()}."
+            _(
+                "Enter a date between %(first)s and %(last)s.",
+                first=MIN_DATE.isoformat(),
+                last=MAX_DATE.isoformat(),
+            )
         )
 
 
@@ -52,28 +60,28 @@ class ExportForm(FlaskForm):  # type: ignore[misc]
     """Start and end dates (inclusive) and the formats of one export."""
 
     start = _DateField(
-        "From",
-        validators=[InputRequired("Enter the first day to export."), _in_bounds],
+        _l("From"),
+        validators=[InputRequired(_l("Enter the first day to export.")), _in_bounds],
         format=["%Y-%m-%d", "%Y/%m/%d"],
-        invalid_value_message="Enter a date like 2025-01-31.",
+        invalid_value_message=_l("Enter a date like 2025-01-31."),
         render_kw={"min": MIN_DATE.isoformat(), "max": MAX_DATE.isoformat()},
     )
     end = _DateField(
-        "To",
-        validators=[InputRequired("Enter the last day to export."), _in_bounds],
+        _l("To"),
+        validators=[InputRequired(_l("Enter the last day to export.")), _in_bounds],
         format=["%Y-%m-%d", "%Y/%m/%d"],
-        invalid_value_message="Enter a date like 2025-12-31.",
+        invalid_value_message=_l("Enter a date like 2025-12-31."),
         render_kw={"min": MIN_DATE.isoformat(), "max": MAX_DATE.isoformat()},
     )
     formats = RadioField(
-        "Format",
+        _l("Format"),
         choices=[
-            SelectChoice("both", "Both"),
-            SelectChoice("csv", "CSV for Excel"),
-            SelectChoice("json", "DynamoDB JSON"),
+            SelectChoice("both", _l("Both")),
+            SelectChoice("csv", _l("CSV for Excel")),
+            SelectChoice("json", _l("DynamoDB JSON")),
         ],
         default="both",
-        validators=[InputRequired("Choose a format.")],
+        validators=[InputRequired(_l("Choose a format."))],
     )
 
     def __init__(self, *args: Any, max_span_days: int, **kwargs: Any) -> None:
@@ -90,7 +98,7 @@ class ExportForm(FlaskForm):  # type: ignore[misc]
         try:
             self.date_range = check_range(start, end, max_span_days=self.max_span_days)
         except InvalidRange as exc:
-            raise ValidationError(str(exc)) from None
+            raise ValidationError(translate_error(exc)) from None
 
     @property
     def chosen_formats(self) -> frozenset[Format]:
@@ -112,11 +120,20 @@ def presets(today: date, max_span_days: int) -> list[Preset]:
     first_of_month = today.replace(day=1)
     last_month_end = first_of_month - timedelta(days=1)
     years = max_span_days // 365
-    longest = f"Last {years} years" if years > 1 else f"Last {max_span_days:,} days"
+    longest = (
+        ngettext("Last %(count)s year", "Last %(count)s years", years, count=format_decimal(years))
+        if years > 1
+        else ngettext(
+            "Last %(count)s day",
+            "Last %(count)s days",
+            max_span_days,
+            count=format_decimal(max_span_days),
+        )
+    )
     return [
-        Preset("This month", first_of_month, today),
-        Preset("Last month", last_month_end.replace(day=1), last_month_end),
-        Preset("This year", date(today.year, 1, 1), today),
-        Preset("Last year", date(today.year - 1, 1, 1), date(today.year - 1, 12, 31)),
+        Preset(_("This month"), first_of_month, today),
+        Preset(_("Last month"), last_month_end.replace(day=1), last_month_end),
+        Preset(_("This year"), date(today.year, 1, 1), today),
+        Preset(_("Last year"), date(today.year - 1, 1, 1), date(today.year - 1, 12, 31)),
         Preset(longest, today - timedelta(days=max_span_days - 1), today),
     ]

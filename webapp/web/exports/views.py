@@ -6,6 +6,9 @@ import zoneinfo
 from datetime import UTC, date, datetime
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
@@ -15,16 +18,17 @@ from ...archive.store import ArchiveNotFound, ArchiveStore, StorageError, Stored
 from ..auth import login_required, signed_in_user
 from ..context import get_clients, get_settings
 from ..errors import render_error
-from ..filters import format_count, format_size
+from ..filters import count_balances, count_slips, format_day, format_size, page_locale
+from ..i18n import translate_error
 from .forms import ExportForm, presets
 
 bp = Blueprint("exports", __name__)
 
 #: What each format choice writes, shown under its radio button.
 FORMAT_HINTS = {
-    "both": "Both files for each table: one to read, one to restore.",
-    "csv": "Spreadsheets that open in Excel, one per table.",
-    "json": "An exact, typed copy to restore into DynamoDB.",
+    "both": _l("Both files for each table: one to read, one to restore."),
+    "csv": _l("Spreadsheets that open in Excel, one per table."),
+    "json": _l("An exact, typed copy to restore into DynamoDB."),
 }
 
 
@@ -69,13 +73,16 @@ def create() -> Response | tuple[str, int]:
             formats=form.chosen_formats,
         )
     except ExportError as exc:
-        form.form_errors.append(str(exc))
+        form.form_errors.append(translate_error(exc))
         return _render(form), 503
     counts = result.counts
     flash(
-        f"Exported {format_count(counts.get('slips', 0), 'slip')} and "
-        f"{format_count(counts.get('balances', 0), 'balance')} "
-        f"({format_size(result.size)}).",
+        _(
+            "Exported %(slips)s and %(balances)s (%(size)s).",
+            slips=count_slips(counts.get("slips", 0)),
+            balances=count_balances(counts.get("balances", 0)),
+            size=format_size(result.size, page_locale()),
+        ),
         "success",
     )
     return redirect(url_for("exports.index", new=str(result.archive_id)), code=303)
@@ -99,29 +106,42 @@ def download(archive_id: str) -> Response:
 def delete(archive_id: str) -> Response:
     """Delete one of the user's archives and return to the list."""
     archive = archive_store().delete(signed_in_user().sub, archive_id)
+    locale = page_locale()
     flash(
-        f"Deleted the archive of {archive.id.start.isoformat()} to {archive.id.end.isoformat()}.",
+        _(
+            "Deleted the archive of %(start)s to %(end)s.",
+            start=format_day(archive.id.start, locale),
+            end=format_day(archive.id.end, locale),
+        ),
         "success",
     )
     return redirect(url_for("exports.index"), code=303)
 
 
 @bp.errorhandler(ArchiveNotFound)
-def archive_not_found(error: ArchiveNotFound) -> tuple[str, int]:
+def archive_not_found(error: ArchiveNotFound) -> Response:
     """Answer 404 for a missing, expired, malformed or foreign archive."""
     days = get_settings().retention_days
     return render_error(
         NotFound(
-            f"{error} Archives are deleted {days} days after they are made; "
-            "make a new export whenever you need one."
+            translate_error(error)
+            + " "
+            + ngettext(
+                "Archives are deleted %(count)s day after they are made; "
+                "make a new export whenever you need one.",
+                "Archives are deleted %(count)s days after they are made; "
+                "make a new export whenever you need one.",
+                days,
+                count=days,
+            )
         )
     )
 
 
 @bp.errorhandler(StorageError)
-def storage_unavailable(error: StorageError) -> tuple[str, int]:
+def storage_unavailable(error: StorageError) -> Response:
     """Answer 503 when S3 could not be reached or refused the request."""
-    return render_error(ServiceUnavailable(str(error)))
+    return render_error(ServiceUnavailable(translate_error(error)))
 
 
 def _render(form: ExportForm) -> str:
@@ -132,7 +152,7 @@ def _render(form: ExportForm) -> str:
         archives = archive_store().list(signed_in_user().sub, now=now)
         list_error = None
     except StorageError as exc:
-        archives, list_error = None, str(exc)
+        archives, list_error = None, translate_error(exc)
     return render_template(
         "exports/index.html",
         form=form,

@@ -1,0 +1,73 @@
+"""The site's language: chosen by the visitor, else their browser's, else the default.
+
+The choice is a cookie set by ``POST /language`` (the 日本語 / English switch in
+the header, a form, so it works without JavaScript); it holds only ``ja`` or
+``en``. Times are shown in the display time zone whatever the language.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, request
+from flask_babel import format_decimal, gettext
+from werkzeug.wrappers import Response
+
+from ..archive.errors import UserError
+from ..settings import LOCALES
+from .auth.session import safe_next
+from .context import get_settings
+
+bp = Blueprint("i18n", __name__)
+
+LANGUAGE_COOKIE = "lang"
+#: A year: the choice outlives sessions, as a language setting should.
+COOKIE_MAX_AGE = 365 * 24 * 3600
+#: Each language's name in itself, for the switch.
+LANGUAGE_NAMES = {"ja": "日本語", "en": "English"}
+
+
+def select_locale() -> str:
+    """Return the page's language: the cookie, else Accept-Language, else the default."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in LOCALES:
+        return chosen
+    return request.accept_languages.best_match(LOCALES) or get_settings().default_locale
+
+
+def select_timezone() -> str:
+    """Return the zone every time on the page is shown in."""
+    return get_settings().display_timezone
+
+
+def translate_error(error: UserError) -> str:
+    """Return a core error's message in the page's language, its numbers formatted."""
+    fields = {
+        name: format_decimal(value) if isinstance(value, int) else value
+        for name, value in error.fields.items()
+    }
+    return str(gettext(error.message, **fields))
+
+
+@bp.post("/language")
+def switch() -> Response:
+    """Remember the chosen language in a cookie and go back to the page it was chosen on."""
+    chosen = request.form.get("lang", "")
+    if chosen not in LOCALES:
+        abort(400, description=gettext("Choose 日本語 or English."))
+    response = redirect(safe_next(request.form.get("next")), code=303)
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        chosen,
+        max_age=COOKIE_MAX_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=not get_settings().local,
+    )
+    return response
+
+
+@bp.app_context_processor
+def inject_language() -> dict[str, object]:
+    """Give every template the page's language and the switch's choices."""
+    from flask_babel import get_locale
+
+    return {"page_lang": str(get_locale() or "en"), "language_names": LANGUAGE_NAMES}
