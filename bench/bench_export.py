@@ -155,6 +155,8 @@ def child(pipeline: str, total: int, endpoint: str) -> None:
         cognito_user_pool_id="unused",
         cognito_client_id="unused",
         region=REGION,
+        app_table="app",
+        jobs_queue_url="http://127.0.0.1:9/queue/jobs",
         endpoint_url=endpoint,
         local=True,
     )
@@ -221,6 +223,8 @@ def main(sizes: tuple[int, ...]) -> dict[str, float]:
             cognito_user_pool_id="unused",
             cognito_client_id="unused",
             region=REGION,
+            app_table="app",
+            jobs_queue_url="http://127.0.0.1:9/queue/jobs",
             endpoint_url=endpoint,
             local=True,
         )

@@ -16,6 +16,7 @@ from webapp.aws import Clients
 from webapp.cognito import create_user
 from webapp.local.demo import DEMO_PASSWORD
 from webapp.local.stack import fake_credentials, provision, start_moto
+from webapp.local.worker import LocalWorker
 from webapp.settings import Settings
 from webapp.web.auth.session import User
 
@@ -42,6 +43,12 @@ def settings(moto_endpoint: str) -> Settings:
 def clients(settings: Settings) -> Clients:
     """Return boto3 clients pointing at moto."""
     return Clients(settings)
+
+
+@pytest.fixture
+def worker(settings: Settings, clients: Clients) -> LocalWorker:
+    """Return the local stand-in for Lambda's SQS trigger; ``drain()`` runs queued jobs."""
+    return LocalWorker(settings, clients)
 
 
 @pytest.fixture

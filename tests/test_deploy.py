@@ -44,7 +44,7 @@ SECRET_PARAMETER = f"/kakeibo-export/{STAGE}/secret-key"
 OSLS = ROOT / "node_modules" / ".bin" / "osls"
 MIN_NODE = (20, 19)
 TEMPORARY_PASSWORD = "Temp-Pass-1234-kakeibo"
-DATA_RESOURCES = ("ExportBucket", "SlipsTable", "BalancesTable", "UserPool")
+DATA_RESOURCES = ("ExportBucket", "SlipsTable", "BalancesTable", "AppTable", "UserPool")
 
 
 def _require(available: bool, reason: str) -> None:
@@ -306,6 +306,8 @@ def packaged(
         "BALANCES_TABLE": deployed.balances_table,
         "COGNITO_USER_POOL_ID": deployed.cognito_user_pool_id,
         "COGNITO_CLIENT_ID": deployed.cognito_client_id,
+        "APP_TABLE": deployed.app_table,
+        "JOBS_QUEUE_URL": deployed.jobs_queue_url,
         "SECRET_KEY_PARAMETER": SECRET_PARAMETER,
         "EXPORT_RETENTION_DAYS": "7",
         "DOWNLOAD_URL_EXPIRY": "60",
@@ -497,9 +499,8 @@ def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]
     return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
 
 
-def _function(template: dict[str, Any]) -> dict[str, Any]:
-    (function,) = _resources(template, "AWS::Lambda::Function").values()
-    return function
+def _function(template: dict[str, Any], name: str = "Web") -> dict[str, Any]:
+    return template["Resources"][f"{name}LambdaFunction"]
 
 
 def test_cfn_lint_finds_nothing(template_path: Path) -> None:
@@ -521,8 +522,32 @@ def test_function_is_the_packaged_flask_app_on_python312(template: dict[str, Any
     # API Gateway stops waiting at 30 s; the export needs a whole vCPU.
     assert props["Timeout"] < 30
     assert props["MemorySize"] >= 1769
-    (log_group,) = _resources(template, "AWS::Logs::LogGroup").values()
-    assert log_group["Properties"]["RetentionInDays"] == 30
+    for log_group in _resources(template, "AWS::Logs::LogGroup").values():
+        assert log_group["Properties"]["RetentionInDays"] == 30
+
+
+def test_worker_runs_jobs_from_the_queue_for_up_to_15_minutes(template: dict[str, Any]) -> None:
+    worker = _function(template, "Worker")["Properties"]
+    (mapping,) = _resources(template, "AWS::Lambda::EventSourceMapping").values()
+    queue = template["Resources"]["JobsQueue"]["Properties"]
+    dead_letter = template["Resources"]["JobsDeadLetterQueue"]["Properties"]
+
+    assert worker["Handler"] == "webapp.jobs.worker.handler"
+    assert worker["Code"] == _function(template)["Properties"]["Code"]  # the same zip
+    assert 29 < worker["Timeout"] <= 900
+    assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
+    assert mapping["Properties"]["FunctionName"] == {"Fn::GetAtt": ["WorkerLambdaFunction", "Arn"]}
+    assert mapping["Properties"]["BatchSize"] == 1
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # AWS: the queue's visibility timeout at least six times the function's timeout.
+    assert int(queue["VisibilityTimeout"]) >= 6 * worker["Timeout"]
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 3,
+    }
+    assert dead_letter["MessageRetentionPeriod"] == 1209600  # 14 days to look at failures
+    assert worker["Environment"] == _function(template)["Properties"]["Environment"]
+    assert str(worker["Timeout"]) == worker["Environment"]["Variables"]["WORKER_TIMEOUT"]
 
 
 def test_http_api_sends_every_path_to_the_function_as_payload_2(
@@ -550,6 +575,8 @@ def test_function_environment_carries_every_setting_the_app_requires(
         "BALANCES_TABLE": "BalancesTable",
         "COGNITO_USER_POOL_ID": "UserPool",
         "COGNITO_CLIENT_ID": "UserPoolClient",
+        "APP_TABLE": "AppTable",
+        "JOBS_QUEUE_URL": "JobsQueue",
     }
 
     assert set(REQUIRED) == set(expected_refs)
@@ -619,7 +646,9 @@ def test_retention_days_is_one_setting_for_the_rule_and_the_app() -> None:
 def test_tables_have_the_data_model_keys_on_demand_and_pitr(template: dict[str, Any]) -> None:
     tables = _resources(template, "AWS::DynamoDB::Table")
 
-    assert sorted(tables) == ["BalancesTable", "SlipsTable"]
+    assert sorted(tables) == ["AppTable", "BalancesTable", "SlipsTable"]
+    app_ttl = tables["AppTable"]["Properties"]["TimeToLiveSpecification"]
+    assert app_ttl == {"AttributeName": "expires_at", "Enabled": True}
     for table in tables.values():
         props = table["Properties"]
         assert props["KeySchema"] == KEY_SCHEMA
@@ -655,11 +684,10 @@ def test_user_pool_signs_in_by_email_with_a_strong_policy(template: dict[str, An
     assert client_props["PreventUserExistenceErrors"] == "ENABLED"
 
 
-def _statements(template: dict[str, Any]) -> list[dict[str, Any]]:
-    (role,) = _resources(template, "AWS::IAM::Role").values()
+def _statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
     return [
         statement
-        for policy in role["Properties"]["Policies"]
+        for policy in template["Resources"][role]["Properties"]["Policies"]
         for statement in policy["PolicyDocument"]["Statement"]
     ]
 
@@ -668,12 +696,34 @@ def _listify(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def test_iam_grants_exactly_what_the_app_uses(template: dict[str, Any]) -> None:
-    ours = [s for s in _statements(template) if not s["Action"][0].startswith("logs:")]
+def _grants(template: dict[str, Any], role: str) -> list[tuple[list[str], Any, Any]]:
+    return [
+        (sorted(_listify(s["Action"])), s["Resource"], s.get("Condition"))
+        for s in _statements(template, role)
+        if not s["Action"][0].startswith("logs:")
+    ]
 
-    assert [(sorted(_listify(s["Action"])), s["Resource"], s.get("Condition")) for s in ours] == [
+
+def test_each_function_has_its_own_role(template: dict[str, Any]) -> None:
+    roles = _resources(template, "AWS::IAM::Role")
+    assert sorted(roles) == ["WebRole", "WorkerRole"]
+    for name in ("Web", "Worker"):
+        role = _function(template, name)["Properties"]["Role"]
+        assert role == {"Fn::GetAtt": [f"{name}Role", "Arn"]}
+        trust = roles[f"{name}Role"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert trust == [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ]
+
+
+def test_web_role_grants_exactly_what_the_web_function_uses(template: dict[str, Any]) -> None:
+    assert _grants(template, "WebRole") == [
         (
-            ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            ["s3:DeleteObject", "s3:GetObject"],
             {"Fn::Sub": "${ExportBucket.Arn}/exports/*"},
             None,
         ),
@@ -683,10 +733,11 @@ def test_iam_grants_exactly_what_the_app_uses(template: dict[str, Any]) -> None:
             {"StringLike": {"s3:prefix": "exports/*"}},
         ),
         (
-            ["dynamodb:Query"],
-            [{"Fn::GetAtt": ["SlipsTable", "Arn"]}, {"Fn::GetAtt": ["BalancesTable", "Arn"]}],
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+            {"Fn::GetAtt": ["AppTable", "Arn"]},
             None,
         ),
+        (["sqs:SendMessage"], {"Fn::GetAtt": ["JobsQueue", "Arn"]}, None),
         (
             ["ssm:GetParameter"],
             {
@@ -696,27 +747,68 @@ def test_iam_grants_exactly_what_the_app_uses(template: dict[str, Any]) -> None:
             None,
         ),
     ]
-    assert {s["Effect"] for s in _statements(template)} == {"Allow"}
     # InitiateAuth/RespondToAuthChallenge of a secretless client are not IAM-authorised.
-    assert not [a for s in _statements(template) for a in _listify(s["Action"]) if "cognito" in a]
+    actions = [a for s in _statements(template, "WebRole") for a in _listify(s["Action"])]
+    assert not [a for a in actions if "cognito" in a]
+    # Reading the data tables and writing archives is the worker's, not the web's.
+    assert not {"dynamodb:Query", "s3:PutObject"} & {
+        a
+        for s in _statements(template, "WebRole")
+        for a in _listify(s["Action"])
+        if s["Resource"] != {"Fn::GetAtt": ["AppTable", "Arn"]}
+    }
 
 
-def test_iam_has_no_wildcard_action_or_resource(template: dict[str, Any]) -> None:
-    statements = _statements(template)
+def test_worker_role_grants_exactly_what_the_worker_uses(template: dict[str, Any]) -> None:
+    assert _grants(template, "WorkerRole") == [
+        (
+            ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+            {"Fn::GetAtt": ["JobsQueue", "Arn"]},
+            None,
+        ),
+        (
+            ["dynamodb:Query"],
+            [{"Fn::GetAtt": ["SlipsTable", "Arn"]}, {"Fn::GetAtt": ["BalancesTable", "Arn"]}],
+            None,
+        ),
+        (
+            ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:PutObject"],
+            {"Fn::Sub": "${ExportBucket.Arn}/exports/*"},
+            None,
+        ),
+        (
+            ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+            {"Fn::GetAtt": ["AppTable", "Arn"]},
+            None,
+        ),
+    ]
+    # The worker cannot send jobs, read the secret or list other users' archives.
+    actions = {a for s in _statements(template, "WorkerRole") for a in _listify(s["Action"])}
+    assert not {"sqs:SendMessage", "ssm:GetParameter", "s3:ListBucket", "s3:GetObject"} & actions
+
+
+@pytest.mark.parametrize("role", ["WebRole", "WorkerRole"])
+def test_iam_has_no_wildcard_action_or_resource(template: dict[str, Any], role: str) -> None:
+    statements = _statements(template, role)
     actions = [a for s in statements for a in _listify(s["Action"])]
     resources = [r for s in statements for r in _listify(s["Resource"])]
 
     assert actions and resources
+    assert {s["Effect"] for s in statements} == {"Allow"}
     assert not [a for a in actions if "*" in a]
     assert "*" not in resources
-    # The framework's log statements stay on this function's own log group.
+    # Each role writes logs only to its own function's log group.
+    function = {"WebRole": "web", "WorkerRole": "worker"}[role]
     logs = [
         r["Fn::Sub"]
         for s in statements
         if s["Action"][0].startswith("logs:")
-        for r in s["Resource"]
+        for r in _listify(s["Resource"])
     ]
-    assert logs and all(":log-group:/aws/lambda/kakeibo-export-ci" in r for r in logs)
+    assert logs == [
+        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+        f"/aws/lambda/kakeibo-export-{STAGE}-{function}:*"
+    ]
 
 
 def test_outputs_give_the_site_and_the_pool(template: dict[str, Any]) -> None:

@@ -94,6 +94,8 @@ def lambda_env(
         "BALANCES_TABLE": settings.balances_table,
         "COGNITO_USER_POOL_ID": settings.cognito_user_pool_id,
         "COGNITO_CLIENT_ID": settings.cognito_client_id,
+        "APP_TABLE": settings.app_table,
+        "JOBS_QUEUE_URL": settings.jobs_queue_url,
         "AWS_REGION": settings.region,
         "AWS_ENDPOINT_URL": str(settings.endpoint_url),
         "SECRET_KEY_PARAMETER": PARAMETER,

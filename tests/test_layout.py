@@ -115,5 +115,5 @@ def test_no_test_module_imports_another(path: Path) -> None:
 
 
 def test_tests_mirror_the_packages() -> None:
-    for package in ("archive", "web", "local"):
+    for package in ("archive", "jobs", "web", "local"):
         assert list((ROOT / "tests" / package).glob("test_*.py")), f"no tests/{package}/"

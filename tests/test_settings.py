@@ -18,6 +18,8 @@ ENV = {
     "BALANCES_TABLE": "balances",
     "COGNITO_USER_POOL_ID": "ap-northeast-1_abc",
     "COGNITO_CLIENT_ID": "client",
+    "APP_TABLE": "app",
+    "JOBS_QUEUE_URL": "https://sqs.ap-northeast-1.amazonaws.com/123456789012/jobs",
     "AWS_REGION": "ap-northeast-1",
     "SECRET_KEY_PARAMETER": "/kakeibo/dev/secret-key",
 }
@@ -118,6 +120,8 @@ def test_jwks_override_refused_outside_local_mode() -> None:
         "cognito_user_pool_id": "p",
         "cognito_client_id": "c",
         "region": "ap-northeast-1",
+        "app_table": "a",
+        "jobs_queue_url": "q",
         "secret_key": "k",
     }
     with pytest.raises(ConfigError, match="JWKS"):

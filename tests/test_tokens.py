@@ -267,6 +267,8 @@ def test_jwks_url_is_the_pools_own_outside_local_mode() -> None:
         cognito_user_pool_id="ap-northeast-1_abc",
         cognito_client_id="c",
         region="ap-northeast-1",
+        app_table="app",
+        jobs_queue_url="http://127.0.0.1:9/queue/jobs",
         secret_key="k",
     )
     assert jwks_url(settings) == (

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import click
 
+from .model import TableName
+
 #: Settings a deployment must set, by environment name.
 REQUIRED = (
     "EXPORT_BUCKET",
@@ -16,6 +18,8 @@ REQUIRED = (
     "BALANCES_TABLE",
     "COGNITO_USER_POOL_ID",
     "COGNITO_CLIENT_ID",
+    "APP_TABLE",
+    "JOBS_QUEUE_URL",
 )
 
 MAX_DOWNLOAD_URL_EXPIRY = 300
@@ -41,6 +45,10 @@ class Settings:
     cognito_user_pool_id: str
     cognito_client_id: str
     region: str
+    #: The app's own table: jobs (and, later, preferences), keyed like the data.
+    app_table: str
+    #: The SQS queue the worker function reads its jobs from.
+    jobs_queue_url: str
     #: Flask's signing key. Outside local mode it is set directly or read from
     #: SSM (``secret_key_parameter``) when the app starts.
     secret_key: str | None = None
@@ -58,6 +66,10 @@ class Settings:
     #: The language of a visitor who has chosen none and whose browser asks for
     #: none the site speaks.
     default_locale: str = "ja"
+    #: Unfinished jobs one user may have at once; one more is refused (429).
+    max_active_jobs: int = 2
+    #: The worker function's timeout: a running job silent for longer has died.
+    worker_timeout: int = 900
 
     def __post_init__(self) -> None:
         if self.jwks_url and not self.local:
@@ -74,6 +86,10 @@ class Settings:
             raise ConfigError(
                 f"DEFAULT_LOCALE must be one of {', '.join(LOCALES)}, not {self.default_locale!r}"
             )
+        if self.max_active_jobs < 1:
+            raise ConfigError("MAX_ACTIVE_JOBS must be at least 1")
+        if not 60 <= self.worker_timeout <= 900:
+            raise ConfigError("WORKER_TIMEOUT must be between 60 and 900 seconds (Lambda's limit)")
         if self.max_span_days < 1:
             raise ConfigError("EXPORT_MAX_DAYS must be at least 1")
         try:
@@ -82,6 +98,11 @@ class Settings:
             raise ConfigError(
                 f"DISPLAY_TIMEZONE {self.display_timezone!r} is not a known time zone"
             ) from exc
+
+    @property
+    def data_tables(self) -> dict[TableName, str]:
+        """Return the DynamoDB table of each kakeibo table."""
+        return {"slips": self.slips_table, "balances": self.balances_table}
 
     @property
     def issuer(self) -> str:
@@ -105,6 +126,8 @@ class Settings:
             cognito_user_pool_id=env["COGNITO_USER_POOL_ID"],
             cognito_client_id=env["COGNITO_CLIENT_ID"],
             region=str(region),
+            app_table=env["APP_TABLE"],
+            jobs_queue_url=env["JOBS_QUEUE_URL"],
             secret_key=env.get("SECRET_KEY") or None,
             secret_key_parameter=env.get("SECRET_KEY_PARAMETER") or None,
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
@@ -113,6 +136,8 @@ class Settings:
             display_timezone=env.get("DISPLAY_TIMEZONE") or "Asia/Tokyo",
             max_span_days=_int(env, "EXPORT_MAX_DAYS", 1827),
             default_locale=env.get("DEFAULT_LOCALE") or "ja",
+            max_active_jobs=_int(env, "MAX_ACTIVE_JOBS", 2),
+            worker_timeout=_int(env, "WORKER_TIMEOUT", 900),
         )
 
 

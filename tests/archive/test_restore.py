@@ -858,6 +858,8 @@ def test_flask_cli_restores_with_the_settings_from_the_environment(
         "BALANCES_TABLE": settings.balances_table,
         "COGNITO_USER_POOL_ID": settings.cognito_user_pool_id,
         "COGNITO_CLIENT_ID": settings.cognito_client_id,
+        "APP_TABLE": settings.app_table,
+        "JOBS_QUEUE_URL": settings.jobs_queue_url,
         "SECRET_KEY": "not-used-by-the-command",
     }
     command = [sys.executable, "-m", "flask", "--app", "webapp", "restore", str(good_zip)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -65,19 +66,52 @@ def _keys(schema: list[dict[str, str]]) -> list[tuple[str, str]]:
 
 
 def test_tables_match_serverless_yml(settings: Settings, clients: Clients) -> None:
-    declared = resources_of("AWS::DynamoDB::Table")
-    assert len(declared) == 2
-    for table in (settings.slips_table, settings.balances_table):
+    declared = {
+        r["Properties"]["TableName"].rsplit("-", 1)[1]: r["Properties"]
+        for r in resources_of("AWS::DynamoDB::Table").values()
+    }
+    assert sorted(declared) == ["app", "balances", "slips"]
+    local_names = {
+        "slips": settings.slips_table,
+        "balances": settings.balances_table,
+        "app": settings.app_table,
+    }
+    for suffix, table in local_names.items():
         local = clients.dynamodb.describe_table(TableName=table)["Table"]
-        suffix = table.rsplit("-", 1)[1]
-        (props,) = [
-            r["Properties"]
-            for r in declared.values()
-            if r["Properties"]["TableName"].endswith(suffix)
-        ]
+        props = declared[suffix]
         assert _keys(local["KeySchema"]) == _keys(props["KeySchema"])  # type: ignore[arg-type]
         assert _keys(local["AttributeDefinitions"]) == _keys(props["AttributeDefinitions"])  # type: ignore[arg-type]
         assert local["BillingModeSummary"]["BillingMode"] == props["BillingMode"]
+    ttl = clients.dynamodb.describe_time_to_live(TableName=settings.app_table)
+    assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
+    assert (
+        ttl["TimeToLiveDescription"]["AttributeName"]
+        == declared["app"]["TimeToLiveSpecification"]["AttributeName"]
+    )
+    assert declared["app"]["TimeToLiveSpecification"]["Enabled"] is True
+
+
+def test_jobs_queue_matches_serverless_yml(settings: Settings, clients: Clients) -> None:
+    config = load_serverless()
+    declared = resources_of("AWS::SQS::Queue")
+    queue = declared["JobsQueue"]["Properties"]
+    dead_letter = declared["JobsDeadLetterQueue"]["Properties"]
+    local = clients.sqs.get_queue_attributes(
+        QueueUrl=settings.jobs_queue_url, AttributeNames=["All"]
+    )["Attributes"]
+    assert int(local["VisibilityTimeout"]) == int(queue["VisibilityTimeout"])
+    redrive = json.loads(local["RedrivePolicy"])
+    assert redrive["maxReceiveCount"] == queue["RedrivePolicy"]["maxReceiveCount"] == 3
+    assert redrive["deadLetterTargetArn"].endswith(":kakeibo-local-jobs-dead-letter")
+    dead = clients.sqs.get_queue_url(QueueName="kakeibo-local-jobs-dead-letter")["QueueUrl"]
+    dead_attributes = clients.sqs.get_queue_attributes(
+        QueueUrl=dead, AttributeNames=["MessageRetentionPeriod"]
+    )["Attributes"]
+    assert int(dead_attributes["MessageRetentionPeriod"]) == dead_letter["MessageRetentionPeriod"]
+    # The local worker's notion of the timeout is the deployed function's.
+    worker = config["functions"]["worker"]
+    assert int(worker["timeout"]) == settings.worker_timeout == 900
+    assert int(queue["VisibilityTimeout"]) >= 6 * int(worker["timeout"])
 
 
 def test_bucket_lifecycle_matches_serverless_yml(settings: Settings, clients: Clients) -> None:

@@ -300,8 +300,12 @@ def test_sign_in_export_download_delete_sign_out(stack: Stack, page: Any, tmp_pa
     assert page.get_by_role("radio", name="両方", exact=True).is_checked()
     page.get_by_role("button", name="エクスポート", exact=True).click()
 
+    # The request only queued a job; without JavaScript the page refreshes itself
+    # (a <noscript> meta refresh) until the worker has made the archive.
+    assert page.get_by_text("エクスポートを開始しました。").is_visible()
     expected = _expected_counts(start, end)
     flash = page.locator(".flash--success")
+    flash.wait_for(timeout=30_000)
     assert re.fullmatch(
         rf"伝票 {expected['slips']:,}件と残高 {expected['balances']:,}件をエクスポートしました "
         r"\(\d[\d.,]* (KB|MB)\)。",
@@ -362,6 +366,33 @@ def test_sign_in_export_download_delete_sign_out(stack: Stack, page: Any, tmp_pa
     assert login_problems == [], login_problems
     assert exports_problems == [], exports_problems
     assert english_problems == [], english_problems
+
+
+@pytest.mark.parametrize("page", [True], ids=["js-on"], indirect=True)
+def test_with_javascript_the_job_row_turns_into_the_archive_without_a_reload(
+    stack: Stack, page: Any
+) -> None:
+    _sign_in(page, stack)
+    page.get_by_role("link", name="今月", exact=True).click()
+    page.get_by_role("button", name="エクスポート", exact=True).click()
+    job = page.locator("tr.job")
+    job.wait_for()
+    assert job.locator(".job__text").inner_text() in {"開始を待っています…", "エクスポート中…"} or (
+        job.locator(".job__text").inner_text().startswith("エクスポート中… これまでに")
+    )
+    page.evaluate("window.notReloaded = true")  # a reload would forget this
+
+    row = page.locator("tr.archive--new")
+    row.wait_for(timeout=30_000)
+
+    assert page.evaluate("window.notReloaded") is True
+    assert page.locator("tr.job").count() == 0
+    assert page.locator("html").get_attribute("lang") == "ja"
+    assert row.get_by_role("link", name=re.compile("^ダウンロード")).is_visible()
+    assert _axe_here(page) == []
+    # Clean up for the other tests of this module.
+    row.get_by_role("button", name=re.compile("^削除")).click()
+    page.wait_for_url(f"{stack.url}/")
 
 
 @pytest.mark.parametrize("page", [True], ids=["js-on"], indirect=True)

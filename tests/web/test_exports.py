@@ -24,6 +24,7 @@ from werkzeug.test import TestResponse
 from webapp import create_app
 from webapp.aws import Clients
 from webapp.local.demo import write_items
+from webapp.local.worker import LocalWorker
 from webapp.settings import Settings
 from webapp.web.auth.session import User
 from webapp.web.filters import format_datetime, format_day
@@ -264,7 +265,7 @@ def test_quick_ranges_are_plain_links_that_fill_the_form(
     assert f'href="/?start={last_year}-01-01&amp;end={last_year}-12-31">Last year</a>' in page
     assert "Last 5 years</a>" in page
     assert "This month</a>" in page
-    assert "<script" not in page
+    assert not re.search(r"<script(?![^>]*\bsrc=)", page)  # plain links, no inline script
 
     filled = client.get(f"/?start={last_year}-01-01&end={last_year}-12-31&formats=csv")
     text = filled.get_data(as_text=True)
@@ -344,19 +345,44 @@ def test_the_span_limit_follows_the_setting(
 # --- making an export -----------------------------------------------------------
 
 
-def test_export_writes_an_archive_and_highlights_it(
-    client: FlaskClient, user: User, login: SignIn, clients: Clients, settings: Settings
+def test_export_runs_as_a_job_then_its_archive_is_highlighted(
+    client: FlaskClient,
+    user: User,
+    login: SignIn,
+    clients: Clients,
+    settings: Settings,
+    worker: LocalWorker,
 ) -> None:
     _seed(clients, settings, user.sub)
     login(user)
 
     response = _export(client)
 
+    # The request only queued the job: no archive yet, the page shows it waiting.
     assert response.status_code == 303
     location = urlsplit(response.headers["Location"])
-    assert location.path == "/"
-    new = parse_qs(location.query)["new"][0]
-    assert _keys(clients, settings) == [f"exports/{user.sub}/{new}.zip"]
+    query = parse_qs(location.query)
+    assert location.path == "/" and location.fragment == f"job-{query['job'][0]}"
+    assert (query["start"], query["end"], query["formats"]) == (
+        ["2025-01-01"],
+        ["2025-12-31"],
+        ["both"],
+    )
+    assert _keys(clients, settings) == []
+    waiting = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert f'id="job-{query["job"][0]}" class="job job--queued"' in waiting
+    assert "Waiting to start…" in waiting
+    job_id = query["job"][0]
+    # Reloads itself (a new query each time: a fragment alone would only scroll).
+    refresh = re.search(r'<meta http-equiv="refresh" content="2; url=([^"]+)">', waiting)
+    assert refresh, waiting
+    target = urlsplit(refresh.group(1).replace("&amp;", "&"))
+    assert parse_qs(target.query)["refresh"] == ["1"] and target.fragment == f"job-{job_id}"
+    assert parse_qs(target.query)["job"] == [job_id]
+
+    assert worker.drain() == 1
+    (key,) = _keys(clients, settings)
+    new = key.removeprefix(f"exports/{user.sub}/").removesuffix(".zip")
     body = clients.s3.get_object(Bucket=settings.export_bucket, Key=f"exports/{user.sub}/{new}.zip")
     with zipfile.ZipFile(io.BytesIO(body["Body"].read())) as archive:
         assert {"slips.csv", "slips.json", "balances.csv", "balances.json"} <= set(
@@ -368,17 +394,26 @@ def test_export_writes_an_archive_and_highlights_it(
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert re.search(r"Exported 3 slips and 2 balances \(\d[\d.,]* (bytes|KB)\)\.", page)
     assert f'id="archive-{new}" class="archive archive--new"' in page
+    assert "job--" not in page and 'http-equiv="refresh"' not in page
+    # The form keeps the user's choices.
+    assert re.search(r'id="start"[^>]*value="2025-01-01"', page)
     assert ">New</span>" in page
     assert _period("2025-01-01", "2025-12-31") in page
 
 
 def test_export_of_one_format_writes_only_that_format(
-    client: FlaskClient, user: User, login: SignIn, clients: Clients, settings: Settings
+    client: FlaskClient,
+    user: User,
+    login: SignIn,
+    clients: Clients,
+    settings: Settings,
+    worker: LocalWorker,
 ) -> None:
     _seed(clients, settings, user.sub)
     login(user)
     response = _export(client, formats="csv")
     assert response.status_code == 303
+    worker.drain()
     (key,) = _keys(clients, settings)
     body = clients.s3.get_object(Bucket=settings.export_bucket, Key=key)["Body"].read()
     with zipfile.ZipFile(io.BytesIO(body)) as archive:
@@ -393,6 +428,7 @@ def test_export_uses_the_signed_in_users_sub_never_the_request(
     login: SignIn,
     clients: Clients,
     settings: Settings,
+    worker: LocalWorker,
 ) -> None:
     alice, bob = make_user("alice@example.com"), make_user("bob@example.com")
     _seed(clients, settings, alice.sub)
@@ -400,6 +436,7 @@ def test_export_uses_the_signed_in_users_sub_never_the_request(
     login(alice)
     response = _export(client, sub=bob.sub, user_id=bob.sub)
     assert response.status_code == 303
+    worker.drain()
     (key,) = _keys(clients, settings)
     assert key.startswith(f"exports/{alice.sub}/")
 
@@ -412,9 +449,11 @@ def test_export_failure_shows_a_clear_message_and_leaves_nothing(
     alice = make_user("alice@example.com")
     _sign_in(client, alice)
     response = _export(client)
-    page = response.get_data(as_text=True)
-    assert 500 <= response.status_code < 600
-    assert 'class="form-error"' in page
+    assert response.status_code == 303
+    assert LocalWorker(broken, clients).drain() == 1
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "job job--failed" in page
+    assert "Your account book could not be read, so no archive was made." in page
     assert "Traceback" not in page
     assert _keys(clients, settings) == []
     uploads = clients.s3.list_multipart_uploads(Bucket=settings.export_bucket)
@@ -636,7 +675,7 @@ def test_pages_have_no_inline_script_or_style(
     login(user)
     for response in (client.get("/"), _export(client, start="x")):
         page = response.get_data(as_text=True)
-        assert "<script" not in page
+        assert not re.search(r"<script(?![^>]*\bsrc=)", page)
         assert "<style" not in page
         assert 'style="' not in page
         assert re.search(r"\son[a-z]+=", page) is None  # no inline event handlers

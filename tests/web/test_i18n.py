@@ -20,6 +20,7 @@ from support import text
 from webapp import create_app
 from webapp.aws import Clients
 from webapp.cognito import SOFTWARE_TOKEN_MFA, Challenge, create_user
+from webapp.local.worker import LocalWorker
 from webapp.settings import Settings
 from webapp.web.auth.challenge import save_challenge
 from webapp.web.auth.session import User
@@ -227,7 +228,12 @@ class _Frozen(datetime):
 
 
 def test_an_export_is_reported_in_japanese_with_counts(
-    client: FlaskClient, user: User, login: SignIn, clients: Clients, settings: Settings
+    client: FlaskClient,
+    user: User,
+    login: SignIn,
+    clients: Clients,
+    settings: Settings,
+    worker: LocalWorker,
 ) -> None:
     _seed(clients, settings, user, slips=1234, balances=1)
     login(user)
@@ -236,9 +242,11 @@ def test_an_export_is_reported_in_japanese_with_counts(
         "/exports",
         data={"csrf_token": token, "start": "2025-01-01", "end": "2025-12-31", "formats": "both"},
         headers={"Accept-Language": "ja"},
-        follow_redirects=True,
     )
-    page = text(response)
+    started = text(client.get(response.headers["Location"], headers={"Accept-Language": "ja"}))
+    assert "エクスポートを開始しました。" in started and "開始を待っています…" in started
+    worker.drain()
+    page = text(client.get(response.headers["Location"], headers={"Accept-Language": "ja"}))
     assert re.search(r"伝票 1,234件と残高 1件をエクスポートしました \(\d+(\.\d)? KB\)。", page)
 
 
@@ -396,6 +404,13 @@ def test_japanese_exports_page_has_no_english(
             follow_redirects=True,
         ),
     }
+    started = client.post(
+        "/exports",
+        data={"csrf_token": token, "start": "2025-01-01", "end": "2025-01-31", "formats": "csv"},
+        headers=JA,
+    )
+    pages["job queued"] = client.get(started.headers["Location"], headers=JA)
+    assert "開始を待っています…" in text(pages["job queued"])
     assert pages["list"].status_code == 200
     assert {name: p.status_code for name, p in pages.items() if p.status_code == 400} == {
         "bad dates": 400,

@@ -39,6 +39,10 @@ class InvalidRange(ExportError):
     """The dates start after they end, or span too many days."""
 
 
+class Stopped(Exception):
+    """The caller stopped the work part-way (a cancelled job); nothing was left behind."""
+
+
 class RestoreError(Exception):
     """The archive cannot be restored; nothing was written."""
 

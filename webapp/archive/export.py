@@ -14,7 +14,7 @@ unfinished upload is never listed in the meantime.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,7 +25,7 @@ from ..model import SPECS, TABLES, TableName
 from . import encode
 from .dates import DateRange
 from .dynamo import BUSY, iter_pages, throttled
-from .errors import N_, ExportError
+from .errors import N_, ExportError, Stopped
 from .ids import ArchiveId, archive_key
 from .manifest import (
     CSV,
@@ -52,6 +52,9 @@ Format = Literal["csv", "json"]
 ALL_FORMATS: frozenset[Format] = frozenset({"csv", "json"})
 #: Files per table, in archive order, and what the manifest calls their format.
 FILE_FORMATS: dict[Format, str] = {"csv": CSV, "json": DYNAMODB_JSON}
+
+#: Called after each page: which table, how many of its items so far.
+Progress = Callable[[TableName, int], None]
 
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 #: zlib's level: zipfile's default, so archives are as small as the usual tools make.
@@ -80,8 +83,15 @@ def export_archive(
     now: datetime | None = None,
     part_size: int = DEFAULT_PART_SIZE,
     page_limit: int | None = None,
+    progress: Progress | None = None,
+    before_finish: Callable[[], None] | None = None,
 ) -> ExportResult:
-    """Export a user's items in a date range to a new archive in S3; return what was made."""
+    """Export a user's items in a date range to a new archive in S3; return what was made.
+
+    ``progress(table, items so far)`` is called after every page; ``before_finish``
+    just before the archive would appear. Either may raise ``Stopped`` to end the
+    export: the upload is aborted and ``Stopped`` propagates as it is.
+    """
     chosen = _check_formats(formats)
     missing = [table for table in TABLES if not tables.get(table)]
     if missing:
@@ -97,16 +107,20 @@ def export_archive(
         files: dict[TableName, dict[Format, ZipEntry]] = {}
         for table in TABLES:
             pages = iter_pages(dynamodb, tables[table], sub, date_range, limit=page_limit)
-            counts[table], files[table] = _write_table(archive, table, chosen, pages)
+            counts[table], files[table] = _write_table(
+                archive, table, chosen, pages, progress=progress
+            )
         manifest = _manifest(archive_id, sub, tables, counts, files)
         archive.add(MANIFEST_NAME, manifest.to_json())
         readme = render_readme(archive_id, csv="csv" in chosen, json="json" in chosen)
         archive.add(README_NAME, readme.encode("utf-8"))
         archive.close()
+        if before_finish is not None:
+            before_finish()
         size = upload.finish()
     except BaseException as exc:
         _abort(upload)
-        if isinstance(exc, ExportError) or not isinstance(exc, Exception):
+        if isinstance(exc, ExportError | Stopped) or not isinstance(exc, Exception):
             raise
         logger.warning("export to s3://%s/%s failed", bucket, key, exc_info=True)
         raise _failure(exc) from exc
@@ -124,6 +138,8 @@ def _write_table(
     table: TableName,
     formats: tuple[Format, ...],
     pages: Iterator[list[dict[str, Any]]],
+    *,
+    progress: Progress | None = None,
 ) -> tuple[int, dict[Format, ZipEntry]]:
     """Write one table's files from its pages; return its item count and entries."""
     spec = SPECS[table]
@@ -138,6 +154,8 @@ def _write_table(
             csv.write(encode.csv_rows(items, spec).encode("utf-8"))
         if lines:
             lines.write(encode.json_lines(items, spec).encode("utf-8"))
+        if progress is not None:
+            progress(table, count)
     for entry in entries.values():
         entry.close()
     return count, entries

@@ -7,16 +7,19 @@ cannot drift apart.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..archive.ids import EXPORT_PREFIX
+from ..jobs.records import TTL_ATTRIBUTE
 from ..model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,50 @@ def create_table(dynamodb: DynamoDBClient, name: str) -> None:
         AttributeDefinitions=ATTRIBUTE_DEFINITIONS,  # type: ignore[arg-type]
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+def create_app_table(dynamodb: DynamoDBClient, name: str) -> None:
+    """Create the app's own table (jobs, preferences): the data tables' keys and a TTL."""
+    create_table(dynamodb, name)
+    dynamodb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+    )
+
+
+#: The worker may run 15 minutes; SQS hides a message it handed out six times as long.
+WORKER_TIMEOUT = 900
+QUEUE_VISIBILITY_TIMEOUT = 6 * WORKER_TIMEOUT
+#: After this many receives without success a message goes to the dead-letter queue.
+MAX_RECEIVES = 3
+
+
+@dataclass(frozen=True)
+class JobsQueue:
+    """The URLs of the jobs queue and its dead-letter queue."""
+
+    url: str
+    dead_letter_url: str
+
+
+def create_jobs_queue(sqs: SQSClient, name: str) -> JobsQueue:
+    """Create the jobs queue with its dead-letter queue, as serverless.yml declares them."""
+    dead_letter_url = sqs.create_queue(
+        QueueName=f"{name}-dead-letter", Attributes={"MessageRetentionPeriod": "1209600"}
+    )["QueueUrl"]
+    dead_letter_arn = sqs.get_queue_attributes(
+        QueueUrl=dead_letter_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    url = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": str(QUEUE_VISIBILITY_TIMEOUT),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": MAX_RECEIVES}
+            ),
+        },
+    )["QueueUrl"]
+    return JobsQueue(url=url, dead_letter_url=dead_letter_url)
 
 
 def create_user_pool(cognito: CognitoIdentityProviderClient, name: str) -> UserPool:

@@ -18,7 +18,14 @@ from ..aws import Clients
 from ..cognito import create_user
 from ..settings import Settings
 from .demo import DEMO_PASSWORD, DEMO_USERS, demo_items, write_items
-from .resources import create_bucket, create_table, create_user_pool
+from .resources import (
+    create_app_table,
+    create_bucket,
+    create_jobs_queue,
+    create_table,
+    create_user_pool,
+)
+from .worker import LocalWorker
 
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
@@ -27,20 +34,25 @@ REGION = "ap-northeast-1"
 BUCKET = "kakeibo-export-local"
 SLIPS_TABLE = "kakeibo-local-slips"
 BALANCES_TABLE = "kakeibo-local-balances"
+APP_TABLE = "kakeibo-local-app"
+JOBS_QUEUE = "kakeibo-local-jobs"
 POOL_NAME = "kakeibo-local"
 RETENTION_DAYS = 7
 
 
 @dataclass
 class LocalStack:
-    """A running moto server and the settings of the resources made on it."""
+    """A running moto server, the settings of the resources made on it, and the worker."""
 
     server: ThreadedMotoServer
     settings: Settings
     users: dict[str, str]  # email -> sub
+    worker: LocalWorker | None = None
 
     def stop(self) -> None:
-        """Stop the moto server."""
+        """Stop the worker thread, then the moto server."""
+        if self.worker is not None:
+            self.worker.stop()
         self.server.stop()
 
 
@@ -79,6 +91,8 @@ def provision(
         cognito_user_pool_id="pending",
         cognito_client_id="pending",
         region=REGION,
+        app_table=APP_TABLE,
+        jobs_queue_url="pending",
         endpoint_url=endpoint,
         local=True,
         retention_days=retention_days,
@@ -87,9 +101,12 @@ def provision(
     create_bucket(clients.s3, BUCKET, REGION, retention_days)
     create_table(clients.dynamodb, SLIPS_TABLE)
     create_table(clients.dynamodb, BALANCES_TABLE)
+    create_app_table(clients.dynamodb, APP_TABLE)
+    queue = create_jobs_queue(clients.sqs, JOBS_QUEUE)
     pool = create_user_pool(clients.cognito, POOL_NAME)
     fields = {
         **bootstrap.__dict__,
+        "jobs_queue_url": queue.url,
         "cognito_user_pool_id": pool.pool_id,
         "cognito_client_id": pool.client_id,
         "jwks_url": f"{endpoint}/{pool.pool_id}/.well-known/jwks.json",
@@ -114,14 +131,17 @@ def seed_demo(settings: Settings, today: date | None = None) -> dict[str, str]:
     return users
 
 
-def start_stack(*, demo: bool = True) -> LocalStack:
-    """Start moto, provision everything and (optionally) load the demo data."""
+def start_stack(*, demo: bool = True, worker: bool = True) -> LocalStack:
+    """Start moto, provision everything, load the demo data and start the job worker."""
     fake_credentials()
     server, endpoint = start_moto()
     try:
         settings = provision(endpoint)
         users = seed_demo(settings) if demo else {}
+        poller = LocalWorker(settings) if worker else None
+        if poller is not None:
+            poller.start()
     except BaseException:
         server.stop()
         raise
-    return LocalStack(server=server, settings=settings, users=users)
+    return LocalStack(server=server, settings=settings, users=users, worker=poller)

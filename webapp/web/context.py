@@ -1,10 +1,16 @@
-"""Accessors for the current app's settings and AWS clients."""
+"""Accessors for the current app's settings, AWS clients and the gateways built on them."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import current_app
 
+from ..archive.store import ArchiveStore
 from ..aws import Clients
+from ..jobs.queue import JobQueue
+from ..jobs.store import JobStore
+from ..jobs.worker import STALE_MARGIN
 from ..settings import Settings
 
 
@@ -18,3 +24,31 @@ def get_clients() -> Clients:
     """Return the boto3 clients of the current app."""
     clients: Clients = current_app.extensions["kakeibo.clients"]
     return clients
+
+
+def archive_store() -> ArchiveStore:
+    """Return the archives of the current app's bucket."""
+    settings = get_settings()
+    return ArchiveStore(
+        get_clients().s3, settings.export_bucket, retention_days=settings.retention_days
+    )
+
+
+def job_store() -> JobStore:
+    """Return the job records of the current app's table."""
+    settings = get_settings()
+    return JobStore(
+        get_clients().dynamodb,
+        settings.app_table,
+        retention=timedelta(days=settings.retention_days),
+    )
+
+
+def job_queue() -> JobQueue:
+    """Return the queue the worker function reads."""
+    return JobQueue(get_clients().sqs, get_settings().jobs_queue_url)
+
+
+def stale_after() -> timedelta:
+    """Return how long a running job may be silent before it counts as dead."""
+    return timedelta(seconds=get_settings().worker_timeout + STALE_MARGIN)

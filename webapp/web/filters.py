@@ -119,6 +119,7 @@ def register(app: App, display_timezone: str) -> None:
     app.add_template_filter(lambda day: format_day(day, page_locale()), "longdate")
     app.add_template_global(lambda: zone_name(zone, page_locale()), "display_zone")
     app.add_template_filter(iso_date, "isodate")
+    app.add_template_filter(date.fromisoformat, "parse_date")
     app.add_template_filter(iso_datetime, "isotime")
     app.add_template_filter(
         lambda moment, now: format_time_left(moment, now, page_locale()), "time_left"

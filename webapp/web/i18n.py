@@ -7,6 +7,8 @@ the header, a form, so it works without JavaScript); it holds only ``ja`` or
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask import Blueprint, abort, redirect, request
 from flask_babel import format_decimal, gettext
 from werkzeug.wrappers import Response
@@ -40,11 +42,18 @@ def select_timezone() -> str:
 
 def translate_error(error: UserError) -> str:
     """Return a core error's message in the page's language, its numbers formatted."""
-    fields = {
+    return translate_message(error.message, error.fields)
+
+
+def translate_message(message: str, fields: Mapping[str, object]) -> str:
+    """Return an English msgid (as the core and job records keep it) in the page's language."""
+    if not message:
+        return ""
+    values = {
         name: format_decimal(value) if isinstance(value, int) else value
-        for name, value in error.fields.items()
+        for name, value in fields.items()
     }
-    return str(gettext(error.message, **fields))
+    return str(gettext(message, **values))
 
 
 @bp.post("/language")

@@ -1,7 +1,8 @@
-"""The exports page: the form, the archive list, downloads and deletes."""
+"""The exports page: the form, jobs in progress, the archive list, downloads and deletes."""
 
 from __future__ import annotations
 
+from . import jobs  # noqa: F401 (its views register on bp)
 from .views import bp
 
 __all__ = ["bp"]

@@ -1,9 +1,10 @@
-"""The signed-in user's exports page: make an archive, download or delete one."""
+"""The signed-in user's exports page: start an export job, download or delete an archive."""
 
 from __future__ import annotations
 
 import zoneinfo
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -12,13 +13,15 @@ from flask_babel import ngettext
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
-from ...archive.errors import ExportError
-from ...archive.export import export_archive
-from ...archive.store import ArchiveNotFound, ArchiveStore, StorageError, StoredArchive
+from ...archive.errors import N_, UserError
+from ...archive.store import ArchiveNotFound, StorageError, StoredArchive
+from ...jobs.queue import JobMessage
+from ...jobs.records import Job, JobError, State, new_job_id
+from ...jobs.runner import EXPORT
 from ..auth import login_required, signed_in_user
-from ..context import get_clients, get_settings
+from ..context import archive_store, get_settings, job_queue, job_store, stale_after
 from ..errors import render_error
-from ..filters import count_balances, count_slips, format_day, format_size, page_locale
+from ..filters import format_day, page_locale
 from ..i18n import translate_error
 from .forms import ExportForm, presets
 
@@ -30,22 +33,18 @@ FORMAT_HINTS = {
     "csv": _l("Spreadsheets that open in Excel, one per table."),
     "json": _l("An exact, typed copy to restore into DynamoDB."),
 }
-
-
-def archive_store() -> ArchiveStore:
-    """Return the store of the current app's bucket."""
-    settings = get_settings()
-    return ArchiveStore(
-        get_clients().s3, settings.export_bucket, retention_days=settings.retention_days
-    )
+#: A failed job stays on the page this long, so its message is seen.
+SHOW_FAILED_FOR = timedelta(days=1)
+NOT_STARTED = N_("The export could not be started just now. Try again.")
 
 
 @bp.get("/")
 @login_required
 def index() -> str:
-    """Show the export form and the user's archives."""
+    """Show the export form, the exports in progress and the user's archives."""
     settings = get_settings()
-    # Presets are plain links that fill the form through the query string.
+    # Presets are plain links that fill the form through the query string; after
+    # an export the redirect carries the user's choices back the same way.
     prefill = request.args if {"start", "end", "formats"} & request.args.keys() else None
     form = ExportForm(formdata=prefill, max_span_days=settings.max_span_days)
     if prefill is None:
@@ -57,35 +56,61 @@ def index() -> str:
 @bp.post("/exports")
 @login_required
 def create() -> Response | tuple[str, int]:
-    """Export the chosen range to a new archive, then show it in the list."""
-    settings, clients = get_settings(), get_clients()
+    """Queue an export of the chosen range as a job, then show it on the page."""
+    settings = get_settings()
     form = ExportForm(max_span_days=settings.max_span_days)
     if not form.validate() or form.date_range is None:
         return _render(form), 400
+    user, store, now = signed_in_user(), job_store(), datetime.now(UTC)
     try:
-        result = export_archive(
-            dynamodb=clients.dynamodb,
-            s3=clients.s3,
-            bucket=settings.export_bucket,
-            tables={"slips": settings.slips_table, "balances": settings.balances_table},
-            sub=signed_in_user().sub,
-            date_range=form.date_range,
-            formats=form.chosen_formats,
+        jobs = _visible_jobs(store.list(user.sub), now)
+        if sum(job.unfinished for job in jobs) >= settings.max_active_jobs:
+            form.form_errors.append(
+                ngettext(
+                    "You already have %(count)s export in progress. Wait for it to finish "
+                    "(or cancel it), then try again.",
+                    "You already have %(count)s exports in progress. Wait for one to finish "
+                    "(or cancel one), then try again.",
+                    settings.max_active_jobs,
+                    count=settings.max_active_jobs,
+                )
+            )
+            return _render(form, jobs=jobs), 429
+        job = store.create(
+            Job(
+                user_id=user.sub,
+                id=new_job_id(now),
+                kind=EXPORT,
+                state=State.QUEUED,
+                created_at=now,
+                params={
+                    "start": form.date_range.start.isoformat(),
+                    "end": form.date_range.end.isoformat(),
+                    "formats": sorted(form.chosen_formats),
+                },
+                progress={"slips": 0, "balances": 0},
+            )
         )
-    except ExportError as exc:
+        try:
+            job_queue().send(JobMessage(user_id=user.sub, job_id=job.id))
+        except JobError:
+            store.abandon(job, UserError(NOT_STARTED), now)
+            raise
+    except JobError as exc:
         form.form_errors.append(translate_error(exc))
         return _render(form), 503
-    counts = result.counts
-    flash(
-        _(
-            "Exported %(slips)s and %(balances)s (%(size)s).",
-            slips=count_slips(counts.get("slips", 0)),
-            balances=count_balances(counts.get("balances", 0)),
-            size=format_size(result.size, page_locale()),
+    flash(_("The export has started. The archive appears in the list when it is ready."), "info")
+    return redirect(
+        url_for(
+            "exports.index",
+            start=form.date_range.start.isoformat(),
+            end=form.date_range.end.isoformat(),
+            formats=form.formats.data,
+            job=job.id,
+            _anchor=f"job-{job.id}",
         ),
-        "success",
+        code=303,
     )
-    return redirect(url_for("exports.index", new=str(result.archive_id)), code=303)
 
 
 @bp.get("/exports/<archive_id>")
@@ -139,31 +164,83 @@ def archive_not_found(error: ArchiveNotFound) -> Response:
 
 
 @bp.errorhandler(StorageError)
-def storage_unavailable(error: StorageError) -> Response:
-    """Answer 503 when S3 could not be reached or refused the request."""
+@bp.errorhandler(JobError)
+def unavailable(error: UserError) -> Response:
+    """Answer 503 when S3 or the job table could not be reached or refused the request."""
     return render_error(ServiceUnavailable(translate_error(error)))
 
 
-def _render(form: ExportForm) -> str:
-    settings = get_settings()
+def _visible_jobs(jobs: list[Job], now: datetime) -> list[Job]:
+    """Return the jobs the page shows: unfinished ones, and failures of the last day."""
+    seen = [job.seen_at(now, stale_after=stale_after()) for job in jobs]
+    return [
+        job
+        for job in seen
+        if job.unfinished
+        or (
+            job.state is State.FAILED and (job.updated_at or job.created_at) > now - SHOW_FAILED_FOR
+        )
+    ]
+
+
+def _render(form: ExportForm, jobs: list[Job] | None = None) -> str:
+    settings, user = get_settings(), signed_in_user()
     now = datetime.now(UTC)
     archives: list[StoredArchive] | None
+    list_error = None
     try:
-        archives = archive_store().list(signed_in_user().sub, now=now)
-        list_error = None
+        archives = archive_store().list(user.sub, now=now)
     except StorageError as exc:
         archives, list_error = None, translate_error(exc)
+    if jobs is None:
+        try:
+            jobs = _visible_jobs(job_store().list(user.sub), now)
+        except JobError as exc:
+            jobs, list_error = [], list_error or translate_error(exc)
+    finished = _finished(request.args.get("job", ""), user.sub)
     return render_template(
         "exports/index.html",
         form=form,
         format_hints=FORMAT_HINTS,
         presets=presets(_today(), settings.max_span_days),
         archives=archives,
+        jobs=jobs,
+        refresh=_refresh_url(jobs),
         list_error=list_error,
-        new=request.args.get("new", ""),
+        new=request.args.get("new") or str(finished.result.get("archive_id", "")),
+        finished=finished if finished.state is State.DONE else None,
         now=now,
         retention_days=settings.retention_days,
     )
+
+
+def _refresh_url(jobs: list[Job]) -> str | None:
+    """Return where the page reloads itself to while a job is unfinished (without JavaScript).
+
+    A refresh to the same URL with a ``#fragment`` would only scroll, never reload,
+    so each refresh counts up a ``refresh`` parameter; the fragment keeps the job's
+    row in view.
+    """
+    unfinished = [job for job in jobs if job.unfinished]
+    if not unfinished:
+        return None
+    args: dict[str, Any] = request.args.to_dict()
+    count = args.get("refresh", "0")
+    args["refresh"] = str(int(count) % 1000 + 1 if count.isdigit() else 1)
+    shown = args.get("job", "")
+    anchor = shown if any(job.id == shown for job in unfinished) else unfinished[0].id
+    return url_for("exports.index", **args, _anchor=f"job-{anchor}")
+
+
+def _finished(job_id: str, sub: str) -> Job:
+    """Return the job the page was opened for, if it is the user's (else an empty one)."""
+    job = None
+    if job_id:
+        try:
+            job = job_store().get(sub, job_id)
+        except JobError:
+            job = None
+    return job or Job(user_id=sub, id="", kind="", state=State.QUEUED, created_at=datetime.now(UTC))
 
 
 def _today() -> date:

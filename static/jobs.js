@@ -1,0 +1,79 @@
+// Kakeibo Export: keep the rows of exports in progress up to date without a reload.
+// Without JavaScript the page refreshes itself (a <noscript> meta refresh) instead.
+(function () {
+  "use strict";
+
+  var INTERVAL = 1500;
+
+  function announce(row, text) {
+    var status = row.querySelector(".job__text");
+    if (status && status.textContent !== text) {
+      status.textContent = text;
+    }
+  }
+
+  function finish(row, data) {
+    if (data.row) {
+      // The server renders the archive's row (same template as the page): swap it in.
+      var holder = document.createElement("tbody");
+      holder.innerHTML = data.row.trim();
+      var archive = holder.firstElementChild;
+      row.parentNode.replaceChild(archive, row);
+      archive.scrollIntoView({ block: "nearest", behavior: "smooth" });
+      var link = archive.querySelector("a.button");
+      if (link) {
+        link.focus({ preventScroll: true });
+      }
+      return;
+    }
+    row.classList.remove("job--queued", "job--running");
+    row.classList.add("job--" + data.state);
+    announce(row, data.text);
+    var spinner = row.querySelector(".spinner");
+    if (spinner) {
+      spinner.remove();
+    }
+    var cancel = row.querySelector(".job__cancel");
+    if (cancel) {
+      cancel.remove();
+    }
+  }
+
+  function poll(row) {
+    var url = row.getAttribute("data-status-url");
+    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (response) {
+        if (response.redirected || !response.ok) {
+          throw new Error("status " + response.status);
+        }
+        return response.json();
+      })
+      .then(function (data) {
+        if (data.unfinished) {
+          row.classList.remove("job--queued", "job--running");
+          row.classList.add("job--" + data.state);
+          announce(row, data.text);
+          window.setTimeout(function () { poll(row); }, INTERVAL);
+        } else {
+          finish(row, data);
+        }
+      })
+      .catch(function () {
+        // Signed out or offline: try again a little later, the page still works.
+        window.setTimeout(function () { poll(row); }, INTERVAL * 4);
+      });
+  }
+
+  function start() {
+    var rows = document.querySelectorAll("tr.job[data-status-url]");
+    Array.prototype.forEach.call(rows, function (row) {
+      window.setTimeout(function () { poll(row); }, INTERVAL);
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();

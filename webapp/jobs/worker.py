@@ -1,0 +1,116 @@
+"""The worker function: SQS messages (batch size 1) into claimed, finished jobs.
+
+``serverless.yml`` names ``webapp.jobs.worker.handler``. Each record is handled
+on its own and only infrastructure failures (the job table unreachable) are
+reported back as ``batchItemFailures``, so SQS redelivers just those; a job that
+failed for the user's reasons is recorded as failed and its message consumed.
+Redelivery is safe: a message for a job that is no longer queued does nothing,
+except that a job whose worker died is recorded as interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..aws import Clients
+from ..settings import Settings
+from .queue import JobMessage
+from .records import Job, State
+from .runner import EXPORT, REPORT_INTERVAL, Reporter, run_export
+from .store import JobStore
+
+logger = logging.getLogger(__name__)
+
+#: Seconds of silence beyond the function's timeout before a running job counts as dead.
+STALE_MARGIN = 60
+
+
+class Worker:
+    """Runs jobs for one deployment (or the local stack)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clients: Clients,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        report_interval: float = REPORT_INTERVAL,
+    ) -> None:
+        self.settings = settings
+        self.clients = clients
+        self.now = now
+        self.report_interval = report_interval
+        self.store = JobStore(
+            clients.dynamodb, settings.app_table, retention=timedelta(days=settings.retention_days)
+        )
+        self.stale_after = timedelta(seconds=settings.worker_timeout + STALE_MARGIN)
+
+    def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        """Handle an SQS event as Lambda delivers it; return the records to retry."""
+        remaining = _remaining(context)
+        failures = []
+        for record in event.get("Records") or []:
+            try:
+                self.process(str(record.get("body", "")), remaining=remaining)
+            except Exception:
+                logger.exception(
+                    "job message %s failed; SQS will retry it", record.get("messageId")
+                )
+                failures.append({"itemIdentifier": str(record.get("messageId", ""))})
+        return {"batchItemFailures": failures}
+
+    def process(self, body: str, *, remaining: Callable[[], float] | None = None) -> Job | None:
+        """Run the job one message names, if it is still queued; return the claimed job."""
+        message = JobMessage.parse(body)
+        if message is None:
+            logger.error("dropping a message that is not a job message")
+            return None
+        now = self.now()
+        # The common case first: claim the queued job in one conditional write.
+        claimed = self.store.claim_by_id(message.user_id, message.job_id, now)
+        if claimed is None:
+            job = self.store.get(message.user_id, message.job_id)
+            if job is None or job.state is not State.RUNNING:
+                return None  # gone (TTL), or done, failed, cancelled: a duplicate delivery
+            # Redelivered while running: nothing if its worker is alive, else it died.
+            if self.store.fail_interrupted(job, now, stale_after=self.stale_after):
+                logger.warning("job %s was interrupted (no heartbeat)", job.id)
+            return None
+        if claimed.kind != EXPORT:
+            logger.error("job %s has an unknown kind %r", claimed.id, claimed.kind)
+            return claimed
+        reporter = Reporter(
+            self.store, claimed, now=self.now, interval=self.report_interval, remaining=remaining
+        )
+        run_export(
+            claimed,
+            store=self.store,
+            dynamodb=self.clients.dynamodb,
+            s3=self.clients.s3,
+            bucket=self.settings.export_bucket,
+            tables=self.settings.data_tables,
+            reporter=reporter,
+        )
+        return claimed
+
+
+def _remaining(context: Any) -> Callable[[], float] | None:
+    method = getattr(context, "get_remaining_time_in_millis", None)
+    if method is None:
+        return None
+    return lambda: float(method()) / 1000
+
+
+_worker: Worker | None = None
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda's entry point: build the worker once per container, then handle the event."""
+    global _worker
+    if _worker is None:
+        settings = Settings.from_env()
+        _worker = Worker(settings, Clients(settings))
+    return _worker.handle(event, context)
