@@ -13,6 +13,11 @@
   }
 
   function finish(row, data) {
+    if (row.hasAttribute("data-reload-when-done")) {
+      // A restore's page (or a restore's row) shows its results server-rendered.
+      window.location.reload();
+      return;
+    }
     if (data.row) {
       // The server renders the archive's row (same template as the page): swap it in.
       var holder = document.createElement("tbody");
@@ -65,7 +70,7 @@
   }
 
   function start() {
-    var rows = document.querySelectorAll("tr.job[data-status-url]");
+    var rows = document.querySelectorAll("[data-status-url]");
     Array.prototype.forEach.call(rows, function (row) {
       window.setTimeout(function () { poll(row); }, INTERVAL);
     });

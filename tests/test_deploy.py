@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
 STAGE = "ci"
 SECRET_PARAMETER = f"/kakeibo-export/{STAGE}/secret-key"
+ARCHIVE_PARAMETER = f"/kakeibo-export/{STAGE}/archive-key"
 OSLS = ROOT / "node_modules" / ".bin" / "osls"
 MIN_NODE = (20, 19)
 TEMPORARY_PASSWORD = "Temp-Pass-1234-kakeibo"
@@ -309,6 +310,7 @@ def packaged(
         "APP_TABLE": deployed.app_table,
         "JOBS_QUEUE_URL": deployed.jobs_queue_url,
         "SECRET_KEY_PARAMETER": SECRET_PARAMETER,
+        "ARCHIVE_KEY_PARAMETER": ARCHIVE_PARAMETER,
         "EXPORT_RETENTION_DAYS": "7",
         "DOWNLOAD_URL_EXPIRY": "60",
         "DISPLAY_TIMEZONE": "Asia/Tokyo",
@@ -582,14 +584,18 @@ def test_function_environment_carries_every_setting_the_app_requires(
     assert set(REQUIRED) == set(expected_refs)
     assert {k: env[k] for k in expected_refs} == {k: {"Ref": v} for k, v in expected_refs.items()}
     assert env["SECRET_KEY_PARAMETER"] == SECRET_PARAMETER
-    # The key itself never sits in the template or the environment; Lambda sets the region.
-    assert "SECRET_KEY" not in env
+    assert env["ARCHIVE_KEY_PARAMETER"] == ARCHIVE_PARAMETER
+    assert env["MAX_UPLOAD_MB"] == "100"
+    # The keys themselves never sit in the template or the environment; Lambda sets the region.
+    assert "SECRET_KEY" not in env and "ARCHIVE_KEY" not in env
     assert "AWS_REGION" not in env
     assert env["DISPLAY_TIMEZONE"] == "Asia/Tokyo"
     # With the references resolved as CloudFormation would, the app's own parser accepts it.
     resolved = {k: f"resolved-{v['Ref']}" if isinstance(v, dict) else v for k, v in env.items()}
     settings = Settings.from_env({**resolved, "AWS_REGION": "ap-northeast-1"})
     assert settings.secret_key_parameter == SECRET_PARAMETER
+    assert settings.archive_key_parameter == ARCHIVE_PARAMETER
+    assert settings.max_upload_bytes == 100 * 1024 * 1024
     assert (settings.retention_days, settings.download_url_expiry) == (7, 60)
     assert settings.max_span_days == 1827
 
@@ -625,19 +631,29 @@ def test_bucket_is_private_encrypted_and_tls_only(template: dict[str, Any]) -> N
 
 
 def test_bucket_lifecycle_expires_exports_and_stale_uploads(template: dict[str, Any]) -> None:
-    (rule,) = template["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    rules = template["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    exports, uploads = rules
 
-    assert rule["Status"] == "Enabled"
-    assert rule["Prefix"] == "exports/"
-    assert rule["ExpirationInDays"] == 7
-    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert exports["Id"] == "expire-exports" and exports["Status"] == "Enabled"
+    assert exports["Prefix"] == "exports/"
+    assert exports["ExpirationInDays"] == 7
+    assert exports["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    # An upload to restore from that was never confirmed goes after a day.
+    assert uploads == {
+        "Id": "expire-uploads",
+        "Status": "Enabled",
+        "Prefix": "uploads/",
+        "ExpirationInDays": 1,
+    }
 
 
 def test_retention_days_is_one_setting_for_the_rule_and_the_app() -> None:
     out = BUILD / "sls-test-retention"
     template = _osls_package(out, "--param=retentionDays=3")
 
-    (rule,) = template["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    rule, _uploads = template["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"][
+        "Rules"
+    ]
     env = _function(template)["Properties"]["Environment"]["Variables"]
     # A --param arrives as text; CloudFormation reads "3" as the number.
     assert str(rule["ExpirationInDays"]) == env["EXPORT_RETENTION_DAYS"] == "3"
@@ -728,6 +744,11 @@ def test_web_role_grants_exactly_what_the_web_function_uses(template: dict[str, 
             None,
         ),
         (
+            ["s3:GetObject", "s3:PutObject"],
+            {"Fn::Sub": "${ExportBucket.Arn}/uploads/*"},
+            None,
+        ),
+        (
             ["s3:ListBucket"],
             {"Fn::GetAtt": ["ExportBucket", "Arn"]},
             {"StringLike": {"s3:prefix": "exports/*"}},
@@ -750,12 +771,14 @@ def test_web_role_grants_exactly_what_the_web_function_uses(template: dict[str, 
     # InitiateAuth/RespondToAuthChallenge of a secretless client are not IAM-authorised.
     actions = [a for s in _statements(template, "WebRole") for a in _listify(s["Action"])]
     assert not [a for a in actions if "cognito" in a]
-    # Reading the data tables and writing archives is the worker's, not the web's.
-    assert not {"dynamodb:Query", "s3:PutObject"} & {
+    # Reading and writing the data tables and archives is the worker's, not the web's:
+    # the web only signs the browser's upload into uploads/.
+    assert not {"dynamodb:Query", "dynamodb:BatchWriteItem", "s3:PutObject"} & {
         a
         for s in _statements(template, "WebRole")
         for a in _listify(s["Action"])
-        if s["Resource"] != {"Fn::GetAtt": ["AppTable", "Arn"]}
+        if s["Resource"]
+        not in ({"Fn::GetAtt": ["AppTable", "Arn"]}, {"Fn::Sub": "${ExportBucket.Arn}/uploads/*"})
     }
 
 
@@ -767,13 +790,26 @@ def test_worker_role_grants_exactly_what_the_worker_uses(template: dict[str, Any
             None,
         ),
         (
-            ["dynamodb:Query"],
+            ["dynamodb:BatchWriteItem", "dynamodb:DescribeTable", "dynamodb:Query"],
             [{"Fn::GetAtt": ["SlipsTable", "Arn"]}, {"Fn::GetAtt": ["BalancesTable", "Arn"]}],
             None,
         ),
         (
-            ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:PutObject"],
+            ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
             {"Fn::Sub": "${ExportBucket.Arn}/exports/*"},
+            None,
+        ),
+        (
+            ["s3:DeleteObject", "s3:GetObject"],
+            {"Fn::Sub": "${ExportBucket.Arn}/uploads/*"},
+            None,
+        ),
+        (
+            ["ssm:GetParameter"],
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:"
+                f"parameter{ARCHIVE_PARAMETER}"
+            },
             None,
         ),
         (
@@ -782,9 +818,14 @@ def test_worker_role_grants_exactly_what_the_worker_uses(template: dict[str, Any
             None,
         ),
     ]
-    # The worker cannot send jobs, read the secret or list other users' archives.
+    # The worker cannot send jobs, read the session secret or list anyone's archives;
+    # the web function cannot read the archive key (only the worker signs and verifies).
     actions = {a for s in _statements(template, "WorkerRole") for a in _listify(s["Action"])}
-    assert not {"sqs:SendMessage", "ssm:GetParameter", "s3:ListBucket", "s3:GetObject"} & actions
+    assert not {"sqs:SendMessage", "s3:ListBucket"} & actions
+    resources = [json.dumps(s["Resource"]) for s in _statements(template, "WorkerRole")]
+    assert not [r for r in resources if SECRET_PARAMETER in r]
+    web = [json.dumps(s["Resource"]) for s in _statements(template, "WebRole")]
+    assert not [r for r in web if ARCHIVE_PARAMETER in r]
 
 
 @pytest.mark.parametrize("role", ["WebRole", "WorkerRole"])

@@ -99,6 +99,7 @@ def lambda_env(
         "AWS_REGION": settings.region,
         "AWS_ENDPOINT_URL": str(settings.endpoint_url),
         "SECRET_KEY_PARAMETER": PARAMETER,
+        "ARCHIVE_KEY_PARAMETER": "/kakeibo/dev/archive-key",
         "EXPORT_RETENTION_DAYS": "7",
     }.items():
         monkeypatch.setenv(name, value)

@@ -22,6 +22,7 @@ ENV = {
     "JOBS_QUEUE_URL": "https://sqs.ap-northeast-1.amazonaws.com/123456789012/jobs",
     "AWS_REGION": "ap-northeast-1",
     "SECRET_KEY_PARAMETER": "/kakeibo/dev/secret-key",
+    "ARCHIVE_KEY_PARAMETER": "/kakeibo/dev/archive-key",
 }
 
 

@@ -270,6 +270,7 @@ def test_jwks_url_is_the_pools_own_outside_local_mode() -> None:
         app_table="app",
         jobs_queue_url="http://127.0.0.1:9/queue/jobs",
         secret_key="k",
+        archive_key_parameter="/kakeibo/dev/archive-key",
     )
     assert jwks_url(settings) == (
         "https://cognito-idp.ap-northeast-1.amazonaws.com/ap-northeast-1_abc/.well-known/jwks.json"

@@ -56,12 +56,13 @@ def register_filters(app: Flask, settings: Settings) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Register every blueprint."""
-    from .web import auth, exports, health, i18n
+    from .web import auth, exports, health, i18n, restore
 
     app.register_blueprint(health.bp)
     app.register_blueprint(i18n.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(exports.bp)
+    app.register_blueprint(restore.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

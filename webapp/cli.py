@@ -85,51 +85,90 @@ def create_user_command(email: str) -> None:
     "--as-user",
     "as_user",
     metavar="SUB",
-    help="Write the items as this user (a Cognito sub), e.g. a re-created account.",
+    help="Write the items as this user (a Cognito sub), e.g. a re-created account. "
+    "Also restores an archive whose signature is missing or wrong, on your word.",
+)
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Make the archive's period exactly the archive: also delete the items of that "
+    "period the archive lacks (default: merge, keeping them).",
 )
 @with_appcontext
 def restore(
-    archive_path: Path, dry_run: bool, table: TableName | None, as_user: str | None
+    archive_path: Path,
+    dry_run: bool,
+    table: TableName | None,
+    as_user: str | None,
+    replace: bool,
 ) -> None:
     """Restore an archive's DynamoDB JSON into the tables, after verifying all of it."""
     # Imported here: every app (a Lambda container too) registers this command,
     # but only the CLI runs it.
-    from .archive.restore import RestoreError, WriteError, open_archive, plan_restore, write_table
+    from .archive.restore import (
+        RestoreError,
+        WriteError,
+        open_archive,
+        plan_restore,
+        preview_table,
+        write_table,
+    )
+    from .archive.signing import SignatureError
+    from .secret_key import archive_keyring
 
     settings = get_settings()
-    dynamodb = get_clients().dynamodb
-    targets: dict[TableName, str] = {
-        "slips": settings.slips_table,
-        "balances": settings.balances_table,
-    }
+    clients = get_clients()
+    dynamodb = clients.dynamodb
     try:
         with open_archive(archive_path) as archive:
             manifest = archive.manifest
+            try:
+                archive.check_signature(archive_keyring(settings, clients))
+                signed = True
+            except SignatureError as exc:
+                if as_user is None:
+                    raise RestoreError(
+                        f"{exc}; if you know where it comes from, name the user to write it "
+                        "as with --as-user SUB"
+                    ) from None
+                signed = False
             plans = plan_restore(
                 dynamodb=dynamodb,
                 archive=archive,
-                tables=targets,
+                tables=settings.data_tables,
                 only=[table] if table else None,
                 as_user=as_user,
             )
             click.echo(
                 f"Archive of user {manifest.user_sub}, {manifest.range_start} to "
-                f"{manifest.range_end}, created {manifest.created_at}: verified."
+                f"{manifest.range_end}, created {manifest.created_at}: verified"
+                + (", signed." if signed else " (NOT signed by this installation).")
             )
             if as_user is not None:
                 click.echo(
                     f"Items {'would be' if dry_run else 'will be'} written as user {as_user}."
                 )
+            mode = "replace" if replace else "merge"
             for plan in plans:
+                diff = preview_table(dynamodb, archive, plan)
+                extra = "deleted" if replace else "kept"
+                click.echo(
+                    f"{plan.table}: {diff.archived} in the archive: {diff.new} new, "
+                    f"{diff.changed} changed, {diff.unchanged} unchanged; {diff.extra} only in "
+                    f"the table {'would be ' if dry_run else 'to be '}{extra} ({mode})"
+                )
                 if dry_run:
-                    click.echo(
-                        f"{plan.table}: {plan.items} items would be written to {plan.target}"
-                    )
                     continue
+                total = diff.new + diff.changed + (diff.extra if replace else 0)
                 label = f"{plan.table} -> {plan.target}"
-                with click.progressbar(length=plan.items, label=label) as bar:
-                    written = write_table(dynamodb, archive, plan, progress=bar.update)
-                click.echo(f"{plan.table}: {written} items written to {plan.target}")
+                with click.progressbar(length=total, label=label) as bar:
+                    done = write_table(
+                        dynamodb, archive, plan, replace=replace, progress=bar.update
+                    )
+                click.echo(
+                    f"{plan.table}: {done.written} written, {done.deleted} deleted, "
+                    f"{done.unchanged} unchanged in {plan.target}"
+                )
     except WriteError as exc:
         raise click.ClickException(str(exc)) from None
     except RestoreError as exc:

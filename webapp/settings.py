@@ -53,6 +53,10 @@ class Settings:
     #: SSM (``secret_key_parameter``) when the app starts.
     secret_key: str | None = None
     secret_key_parameter: str | None = None
+    #: The key that signs archives (local mode and tests), or the SSM SecureString
+    #: holding it, whose versions are the key ids (see ``archive.signing``).
+    archive_key: str | None = None
+    archive_key_parameter: str | None = None
     #: A non-AWS endpoint (moto); boto3's own ``AWS_ENDPOINT_URL``.
     endpoint_url: str | None = None
     #: Local and test mode only: where to fetch the pool's JWKS. moto signs every
@@ -70,12 +74,18 @@ class Settings:
     max_active_jobs: int = 2
     #: The worker function's timeout: a running job silent for longer has died.
     worker_timeout: int = 900
+    #: The largest archive a user may upload from their PC to restore, in bytes.
+    max_upload_bytes: int = 100 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.jwks_url and not self.local:
             raise ConfigError("a JWKS URL override is only allowed in local mode")
         if not self.local and not (self.secret_key or self.secret_key_parameter):
             raise ConfigError("SECRET_KEY or SECRET_KEY_PARAMETER is required outside local mode")
+        if not self.local and not (self.archive_key or self.archive_key_parameter):
+            raise ConfigError("ARCHIVE_KEY or ARCHIVE_KEY_PARAMETER is required outside local mode")
+        if self.archive_key is not None and len(self.archive_key) < 32:
+            raise ConfigError("ARCHIVE_KEY must hold at least 32 characters")
         if self.retention_days < 1:
             raise ConfigError("EXPORT_RETENTION_DAYS must be at least 1")
         if not 1 <= self.download_url_expiry <= MAX_DOWNLOAD_URL_EXPIRY:
@@ -90,6 +100,8 @@ class Settings:
             raise ConfigError("MAX_ACTIVE_JOBS must be at least 1")
         if not 60 <= self.worker_timeout <= 900:
             raise ConfigError("WORKER_TIMEOUT must be between 60 and 900 seconds (Lambda's limit)")
+        if not 1024 <= self.max_upload_bytes <= 4 * 1024**3:
+            raise ConfigError("MAX_UPLOAD_MB must be between 1 and 4096")
         if self.max_span_days < 1:
             raise ConfigError("EXPORT_MAX_DAYS must be at least 1")
         try:
@@ -130,6 +142,8 @@ class Settings:
             jobs_queue_url=env["JOBS_QUEUE_URL"],
             secret_key=env.get("SECRET_KEY") or None,
             secret_key_parameter=env.get("SECRET_KEY_PARAMETER") or None,
+            archive_key=env.get("ARCHIVE_KEY") or None,
+            archive_key_parameter=env.get("ARCHIVE_KEY_PARAMETER") or None,
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             retention_days=_int(env, "EXPORT_RETENTION_DAYS", 7),
             download_url_expiry=_int(env, "DOWNLOAD_URL_EXPIRY", 60),
@@ -138,6 +152,7 @@ class Settings:
             default_locale=env.get("DEFAULT_LOCALE") or "ja",
             max_active_jobs=_int(env, "MAX_ACTIVE_JOBS", 2),
             worker_timeout=_int(env, "WORKER_TIMEOUT", 900),
+            max_upload_bytes=_int(env, "MAX_UPLOAD_MB", 100) * 1024 * 1024,
         )
 
 

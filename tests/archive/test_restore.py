@@ -33,6 +33,7 @@ from webapp.archive.errors import RestoreError, WriteError
 from webapp.archive.manifest import FORMAT_NAME, MANIFEST_NAME, README_NAME, data_file
 from webapp.archive.reader import open_archive
 from webapp.archive.restore import plan_restore, restore_archive
+from webapp.archive.signing import SIGNATURE_NAME, SigningKey, sign
 from webapp.aws import Clients
 from webapp.local.demo import write_items
 from webapp.local.resources import create_table
@@ -43,6 +44,10 @@ from webapp.settings import Settings
 SUB = "0a1b2c3d-0000-4000-8000-000000000001"
 OTHER = "0a1b2c3d-0000-4000-8000-000000000002"
 NEW = "0a1b2c3d-0000-4000-8000-000000000003"
+
+#: The key this module's installation signs archives with (``ARCHIVE_KEY``).
+ARCHIVE_KEY = "test-archive-key-0123456789abcdef0123456789abcdef"
+KEY = SigningKey(kid="static", secret=ARCHIVE_KEY.encode())
 
 Files = dict[str, bytes]
 Manifest = dict[str, Any]
@@ -135,7 +140,9 @@ def archive_parts(
     """Return the files and manifest an export of ``items`` would hold."""
     files: Files = {}
     tables: dict[str, Any] = {}
-    for table, rows in items.items():
+    for table, unsorted in items.items():
+        # In sort-key order, as a Query returns them and the exporter writes them.
+        rows = sorted(unsorted, key=lambda row: str(row["sk"]))
         listed: dict[str, Any] = {}
         for fmt in formats:
             name = data_file(table, fmt)  # type: ignore[arg-type]
@@ -169,14 +176,18 @@ def archive_parts(
     return files, manifest
 
 
-def write_zip(path: Path, files: Files, manifest: Manifest | bytes | None) -> Path:
-    """Write files (then the manifest and README last, as the exporter does) into a zip."""
+def write_zip(
+    path: Path, files: Files, manifest: Manifest | bytes | None, *, key: SigningKey | None = KEY
+) -> Path:
+    """Write files, then the manifest (signed with ``key``) and README, as the exporter does."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, body in files.items():
             zf.writestr(name, body)
         if manifest is not None:
             raw = manifest if isinstance(manifest, bytes) else json.dumps(manifest).encode()
             zf.writestr(MANIFEST_NAME, raw)
+            if key is not None:
+                zf.writestr(SIGNATURE_NAME, sign(raw, key))
         zf.writestr(README_NAME, "Kakeibo Export archive\n")
     return path
 
@@ -191,7 +202,7 @@ def provisioned(moto_endpoint: str) -> Settings:
     """Reset moto and create the bucket, tables and pool once for this module."""
     request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
     urllib.request.urlopen(request).close()
-    return provision(moto_endpoint)
+    return provision(moto_endpoint, archive_key=ARCHIVE_KEY)
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +283,7 @@ def normal(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_decode_line_turns_base64_into_bytes_and_keeps_numbers_as_text() -> None:
-    item = decode_line(json_line(slip(SUB, 29, **ODD)), "slips.json line 1")
+    item = decode_line(json_line(slip(SUB, 29, **ODD)), "slips.json:1")
     assert item["bin"] == {"B": b"\x00\xffkakeibo"}
     assert item["empty_bin"] == {"B": b""}
     assert sorted(item["bins"]["BS"]) == [b"\x01", b"\x02\x03"]
@@ -303,7 +314,7 @@ KEYS = {"user_id": {"S": SUB}, "sk": {"S": "2025-01-01#1"}}
         ({"user_id": {"S": SUB}}, "the key sk must be a non-empty string"),
         ({"user_id": {"S": SUB}, "sk": {"S": ""}}, "the key sk must be a non-empty string"),
         ({"user_id": {"N": "1"}, "sk": {"S": "a"}}, "the key user_id must be a non-empty string"),
-        ({"sk": {"S": "a" * 1025}, "user_id": {"S": SUB}}, "longer than 1024 bytes"),
+        ({"sk": {"S": "a" * 1025}, "user_id": {"S": SUB}}, "longer than 1,024 bytes"),
         ({**KEYS, "a": {"X": "1"}}, "'X' with this value is not a DynamoDB type"),
         ({**KEYS, "a": {"S": 1}}, "'S' with this value is not a DynamoDB type"),
         ({**KEYS, "a": {"S": "x", "N": "1"}}, "expected one type descriptor"),
@@ -331,8 +342,8 @@ KEYS = {"user_id": {"S": SUB}, "sk": {"S": "2025-01-01#1"}}
 )
 def test_decode_line_refuses_what_dynamodb_would_not_store(line: Any, message: str) -> None:
     raw = line if isinstance(line, bytes) else json.dumps({"Item": line}).encode()
-    with pytest.raises(RestoreError, match="^slips.json line 7: ") as exc:
-        decode_line(raw, "slips.json line 7")
+    with pytest.raises(RestoreError, match="^slips.json:7: ") as exc:
+        decode_line(raw, "slips.json:7")
     assert message in str(exc.value)
 
 
@@ -454,8 +465,11 @@ def test_restore_archive_writes_exactly_the_archived_items(
 ) -> None:
     targets = {"slips": settings.slips_table, "balances": settings.balances_table}
     with open_archive(good_zip) as archive:
-        written = restore_archive(dynamodb=clients.dynamodb, archive=archive, tables=targets)
-    assert written == {"slips": 30, "balances": 3}
+        done = restore_archive(dynamodb=clients.dynamodb, archive=archive, tables=targets)
+    assert {table: (r.new, r.written, r.deleted) for table, r in done.items()} == {
+        "slips": (30, 30, 0),
+        "balances": (3, 3, 0),
+    }
     data = sample()
     assert normal(table_items(clients, settings.slips_table)) == normal(expected(data["slips"]))
     assert table_items(clients, settings.balances_table) == expected(data["balances"])
@@ -496,8 +510,12 @@ def test_restore_command_writes_both_tables_and_summarises(
     result = restore(good_zip)
     assert result.exit_code == 0, result.output
     assert f"Archive of user {SUB}, 2025-01-01 to 2025-12-31" in result.output
-    assert f"slips: 30 items written to {settings.slips_table}" in result.output
-    assert f"balances: 3 items written to {settings.balances_table}" in result.output
+    assert "verified, signed." in result.output
+    assert "slips: 30 in the archive: 30 new, 0 changed, 0 unchanged" in result.output
+    assert f"slips: 30 written, 0 deleted, 0 unchanged in {settings.slips_table}" in result.output
+    assert (
+        f"balances: 3 written, 0 deleted, 0 unchanged in {settings.balances_table}" in result.output
+    )
     data = sample()
     assert normal(table_items(clients, settings.slips_table)) == normal(expected(data["slips"]))
     assert table_items(clients, settings.balances_table) == expected(data["balances"])
@@ -518,6 +536,8 @@ def test_restore_command_twice_leaves_the_same_data(
     )
     result = restore(good_zip)
     assert result.exit_code == 0, result.output
+    assert "slips: 30 in the archive: 0 new, 1 changed, 29 unchanged" in result.output
+    assert f"slips: 1 written, 0 deleted, 29 unchanged in {settings.slips_table}" in result.output
     assert (
         table_items(clients, settings.slips_table),
         table_items(clients, settings.balances_table),
@@ -530,8 +550,11 @@ def test_restore_command_dry_run_counts_and_writes_nothing(
 ) -> None:
     result = restore(good_zip, "--dry-run")
     assert result.exit_code == 0, result.output
-    assert f"slips: 30 items would be written to {settings.slips_table}" in result.output
-    assert f"balances: 3 items would be written to {settings.balances_table}" in result.output
+    assert (
+        "slips: 30 in the archive: 30 new, 0 changed, 0 unchanged; "
+        "0 only in the table would be kept (merge)"
+    ) in result.output
+    assert "balances: 3 in the archive: 3 new, 0 changed, 0 unchanged" in result.output
     assert "Dry run: nothing was written." in result.output
     assert table_items(clients, settings.slips_table) == []
     assert table_items(clients, settings.balances_table) == []
@@ -581,7 +604,7 @@ def test_restore_command_rejects_an_unknown_table_option(
 # Each refusal breaks the archive in its second table (or late in a file), so a
 # restore that wrote while it read would already have written the slips.
 def _foreign(files: Files, manifest: Manifest) -> None:
-    rows = sample()["balances"] + [balance(OTHER, "cash")]
+    rows = sorted(sample()["balances"], key=lambda r: r["sk"]) + [balance(OTHER, "cash")]
     _replace(files, manifest, "balances.json", b"".join(json_line(r) for r in rows), count=4)
 
 
@@ -603,6 +626,11 @@ def _bad_line(files: Files, manifest: Manifest) -> None:
 
 
 def _duplicate(files: Files, manifest: Manifest) -> None:
+    last = files["slips.json"].split(b"\n")[-2] + b"\n"
+    _replace(files, manifest, "slips.json", files["slips.json"] + last, count=31)
+
+
+def _unordered(files: Files, manifest: Manifest) -> None:
     first = files["slips.json"].split(b"\n")[0] + b"\n"
     _replace(files, manifest, "slips.json", files["slips.json"] + first, count=31)
 
@@ -663,11 +691,15 @@ def _unknown_table(files: Files, manifest: Manifest) -> None:
 @pytest.mark.parametrize(
     ("breakage", "message"),
     [
-        (_foreign, "balances.json line 4: the item belongs to another user than the archive's"),
-        (_bad_line, "slips.json line 31: "),
+        (_foreign, "balances.json:4: the item belongs to another user than the archive's"),
+        (_bad_line, "slips.json:31: "),
         (
             _duplicate,
-            "slips.json line 31: the item with sk '2025-03-01#000000000000' appears twice",
+            "slips.json:31: the item with sk '2025-03-28#00000000001b' appears twice",
+        ),
+        (
+            _unordered,
+            "slips.json:31: the item with sk '2025-03-01#000000000000' is out of sort-key order",
         ),
         (_tampered, "balances.json does not match its SHA-256 in the manifest"),
         (_resized, "balances.csv has 184 bytes, the manifest says 177"),
@@ -794,7 +826,7 @@ def test_restore_command_refuses_a_compression_method_zipfile_lacks(
     path.write_bytes(bytes(raw))
     result = restore(path)
     assert result.exit_code == 1, result.output
-    assert "balances.json is compressed in a way this command cannot read" in result.output
+    assert "balances.json is compressed in a way that cannot be read here" in result.output
     assert "Traceback" not in result.output
     assert table_items(clients, settings.slips_table) == []
     assert table_items(clients, settings.balances_table) == []
@@ -822,6 +854,9 @@ def test_restore_command_reports_a_write_failure_part_way(
     stubber = Stubber(dynamodb)
     stubber.add_response("describe_table", described, {"TableName": settings.slips_table})
     stubber.add_response("describe_table", described, {"TableName": settings.balances_table})
+    # The slips table is empty: the preview's Query, then the write's own.
+    stubber.add_response("query", {"Items": []})
+    stubber.add_response("query", {"Items": []})
     stubber.add_response("batch_write_item", {})
     stubber.add_client_error("batch_write_item", "InternalServerError", "Internal server error")
     with stubber:
@@ -861,11 +896,146 @@ def test_flask_cli_restores_with_the_settings_from_the_environment(
         "APP_TABLE": settings.app_table,
         "JOBS_QUEUE_URL": settings.jobs_queue_url,
         "SECRET_KEY": "not-used-by-the-command",
+        "ARCHIVE_KEY": ARCHIVE_KEY,
     }
     command = [sys.executable, "-m", "flask", "--app", "webapp", "restore", str(good_zip)]
     result = subprocess.run(
         command, env=env, cwd=Path(__file__).parents[2], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
-    assert f"balances: 3 items written to {settings.balances_table}" in result.stdout
+    assert f"balances: 3 written, 0 deleted, 0 unchanged in {settings.balances_table}" in (
+        result.stdout
+    )
     assert table_items(clients, settings.balances_table) == expected(sample()["balances"])
+
+
+# --- signatures, hostile zips, replace ------------------------------------------------------
+
+
+def test_restore_command_refuses_an_unsigned_or_foreign_signed_archive(
+    restore: Callable[..., Any], tmp_path: Path, clients: Clients, settings: Settings
+) -> None:
+    files, manifest = archive_parts(sample())
+    unsigned = write_zip(tmp_path / "unsigned.zip", files, manifest, key=None)
+    other = SigningKey(kid="static", secret=b"another-installation-key-0123456789")
+    foreign = write_zip(tmp_path / "foreign.zip", files, manifest, key=other)
+    for path, message in (
+        (unsigned, "Error: the archive is not signed"),
+        (foreign, "Error: the archive's signature does not match"),
+    ):
+        result = restore(path)
+        assert result.exit_code == 1, result.output
+        assert message in result.output
+        assert "--as-user SUB" in result.output
+        assert result.output.rstrip().endswith("Nothing was written.")
+    assert table_items(clients, settings.slips_table) == []
+    # On the operator's word (--as-user), an unsigned archive still restores.
+    result = restore(unsigned, "--as-user", SUB)
+    assert result.exit_code == 0, result.output
+    assert "(NOT signed by this installation)" in result.output
+    assert len(table_items(clients, settings.slips_table)) == 30
+
+
+def test_restore_command_refuses_a_manifest_changed_after_signing(
+    restore: Callable[..., Any], tmp_path: Path, clients: Clients, settings: Settings
+) -> None:
+    files, manifest = archive_parts(sample())
+    signed = json.dumps(manifest).encode()
+    manifest["user_sub"] = OTHER
+    path = tmp_path / "edited.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, body in files.items():
+            zf.writestr(name, body)
+        zf.writestr(MANIFEST_NAME, json.dumps(manifest))
+        zf.writestr(SIGNATURE_NAME, sign(signed, KEY))
+    result = restore(path)
+    assert result.exit_code == 1
+    assert "signature does not match" in result.output
+    assert table_items(clients, settings.slips_table) == []
+
+
+def _bomb(path: Path, megabytes: int) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("slips.json", "w", force_zip64=True) as fh:
+            chunk = bytes(1 << 20)
+            for _ in range(megabytes):
+                fh.write(chunk)
+        zf.writestr(MANIFEST_NAME, b"{}")
+    return path
+
+
+def test_a_zip_bomb_is_refused_from_its_directory_without_inflating(tmp_path: Path) -> None:
+    import tracemalloc
+
+    path = _bomb(tmp_path / "bomb.zip", 200)
+    assert path.stat().st_size < 1_000_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(RestoreError) as refused:
+            open_archive(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "slips.json would inflate" in str(refused.value)
+    assert "looks like a zip bomb" in str(refused.value)
+    # Inflating would have taken 200 MB; reading the directory takes next to nothing.
+    assert peak < 2 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        ([f"f{n}.txt" for n in range(40)], "holds 41 files; an archive holds at most 32"),
+        (["../escape.json"], "holds a file named '../escape.json', which no archive of ours has"),
+        (["/etc/passwd"], "holds a file named '/etc/passwd'"),
+        (["dir/slips.json"], "holds a file named 'dir/slips.json'"),
+    ],
+)
+def test_a_zip_that_no_export_could_have_made_is_refused(
+    tmp_path: Path, names: list[str], message: str
+) -> None:
+    path = tmp_path / "odd.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name in names:
+            zf.writestr(name, b"x")
+        zf.writestr(MANIFEST_NAME, b"{}")
+    with pytest.raises(RestoreError, match=re.escape(message)):
+        open_archive(path)
+
+
+def test_restore_command_replace_makes_the_period_exactly_the_archive(
+    restore: Callable[..., Any], good_zip: Path, clients: Clients, settings: Settings
+) -> None:
+    data = sample()
+    # Since the backup: one slip edited, one deleted, one added in the period, one after it,
+    # and another user's slip.
+    edited = {**data["slips"][3], "memo": "edited"}
+    added = slip(SUB, 100)
+    later = {**slip(SUB, 101), "sk": "2026-01-05#x", "date": "2026-01-05"}
+    write_items(
+        clients.dynamodb,
+        settings.slips_table,
+        [
+            s
+            for s in data["slips"]
+            if s["sk"] not in (data["slips"][3]["sk"], data["slips"][7]["sk"])
+        ]
+        + [edited, added, later, slip(OTHER, 1)],
+    )
+
+    dry = restore(good_zip, "--replace", "--dry-run", "--table", "slips")
+    assert dry.exit_code == 0, dry.output
+    assert (
+        "slips: 30 in the archive: 1 new, 1 changed, 28 unchanged; "
+        "1 only in the table would be deleted (replace)"
+    ) in dry.output
+    assert len(table_items(clients, settings.slips_table)) == 32
+
+    result = restore(good_zip, "--replace", "--table", "slips")
+    assert result.exit_code == 0, result.output
+    assert f"slips: 2 written, 1 deleted, 28 unchanged in {settings.slips_table}" in result.output
+    rows = table_items(clients, settings.slips_table)
+    mine = [r for r in rows if r["user_id"]["S"] == SUB and r["sk"]["S"] < "2026"]
+    assert normal(mine) == normal(expected(data["slips"]))
+    assert {r["sk"]["S"] for r in rows} >= {"2026-01-05#x", slip(OTHER, 1)["sk"]}
+    assert len(rows) == 32

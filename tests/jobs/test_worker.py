@@ -16,6 +16,7 @@ import pytest
 from support import Spy, leftovers
 
 from webapp.archive.dynamo import put_items
+from webapp.archive.ids import ArchiveId, archive_key
 from webapp.aws import Clients
 from webapp.jobs import worker as worker_module
 from webapp.jobs.queue import JobMessage, JobQueue
@@ -400,7 +401,10 @@ def test_a_worker_short_of_time_stops_the_export_and_says_so(
 
 
 @pytest.fixture
-def lambda_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def lambda_env(
+    settings: Settings, clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    clients.ssm.put_parameter(Name="/kakeibo/dev/archive-key", Value="k" * 64, Type="SecureString")
     for name, value in {
         "EXPORT_BUCKET": settings.export_bucket,
         "SLIPS_TABLE": settings.slips_table,
@@ -410,6 +414,7 @@ def lambda_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         "APP_TABLE": settings.app_table,
         "JOBS_QUEUE_URL": settings.jobs_queue_url,
         "SECRET_KEY_PARAMETER": "/never/read/by/the/worker",
+        "ARCHIVE_KEY_PARAMETER": "/kakeibo/dev/archive-key",
         "AWS_REGION": settings.region,
         "AWS_ENDPOINT_URL": str(settings.endpoint_url),
     }.items():
@@ -431,6 +436,15 @@ def test_the_lambda_handler_builds_the_worker_from_the_environment_once(
     assert built is not None and worker_module._worker is built
     assert store.get(ALICE, first.id).state is State.DONE  # type: ignore[union-attr]
     assert store.get(BOB, second.id).state is State.DONE  # type: ignore[union-attr]
+    # The archive is signed with the SSM key's version: key id "v1".
+    done = store.get(ALICE, first.id)
+    assert done is not None and done.result is not None
+    archive_id = ArchiveId.parse(done.result["archive_id"])
+    assert archive_id is not None
+    key = archive_key(ALICE, archive_id)
+    body = clients.s3.get_object(Bucket=settings.export_bucket, Key=key)["Body"].read()
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
+        assert json.loads(zf.read("manifest.sig"))["kid"] == "v1"
 
 
 def test_cancelling_a_finished_job_changes_nothing(

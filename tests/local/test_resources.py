@@ -116,16 +116,23 @@ def test_jobs_queue_matches_serverless_yml(settings: Settings, clients: Clients)
 
 def test_bucket_lifecycle_matches_serverless_yml(settings: Settings, clients: Clients) -> None:
     (bucket,) = resources_of("AWS::S3::Bucket").values()
-    (declared,) = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
-    (local,) = clients.s3.get_bucket_lifecycle_configuration(Bucket=settings.export_bucket)["Rules"]
-    assert declared["Status"] == local["Status"] == "Enabled"
-    prefix = declared.get("Prefix") or declared["Filter"]["Prefix"]
-    assert prefix == local["Filter"]["Prefix"] == "exports/"
-    assert int(declared["ExpirationInDays"]) == local["Expiration"]["Days"] == RETENTION_DAYS
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    declared = {rule["Id"]: rule for rule in rules}
+    configured = clients.s3.get_bucket_lifecycle_configuration(Bucket=settings.export_bucket)
+    local = {rule["ID"]: rule for rule in configured["Rules"]}
+    assert set(declared) == set(local) == {"expire-exports", "expire-uploads"}
+    days = {"expire-exports": RETENTION_DAYS, "expire-uploads": 1}
+    prefixes = {"expire-exports": "exports/", "expire-uploads": "uploads/"}
+    for rule_id, rule in declared.items():
+        assert rule["Status"] == local[rule_id]["Status"] == "Enabled"
+        prefix = rule.get("Prefix") or rule["Filter"]["Prefix"]
+        assert prefix == local[rule_id]["Filter"]["Prefix"] == prefixes[rule_id]
+        assert int(rule["ExpirationInDays"]) == local[rule_id]["Expiration"]["Days"]
+        assert local[rule_id]["Expiration"]["Days"] == days[rule_id]
     assert settings.retention_days == RETENTION_DAYS
     assert (
-        declared["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
-        == local["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+        declared["expire-exports"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+        == local["expire-exports"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
     )
 
 

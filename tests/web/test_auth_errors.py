@@ -74,7 +74,12 @@ def test_login_form_keeps_next_in_its_action(client: FlaskClient) -> None:
 
 
 def test_session_cookie_is_secure_outside_local_mode() -> None:
-    fields = {**OFFLINE.__dict__, "local": False, "jwks_url": None}
+    fields = {
+        **OFFLINE.__dict__,
+        "local": False,
+        "jwks_url": None,
+        "archive_key_parameter": "/kakeibo/dev/archive-key",
+    }
     client = create_app(Settings(**fields)).test_client()
     cookie = client.get("/login").headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie

@@ -4,7 +4,10 @@ The app and its moto server run in a subprocess exactly as ``make run`` starts
 them; Playwright signs in through the real sign-in page, exports last year,
 downloads the archive from the moto S3 origin, deletes it and signs out, with
 JavaScript switched off (the site needs none). axe-core checks the sign-in and
-exports pages. Screenshots go to ``test-artifacts/``.
+exports pages. The restore tests (as the second demo user, whose tables they
+change) upload a downloaded archive or pick one from the list, preview, and
+restore it; boto3 checks the tables against the archive. Screenshots go to
+``test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -29,9 +32,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import boto3
 import pytest
 
+from webapp.archive.decode import decode_line
 from webapp.local.demo import DEMO_PASSWORD, demo_items
+from webapp.local.stack import BALANCES_TABLE, BUCKET, REGION, SLIPS_TABLE
 from webapp.settings import Settings
 
 pytestmark = pytest.mark.browser
@@ -39,6 +45,8 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 DEMO_EMAIL = "demo@example.com"
+#: The second demo user: the restore tests change its tables, never the first one's.
+OTHER_EMAIL = "other@example.com"
 #: Debian's wrapper script, then the real binary behind it.
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
 CHROMIUM_ARGS = [
@@ -224,10 +232,10 @@ def _axe_here(page: Any) -> list[str]:
     ]
 
 
-def _sign_in(page: Any, stack: Stack) -> None:
+def _sign_in(page: Any, stack: Stack, email: str = DEMO_EMAIL) -> None:
     page.goto(f"{stack.url}/")
     assert page.url.startswith(f"{stack.url}/login")
-    page.get_by_label("メールアドレス").fill(DEMO_EMAIL)
+    page.get_by_label("メールアドレス").fill(email)
     page.get_by_label("パスワード").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="サインイン").click()
     page.wait_for_url(f"{stack.url}/")
@@ -257,6 +265,7 @@ def _check_archive(path: Path, start: date, end: date) -> dict[str, int]:
             "balances.csv",
             "balances.json",
             "manifest.json",
+            "manifest.sig",
             "README.txt",
         ]
         manifest = json.loads(archive.read("manifest.json"))
@@ -412,3 +421,285 @@ def test_a_reversed_range_is_explained_next_to_the_field(stack: Stack, page: Any
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "exports-form-error.png"), full_page=True)
     assert _axe_here(page) == []
+
+
+# --- restore from the page ----------------------------------------------------------------
+
+Item = dict[str, Any]
+RESTORE_TABLES = {"slips": SLIPS_TABLE, "balances": BALANCES_TABLE}
+
+
+def _aws(stack: Stack, service: str) -> Any:
+    """Return a boto3 client of the stack's moto server (fake credentials)."""
+    return boto3.client(
+        service,
+        endpoint_url=stack.moto_origin,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _archive_items(path: Path) -> tuple[dict[str, Any], dict[str, list[Item]]]:
+    """Return an archive's manifest and its typed items per table, as the restore reads them."""
+    with zipfile.ZipFile(path) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        items = {
+            table: [
+                decode_line(line, f"{table}.json:{number}")
+                for number, line in enumerate(archive.read(f"{table}.json").splitlines(), 1)
+            ]
+            for table in RESTORE_TABLES
+        }
+    return manifest, items
+
+
+def _period_items(dynamodb: Any, table: str, sub: str, start: date, end: date) -> list[Item]:
+    """Return a user's items of a period, in sort-key order, read straight from the table."""
+    items: list[Item] = []
+    query: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "user_id = :sub AND sk BETWEEN :low AND :high",
+        "ExpressionAttributeValues": {
+            ":sub": {"S": sub},
+            ":low": {"S": start.isoformat()},
+            ":high": {"S": f"{end.isoformat()}~"},
+        },
+        "ConsistentRead": True,
+    }
+    while True:
+        answer = dynamodb.query(**query)
+        items.extend(answer["Items"])
+        if "LastEvaluatedKey" not in answer:
+            return items
+        query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
+def _counts_table(page: Any) -> dict[str, dict[str, str]]:
+    """Return the page's table of counts: row heading -> column heading -> cell text."""
+    table = page.locator("table.table--counts")
+    columns = [th.inner_text().strip() for th in table.locator("thead th").all()][1:]
+    rows = {}
+    for row in table.locator("tbody tr").all():
+        cells = [td.inner_text().strip() for td in row.locator("td").all()]
+        rows[row.locator("th").inner_text().strip()] = dict(zip(columns, cells, strict=True))
+    return rows
+
+
+def test_restore_an_uploaded_archive_after_the_table_changed(
+    stack: Stack, page: Any, tmp_path: Path
+) -> None:
+    """Download an archive, change the table, upload the file, preview, replace: it is back."""
+    _sign_in(page, stack, OTHER_EMAIL)
+    page.get_by_role("link", name="先月", exact=True).click()
+    start = date.fromisoformat(page.get_by_label("開始日", exact=True).input_value())
+    end = date.fromisoformat(page.get_by_label("終了日", exact=True).input_value())
+    page.get_by_role("button", name="エクスポート", exact=True).click()
+    page.locator(".flash--success").wait_for(timeout=30_000)
+    link = page.locator("tr.archive--new").get_by_role("link", name=re.compile("^ダウンロード"))
+    with page.expect_download() as info:
+        link.click()
+    saved = tmp_path / info.value.suggested_filename
+    info.value.save_as(saved)
+    manifest, archived = _archive_items(saved)
+    sub = manifest["user_sub"]
+    assert manifest["range"] == {"start": start.isoformat(), "end": end.isoformat()}
+
+    # Change the table behind the site's back: three slips go, one slip and one
+    # balance change, and one slip appears that the archive never had.
+    dynamodb = _aws(stack, "dynamodb")
+    slips = _period_items(dynamodb, SLIPS_TABLE, sub, start, end)
+    balances = _period_items(dynamodb, BALANCES_TABLE, sub, start, end)
+    assert (slips, balances) == (archived["slips"], archived["balances"])
+    assert len(slips) > 10 and len(balances) == 3
+    for gone in (slips[1], slips[5], slips[9]):
+        dynamodb.delete_item(
+            TableName=SLIPS_TABLE, Key={"user_id": gone["user_id"], "sk": gone["sk"]}
+        )
+    changed = {**slips[3], "amount": {"N": "-777"}, "memo": {"S": "ブラウザテストで変更"}}
+    dynamodb.put_item(TableName=SLIPS_TABLE, Item=changed)
+    added_sk = f"{(start + (end - start) // 2).isoformat()}#browser-test"
+    dynamodb.put_item(
+        TableName=SLIPS_TABLE,
+        Item={
+            "user_id": {"S": sub},
+            "sk": {"S": added_sk},
+            "date": {"S": added_sk[:10]},
+            "kind": {"S": "expense"},
+            "category": {"S": "食費"},
+            "account": {"S": "cash"},
+            "amount": {"N": "-123"},
+            "memo": {"S": "アーカイブにない伝票"},
+        },
+    )
+    dynamodb.put_item(TableName=BALANCES_TABLE, Item={**balances[0], "balance": {"N": "1"}})
+    before_restore = {
+        table: _period_items(dynamodb, name, sub, start, end)
+        for table, name in RESTORE_TABLES.items()
+    }
+
+    # Upload the file from the PC: the form posts straight to S3, which sends
+    # the browser back to the site.
+    page.goto(f"{stack.url}/")
+    page.get_by_role("link", name="PC のファイルから復元…").click()
+    page.wait_for_url(f"{stack.url}/restore/upload")
+    assert page.title() == "PC のファイルから復元 · 家計簿エクスポート"
+    upload_problems = _axe_problems(page)
+    page.get_by_label("アーカイブ (.zip)").set_input_files(saved)
+    page.get_by_role("button", name="アップロード", exact=True).click()
+    page.wait_for_url(re.compile(re.escape(f"{stack.url}/restore/uploaded?")))
+    assert page.get_by_text(
+        re.compile(r"^ファイル \(\d[\d.,]* (KB|MB)\) を受け取りました。$")
+    ).is_visible()
+    uploaded = _aws(stack, "s3").list_objects_v2(Bucket=BUCKET, Prefix=f"uploads/{sub}/")
+    assert uploaded["KeyCount"] == 1
+    assert uploaded["Contents"][0]["Size"] == saved.stat().st_size
+    page.get_by_role("button", name="何が変わるか確認する").click()
+
+    # The check runs as a job; without JavaScript the page refreshes until it is done.
+    page.wait_for_url(re.compile(re.escape(f"{stack.url}/restore/jobs/")))
+    preview_url = page.url
+    page.get_by_text("確認しました。復元で何が変わるかは下をご覧ください。").wait_for(
+        timeout=30_000
+    )
+    assert page.title() == "復元で変わること · 家計簿エクスポート"
+    columns = ("アーカイブ内", "今の家計簿にない", "変更あり", "変更なし", "今の家計簿にだけある")
+    n, b = len(slips), len(balances)
+    assert _counts_table(page) == {
+        "伝票": dict(zip(columns, map(str, (n, 3, 1, n - 4, 1)), strict=True)),
+        "残高": dict(zip(columns, map(str, (b, 0, 1, b - 1, 0)), strict=True)),
+    }
+    example = page.locator(".changes li").filter(has_text=slips[3]["sk"]["S"])
+    assert example.count() == 1
+    assert f"今 -777 → アーカイブ {slips[3]['amount']['N']}" in example.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "restore-preview-page.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(ARTIFACTS / "restore-preview-page-phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    preview_problems = _axe_problems(page)
+    assert before_restore == {
+        table: _period_items(dynamodb, name, sub, start, end)
+        for table, name in RESTORE_TABLES.items()
+    }, "the preview wrote something"
+
+    # A replace without the typed word is refused next to the field.
+    # The whole card is the radio's label (it lies over the input): click it as people do.
+    page.locator("label", has_text=re.compile("^置き換え:")).click()
+    assert page.get_by_role("radio", name=re.compile("^置き換え:")).is_checked()
+    page.get_by_role("button", name="復元", exact=True).click()
+    confirm = page.get_by_label(re.compile("^置き換える場合は"))
+    assert confirm.get_attribute("aria-invalid") == "true"
+    assert "確認のため「置き換え」(または “replace”) と入力してください。" in (
+        page.locator("#confirm-error").inner_text()
+    )
+    assert page.get_by_role("radio", name=re.compile("^置き換え:")).is_checked()
+    confirm.fill("replace")
+    page.get_by_role("button", name="復元", exact=True).click()
+
+    page.wait_for_url(re.compile(re.escape(f"{stack.url}/restore/jobs/")))
+    assert page.url != preview_url
+    page.get_by_text("復元しました。", exact=True).wait_for(timeout=30_000)
+    assert page.title() == "復元 · 家計簿エクスポート"
+    assert page.get_by_role("heading", name=re.compile("のアーカイブを復元しました$")).is_visible()
+    caption = page.locator("table.table--counts caption").inner_text()
+    assert re.fullmatch(r"復元 \(置き換え\) で行ったこと \(\d+(\.\d)? 秒\)。", caption), caption
+    columns = ("書き込み", "削除", "変更なし", "残したもの")
+    assert _counts_table(page) == {
+        "伝票": dict(zip(columns, map(str, (4, 1, n - 4, 0)), strict=True)),
+        "残高": dict(zip(columns, map(str, (1, 0, b - 1, 0)), strict=True)),
+    }
+    assert page.get_by_role("link", name="この復元を取り消す…").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "restore-result-page.png"), full_page=True)
+    result_problems = _axe_problems(page)
+
+    # The data of the period is exactly the archive's again ...
+    for table, name in RESTORE_TABLES.items():
+        assert _period_items(dynamodb, name, sub, start, end) == archived[table], table
+    # ... the upload has gone, and the way back holds the table as it was before.
+    uploaded = _aws(stack, "s3").list_objects_v2(Bucket=BUCKET, Prefix=f"uploads/{sub}/")
+    assert uploaded["KeyCount"] == 0
+    with page.expect_download() as info:
+        page.get_by_role("link", name="復元前のアーカイブをダウンロード").click()
+    undo = tmp_path / f"undo-{info.value.suggested_filename}"
+    info.value.save_as(undo)
+    undo_manifest, undo_items = _archive_items(undo)
+    assert undo_manifest["range"] == manifest["range"]
+    assert undo_items == before_restore
+
+    # The exports page names the undo archive for what it is.
+    page.get_by_role("link", name="エクスポートのページへ").click()
+    page.wait_for_url(f"{stack.url}/")
+    newest, exported = page.locator("tr.archive").all()[:2]
+    assert re.fullmatch(r".+ の復元前", newest.locator(".archive__label").inner_text())
+    period = f"{start.year}年{start.month}月{start.day}日 – {end.year}年{end.month}月{end.day}日"
+    assert period in newest.inner_text()
+    assert period in exported.inner_text()
+    assert exported.locator(".archive__label").count() == 0
+
+    assert upload_problems == [], upload_problems
+    assert preview_problems == [], preview_problems
+    assert result_problems == [], result_problems
+
+
+@pytest.mark.parametrize("page", [True], ids=["js-on"], indirect=True)
+def test_with_javascript_restore_an_archive_of_the_list_by_merging(stack: Stack, page: Any) -> None:
+    """The row's "Restore…" link, a merge: missing items come back, newer ones stay."""
+    _sign_in(page, stack, OTHER_EMAIL)
+    page.get_by_role("link", name="今月", exact=True).click()
+    start = date.fromisoformat(page.get_by_label("開始日", exact=True).input_value())
+    end = date.fromisoformat(page.get_by_label("終了日", exact=True).input_value())
+    page.get_by_role("button", name="エクスポート", exact=True).click()
+    row = page.locator("tr.archive--new")
+    row.wait_for(timeout=30_000)
+
+    dynamodb = _aws(stack, "dynamodb")
+    # The partition key is the user's sub: ask the pool for it.
+    cognito = _aws(stack, "cognito-idp")
+    pool = cognito.list_user_pools(MaxResults=10)["UserPools"][0]["Id"]
+    attributes = cognito.admin_get_user(UserPoolId=pool, Username=OTHER_EMAIL)["UserAttributes"]
+    sub = next(a["Value"] for a in attributes if a["Name"] == "sub")
+    slips = _period_items(dynamodb, SLIPS_TABLE, sub, start, end)
+    balances = _period_items(dynamodb, BALANCES_TABLE, sub, start, end)
+    gone = slips[0]
+    dynamodb.delete_item(TableName=SLIPS_TABLE, Key={"user_id": gone["user_id"], "sk": gone["sk"]})
+    # Added after the export: sorts after every slip of the period (ids are hex).
+    newer = {
+        **slips[-1],
+        "sk": {"S": f"{end.isoformat()}#zz-browser-test"},
+        "date": {"S": end.isoformat()},
+    }
+    dynamodb.put_item(TableName=SLIPS_TABLE, Item=newer)
+
+    row.get_by_role("link", name=re.compile("^復元…")).click()
+    page.wait_for_url(re.compile(re.escape(f"{stack.url}/restore/archives/")))
+    start_problems = _axe_here(page)
+    page.get_by_role("button", name="何が変わるか確認する").click()
+    # The script polls the job and reloads the page once it is done.
+    page.get_by_text("確認しました。復元で何が変わるかは下をご覧ください。").wait_for(
+        timeout=30_000
+    )
+    n, b = len(slips), len(balances)
+    columns = ("アーカイブ内", "今の家計簿にない", "変更あり", "変更なし", "今の家計簿にだけある")
+    assert _counts_table(page) == {
+        "伝票": dict(zip(columns, map(str, (n, 1, 0, n - 1, 1)), strict=True)),
+        "残高": dict(zip(columns, map(str, (b, 0, 0, b, 0)), strict=True)),
+    }
+    assert page.locator(".changes").count() == 0  # nothing changed, so no examples
+    preview_problems = _axe_here(page)
+    assert page.get_by_role("radio", name=re.compile("^統合:")).is_checked()
+    page.get_by_role("button", name="復元", exact=True).click()  # a merge needs no word
+
+    page.get_by_text("復元しました。", exact=True).wait_for(timeout=30_000)
+    columns = ("書き込み", "削除", "変更なし", "残したもの")
+    assert _counts_table(page) == {
+        "伝票": dict(zip(columns, map(str, (1, 0, n - 1, 1)), strict=True)),
+        "残高": dict(zip(columns, map(str, (0, 0, b, 0)), strict=True)),
+    }
+    result_problems = _axe_here(page)
+    assert _period_items(dynamodb, SLIPS_TABLE, sub, start, end) == [*slips, newer]
+    assert _period_items(dynamodb, BALANCES_TABLE, sub, start, end) == balances
+
+    assert start_problems == [], start_problems
+    assert preview_problems == [], preview_problems
+    assert result_problems == [], result_problems

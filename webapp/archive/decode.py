@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..model import PARTITION_KEY, SORT_KEY
-from .errors import RestoreError
+from .errors import N_, RestoreError
 
 # DynamoDB's own limits (Developer Guide, "Service quotas"): item size, key
 # sizes, nesting depth, number precision and range.
@@ -40,16 +40,23 @@ def decode_line(line: bytes, where: str) -> Item:
     try:
         data = json.loads(line.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise DecodeError(f"{where}: not a line of DynamoDB JSON") from None
+        raise DecodeError(N_("%(where)s: not a line of DynamoDB JSON"), where=where) from None
     if not isinstance(data, dict) or set(data) != {"Item"} or not isinstance(data["Item"], dict):
-        raise DecodeError(f'{where}: expected one {{"Item": {{...}}}} object')
+        raise DecodeError(N_('%(where)s: expected one {"Item": {...}} object'), where=where)
     item = {name: decode_value(value, f"{where}: {name}") for name, value in data["Item"].items()}
     for key, limit in ((PARTITION_KEY, MAX_PARTITION_KEY_BYTES), (SORT_KEY, MAX_SORT_KEY_BYTES)):
         value = item.get(key)
         if value is None or "S" not in value or not value["S"]:
-            raise DecodeError(f"{where}: the key {key} must be a non-empty string")
+            raise DecodeError(
+                N_("%(where)s: the key %(key)s must be a non-empty string"), where=where, key=key
+            )
         if len(value["S"].encode("utf-8")) > limit:
-            raise DecodeError(f"{where}: the key {key} is longer than {limit} bytes")
+            raise DecodeError(
+                N_("%(where)s: the key %(key)s is longer than %(limit)s bytes"),
+                where=where,
+                key=key,
+                limit=limit,
+            )
     check_size(item, where)
     return item
 
@@ -57,9 +64,15 @@ def decode_line(line: bytes, where: str) -> Item:
 def decode_value(value: object, where: str, depth: int = 1) -> dict[str, Any]:
     """Check one typed attribute value; turn base64 text into bytes for B and BS."""
     if not isinstance(value, dict) or len(value) != 1:
-        raise DecodeError(f"{where}: expected one type descriptor such as {{'S': ...}}")
+        raise DecodeError(
+            N_("%(where)s: expected one type descriptor such as {'S': ...}"), where=where
+        )
     if depth > MAX_DEPTH:
-        raise DecodeError(f"{where}: nested deeper than DynamoDB's {MAX_DEPTH} levels")
+        raise DecodeError(
+            N_("%(where)s: nested deeper than DynamoDB's %(depth)s levels"),
+            where=where,
+            depth=MAX_DEPTH,
+        )
     (kind, raw), *_ = value.items()
     if kind == "S" and isinstance(raw, str):
         return {"S": raw}
@@ -78,7 +91,11 @@ def decode_value(value: object, where: str, depth: int = 1) -> dict[str, Any]:
         return {"L": [decode_value(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(raw)]}
     if kind in ("SS", "NS", "BS") and isinstance(raw, list) and raw:
         if not all(isinstance(v, str) for v in raw):
-            raise DecodeError(f"{where}: a {kind} set holds something other than text")
+            raise DecodeError(
+                N_("%(where)s: a %(kind)s set holds something other than text"),
+                where=where,
+                kind=kind,
+            )
         if kind == "SS":
             members: list[Any] = list(raw)
             unique: set[Any] = set(raw)
@@ -89,20 +106,32 @@ def decode_value(value: object, where: str, depth: int = 1) -> dict[str, Any]:
             members = [_binary(v, where) for v in raw]
             unique = set(members)
         if len(unique) != len(members):
-            raise DecodeError(f"{where}: a {kind} set holds the same value twice")
+            raise DecodeError(
+                N_("%(where)s: a %(kind)s set holds the same value twice"), where=where, kind=kind
+            )
         return {kind: members}
-    raise DecodeError(f"{where}: {kind!r} with this value is not a DynamoDB type")
+    raise DecodeError(
+        N_("%(where)s: %(kind)s with this value is not a DynamoDB type"),
+        where=where,
+        kind=repr(kind),
+    )
 
 
 def _check_number(text: str, where: str) -> Decimal:
     # Decimal() alone would also take " 1", "1_000", "Infinity" and non-ASCII digits.
     if not _NUMBER.fullmatch(text):
-        raise DecodeError(f"{where}: {text[:50]!r} is not a number")
+        raise DecodeError(
+            N_("%(where)s: %(text)s is not a number"), where=where, text=repr(text[:50])
+        )
     number = Decimal(text)
     # Zero has no exponent worth checking ("0E-200" is just 0).
     in_range = MIN_EXPONENT <= number.adjusted() <= MAX_EXPONENT
     if number and (_digits(number) > MAX_DIGITS or not in_range):
-        raise DecodeError(f"{where}: {text[:50]!r} is beyond DynamoDB's number range")
+        raise DecodeError(
+            N_("%(where)s: %(text)s is beyond DynamoDB's number range"),
+            where=where,
+            text=repr(text[:50]),
+        )
     return number
 
 
@@ -117,13 +146,13 @@ def _binary(text: str, where: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise DecodeError(f"{where}: binary value is not base64") from None
+        raise DecodeError(N_("%(where)s: binary value is not base64"), where=where) from None
 
 
 def check_size(item: Item, where: str) -> None:
     size = sum(len(name.encode("utf-8")) + _size(value) for name, value in item.items())
     if size > MAX_ITEM_BYTES:
-        raise DecodeError(f"{where}: the item is larger than DynamoDB's 400 KB")
+        raise DecodeError(N_("%(where)s: the item is larger than DynamoDB's 400 KB"), where=where)
 
 
 def _size(value: dict[str, Any]) -> int:

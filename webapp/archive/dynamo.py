@@ -101,16 +101,51 @@ def put_items(
     base_delay: float = 0.05,
     max_delay: float = 5.0,
 ) -> int:
-    """Write items with BatchWriteItem, retrying UnprocessedItems with backoff; return the count.
+    """Write items with BatchWriteItem, retrying UnprocessedItems with backoff; return the count."""
+    return batch_write(
+        dynamodb,
+        table_name,
+        ({"PutRequest": {"Item": item}} for item in items),
+        progress=progress,
+        sleep=sleep,
+        max_retries=max_retries,
+        base_delay=base_delay,
+        max_delay=max_delay,
+    )
 
-    ``max_retries`` bounds consecutive answers that made no progress at all.
+
+def put_request(item: Item) -> dict[str, Any]:
+    """Return the BatchWriteItem request that puts ``item``."""
+    return {"PutRequest": {"Item": item}}
+
+
+def delete_request(item: Item) -> dict[str, Any]:
+    """Return the BatchWriteItem request that deletes the item with ``item``'s key."""
+    return {"DeleteRequest": {"Key": {k: item[k] for k in (PARTITION_KEY, SORT_KEY)}}}
+
+
+def batch_write(
+    dynamodb: DynamoDBClient,
+    table_name: str,
+    requests: Iterable[dict[str, Any]],
+    *,
+    progress: Progress | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    max_retries: int = 10,
+    base_delay: float = 0.05,
+    max_delay: float = 5.0,
+) -> int:
+    """Send put and delete requests in batches of 25, retrying unprocessed ones; return the count.
+
+    Unprocessed requests are retried with exponential backoff and jitter, as AWS
+    advises; ``max_retries`` bounds consecutive answers that made no progress at all.
     """
     written = 0
-    batch: list[Item] = []
+    batch: list[dict[str, Any]] = []
 
     def flush() -> None:
         nonlocal written
-        pending: list[Any] = [{"PutRequest": {"Item": item}} for item in batch]
+        pending: list[Any] = list(batch)
         stalled = 0
         attempt = 0
         while pending:
@@ -122,8 +157,13 @@ def put_items(
                 answer = dynamodb.batch_write_item(RequestItems={table_name: pending})
             except (ClientError, BotoCoreError) as exc:
                 raise WriteError(
-                    f"DynamoDB refused a write to {table_name} after {written} items: "
-                    f"{error_reason(exc)}. Running the restore again is safe."
+                    N_(
+                        "DynamoDB refused a write to %(table)s after %(count)s items: "
+                        "%(reason)s. Running the restore again is safe."
+                    ),
+                    table=table_name,
+                    count=written,
+                    reason=error_reason(exc),
                 ) from None
             left: list[Any] = list((answer.get("UnprocessedItems") or {}).get(table_name, []))
             done = len(pending) - len(left)
@@ -133,15 +173,19 @@ def put_items(
             stalled = 0 if done else stalled + 1
             if stalled > max_retries:
                 raise WriteError(
-                    f"DynamoDB kept throttling writes to {table_name} after {written} items. "
-                    "Running the restore again later is safe."
+                    N_(
+                        "DynamoDB kept throttling writes to %(table)s after %(count)s items. "
+                        "Running the restore again later is safe."
+                    ),
+                    table=table_name,
+                    count=written,
                 )
             pending = left
             attempt += 1
         batch.clear()
 
-    for item in items:
-        batch.append(item)
+    for request in requests:
+        batch.append(request)
         if len(batch) == BATCH_SIZE:
             flush()
     if batch:
@@ -157,17 +201,29 @@ def check_tables(dynamodb: DynamoDBClient, targets: Mapping[TableName, str]) -> 
         except ClientError as exc:
             if error_code(exc) == "ResourceNotFoundException":
                 raise RestoreError(
-                    f"the DynamoDB table {name} ({table}) does not exist; create it first "
-                    "(or check SLIPS_TABLE / BALANCES_TABLE)"
+                    N_(
+                        "the DynamoDB table %(name)s (%(table)s) does not exist; create it first "
+                        "(or check SLIPS_TABLE / BALANCES_TABLE)"
+                    ),
+                    name=name,
+                    table=table,
                 ) from None
             raise RestoreError(
-                f"cannot read the DynamoDB table {name}: {error_reason(exc)}"
+                N_("cannot read the DynamoDB table %(name)s: %(reason)s"),
+                name=name,
+                reason=error_reason(exc),
             ) from None
         except BotoCoreError as exc:
-            raise RestoreError(f"cannot reach DynamoDB: {exc}") from None
+            raise RestoreError(N_("cannot reach DynamoDB: %(reason)s"), reason=str(exc)) from None
         key_schema = [dict(k) for k in described.get("KeySchema", [])]
         if not same_keys(key_schema, KEY_SCHEMA):
             raise RestoreError(
-                f"the DynamoDB table {name} ({table}) is not keyed by {PARTITION_KEY} and "
-                f"{SORT_KEY}"
+                N_(
+                    "the DynamoDB table %(name)s (%(table)s) is not keyed by "
+                    "%(partition)s and %(sort)s"
+                ),
+                name=name,
+                table=table,
+                partition=PARTITION_KEY,
+                sort=SORT_KEY,
             )

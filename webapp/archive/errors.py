@@ -43,7 +43,7 @@ class Stopped(Exception):
     """The caller stopped the work part-way (a cancelled job); nothing was left behind."""
 
 
-class RestoreError(Exception):
+class RestoreError(UserError):
     """The archive cannot be restored; nothing was written."""
 
 

@@ -39,6 +39,7 @@ from .manifest import (
     data_file,
 )
 from .readme import render_readme
+from .signing import SIGNATURE_NAME, SigningKey, sign
 from .upload import TooLarge, Upload
 from .zipstream import ZipEntry, ZipStream
 
@@ -85,12 +86,15 @@ def export_archive(
     page_limit: int | None = None,
     progress: Progress | None = None,
     before_finish: Callable[[], None] | None = None,
+    signing_key: SigningKey | None = None,
 ) -> ExportResult:
     """Export a user's items in a date range to a new archive in S3; return what was made.
 
     ``progress(table, items so far)`` is called after every page; ``before_finish``
     just before the archive would appear. Either may raise ``Stopped`` to end the
-    export: the upload is aborted and ``Stopped`` propagates as it is.
+    export: the upload is aborted and ``Stopped`` propagates as it is. With a
+    ``signing_key`` the manifest is signed (``manifest.sig``), so a restore can tell
+    the archive is ours and unchanged.
     """
     chosen = _check_formats(formats)
     missing = [table for table in TABLES if not tables.get(table)]
@@ -110,8 +114,10 @@ def export_archive(
             counts[table], files[table] = _write_table(
                 archive, table, chosen, pages, progress=progress
             )
-        manifest = _manifest(archive_id, sub, tables, counts, files)
-        archive.add(MANIFEST_NAME, manifest.to_json())
+        manifest = _manifest(archive_id, sub, tables, counts, files).to_json()
+        archive.add(MANIFEST_NAME, manifest)
+        if signing_key is not None:
+            archive.add(SIGNATURE_NAME, sign(manifest, signing_key))
         readme = render_readme(archive_id, csv="csv" in chosen, json="json" in chosen)
         archive.add(README_NAME, readme.encode("utf-8"))
         archive.close()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA, PARTITION_KEY, SORT_KEY, TABLES, TableName
+from .errors import N_, RestoreError
 
 MANIFEST_NAME = "manifest.json"
 README_NAME = "README.txt"
@@ -30,7 +31,7 @@ CSV = "csv"
 DYNAMODB_JSON = "dynamodb-json"
 
 
-class ManifestError(Exception):
+class ManifestError(RestoreError):
     """The manifest is missing, foreign, newer or malformed; ``str()`` says which."""
 
 
@@ -104,20 +105,22 @@ class Manifest:
 def parse_manifest(raw: bytes) -> Manifest:
     """Return the manifest in ``raw``; refuse a foreign, newer or malformed one."""
     if len(raw) > MAX_MANIFEST_BYTES:
-        raise ManifestError(f"{MANIFEST_NAME} is too large to be a manifest")
+        raise ManifestError(N_("%(file)s is too large to be a manifest"), file=MANIFEST_NAME)
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ManifestError(f"{MANIFEST_NAME} is not valid JSON") from None
+        raise ManifestError(N_("%(file)s is not valid JSON"), file=MANIFEST_NAME) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
-        raise ManifestError(f"{MANIFEST_NAME} is not a Kakeibo Export manifest")
+        raise ManifestError(N_("%(file)s is not a Kakeibo Export manifest"), file=MANIFEST_NAME)
     version = data.get("format_version")
     if type(version) is not int:
         raise _malformed("format_version")
     if version not in SUPPORTED_VERSIONS:
         supported = ", ".join(str(v) for v in sorted(SUPPORTED_VERSIONS))
         raise ManifestError(
-            f"the archive has format version {version}; this restore reads version {supported}"
+            N_("the archive has format version %(version)s; this restore reads version %(known)s"),
+            version=str(version),
+            known=supported,
         )
     user_sub = data.get("user_sub")
     if not isinstance(user_sub, str) or not user_sub:
@@ -131,7 +134,11 @@ def parse_manifest(raw: bytes) -> Manifest:
     entries: dict[TableName, TableEntry] = {}
     for table, raw_entry in tables.items():
         if table not in TABLES:
-            raise ManifestError(f"{MANIFEST_NAME} lists an unknown table {table!r}")
+            raise ManifestError(
+                N_("%(file)s lists an unknown table %(table)s"),
+                file=MANIFEST_NAME,
+                table=repr(table),
+            )
         entries[table] = _table_entry(table, raw_entry)
     names = [name for entry in entries.values() for name in entry.files]
     if len(names) != len(set(names)) or MANIFEST_NAME in names:
@@ -162,8 +169,14 @@ def _table_entry(table: TableName, raw: object) -> TableEntry:
         raw.get("attribute_definitions"), ATTRIBUTE_DEFINITIONS
     ):
         raise ManifestError(
-            f"{MANIFEST_NAME}: the key schema of {table} is not Kakeibo's "
-            f"({PARTITION_KEY} and {SORT_KEY}, both strings)"
+            N_(
+                "%(file)s: the key schema of %(table)s is not Kakeibo's "
+                "(%(partition)s and %(sort)s, both strings)"
+            ),
+            file=MANIFEST_NAME,
+            table=table,
+            partition=PARTITION_KEY,
+            sort=SORT_KEY,
         )
     entries: dict[str, FileEntry] = {}
     for name, spec in files.items():
@@ -194,4 +207,6 @@ def _pairs(value: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _malformed(what: str) -> ManifestError:
-    return ManifestError(f"{MANIFEST_NAME} is malformed: {what} is missing or invalid")
+    return ManifestError(
+        N_("%(file)s is malformed: %(what)s is missing or invalid"), file=MANIFEST_NAME, what=what
+    )

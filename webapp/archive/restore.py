@@ -1,22 +1,30 @@
-"""Restore an archive into the tables: verify everything first, then write.
+"""Restore an archive into the tables: verify everything first, compare, then write.
 
 Pure Python over boto3's low-level DynamoDB client, no Flask. Nothing is
 written until the whole archive has been checked (see ``reader``) and the
-target tables too. Writing is PutRequest of the archived items, so running a
-restore twice leaves the same data.
+target tables too. The archive's items are then compared with the table's
+items in the archive's period (see ``compare``): a **merge** puts back the new
+and changed items and keeps the rest; a **replace** also deletes the items of
+the period the archive lacks. Either way running a restore twice leaves the
+same data, and nothing outside the user's partition and the period is touched.
 """
 
 from __future__ import annotations
 
+import pickle
+import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import date
+from typing import IO, TYPE_CHECKING, Any
 
 from ..model import TABLES, TableName
+from .compare import TableDiff, count, pair
+from .dates import DateRange
 from .decode import MAX_PARTITION_KEY_BYTES
-from .dynamo import Progress, check_tables, put_items
-from .errors import RestoreError, WriteError
+from .dynamo import Progress, batch_write, check_tables, delete_request, iter_pages, put_request
+from .errors import N_, ExportError, RestoreError, WriteError
 from .ids import user_prefix
 from .reader import ArchiveReader, open_archive
 
@@ -26,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = [
     "RestoreError",
     "TablePlan",
+    "TableRestore",
+    "preview_table",
     "WriteError",
     "check_as_user",
     "open_archive",
@@ -40,20 +50,38 @@ def check_as_user(sub: str) -> str:
     try:
         user_prefix(sub)
     except ValueError as exc:
-        raise RestoreError(f"--as-user: {exc}") from None
+        raise RestoreError(
+            N_("--as-user: a user's sub must be a non-empty string without '/'")
+        ) from exc
     if sub.strip() != sub or len(sub.encode("utf-8")) > MAX_PARTITION_KEY_BYTES:
-        raise RestoreError("--as-user: not a usable user id (surrounding spaces or too long)")
+        raise RestoreError(N_("--as-user: not a usable user id (surrounding spaces or too long)"))
     return sub
 
 
 @dataclass(frozen=True)
 class TablePlan:
-    """One verified table, ready to write: where to, how many items, as whom."""
+    """One verified table, ready to compare and write: where to, whose, which period."""
 
     table: TableName
     target: str
     items: int
+    #: The partition written (the archive's user, or ``as_user``).
+    owner: str
+    period: DateRange
     as_user: str | None = None
+
+    @property
+    def bounds(self) -> tuple[str, str]:
+        """Return the lowest and highest sort key of the period."""
+        return self.period.start.isoformat(), self.period.end.isoformat() + "~"
+
+
+@dataclass
+class TableRestore(TableDiff):
+    """What a restore of one table did: the comparison, and the requests it sent."""
+
+    written: int = 0
+    deleted: int = 0
 
 
 def plan_restore(
@@ -72,13 +100,59 @@ def plan_restore(
     chosen: list[TableName] = list(dict.fromkeys(only or TABLES))
     if as_user is not None:
         as_user = check_as_user(as_user)
+    period = archive_period(archive)
     counts = archive.verify(chosen, as_user=as_user)
     targets = {table: tables[table] for table in chosen}
     check_tables(dynamodb, targets)
+    owner = as_user or archive.manifest.user_sub
     return [
-        TablePlan(table=table, target=targets[table], items=counts[table], as_user=as_user)
+        TablePlan(
+            table=table,
+            target=targets[table],
+            items=counts[table],
+            owner=owner,
+            period=period,
+            as_user=as_user,
+        )
         for table in chosen
     ]
+
+
+def archive_period(archive: ArchiveReader) -> DateRange:
+    """Return the period the archive's manifest names; refuse one that is not two dates."""
+    manifest = archive.manifest
+    try:
+        return DateRange(
+            date.fromisoformat(manifest.range_start), date.fromisoformat(manifest.range_end)
+        )
+    except (ValueError, ExportError):
+        raise RestoreError(
+            N_("the archive's period (%(start)s to %(end)s) is not a range of dates"),
+            start=manifest.range_start,
+            end=manifest.range_end,
+        ) from None
+
+
+def _pairs(
+    dynamodb: DynamoDBClient, archive: ArchiveReader, plan: TablePlan
+) -> Iterator[tuple[Any, Any, Any]]:
+    low, high = plan.bounds
+    current = (
+        item for page in iter_pages(dynamodb, plan.target, plan.owner, plan.period) for item in page
+    )
+    archived = archive.iter_items(plan.table, as_user=plan.as_user)
+    return pair(archived, current, low=low, high=high)
+
+
+def preview_table(dynamodb: DynamoDBClient, archive: ArchiveReader, plan: TablePlan) -> TableDiff:
+    """Compare one planned table with the archive; write nothing."""
+    diff = TableDiff()
+    try:
+        for kind, archived, now in _pairs(dynamodb, archive, plan):
+            count(diff, kind, archived, now)
+    except ExportError as exc:  # the table could not be read
+        raise RestoreError(exc.message, **exc.fields) from exc
+    return diff
 
 
 def write_table(
@@ -86,12 +160,40 @@ def write_table(
     archive: ArchiveReader,
     plan: TablePlan,
     *,
+    replace: bool = False,
     progress: Progress | None = None,
     sleep: Callable[[float], None] = time.sleep,
-) -> int:
-    """Write one planned table's items; return how many were written."""
-    items = archive.iter_items(plan.table, as_user=plan.as_user)
-    return put_items(dynamodb, plan.target, items, progress=progress, sleep=sleep)
+) -> TableRestore:
+    """Put back the new and changed items (and with ``replace`` delete the extra ones).
+
+    The requests are worked out first, from the whole comparison, and only then
+    sent: writing while the table's pages are still being read could make an item
+    just put back look like one the archive lacks.
+    """
+    result = TableRestore()
+    with tempfile.TemporaryFile() as spool:
+        try:
+            for kind, archived, now in _pairs(dynamodb, archive, plan):
+                count(result, kind, archived, now)
+                if kind in ("new", "changed"):
+                    pickle.dump(put_request(archived), spool)
+                    result.written += 1
+                elif kind == "extra" and replace:
+                    pickle.dump(delete_request(now), spool)
+                    result.deleted += 1
+        except ExportError as exc:
+            raise RestoreError(exc.message, **exc.fields) from exc
+        spool.seek(0)
+        batch_write(dynamodb, plan.target, _unspool(spool), progress=progress, sleep=sleep)
+    return result
+
+
+def _unspool(spool: IO[bytes]) -> Iterator[dict[str, Any]]:
+    while True:
+        try:
+            yield pickle.load(spool)  # our own file, written just now
+        except EOFError:
+            return
 
 
 def restore_archive(
@@ -101,9 +203,10 @@ def restore_archive(
     tables: Mapping[TableName, str],
     only: Sequence[TableName] | None = None,
     as_user: str | None = None,
-) -> dict[TableName, int]:
-    """Verify everything, then write every planned table; return items written per table."""
+    replace: bool = False,
+) -> dict[TableName, TableRestore]:
+    """Verify everything, then restore every planned table; return what each got."""
     plans = plan_restore(
         dynamodb=dynamodb, archive=archive, tables=tables, only=only, as_user=as_user
     )
-    return {plan.table: write_table(dynamodb, archive, plan) for plan in plans}
+    return {plan.table: write_table(dynamodb, archive, plan, replace=replace) for plan in plans}

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from ..archive.dates import DateRange
 from ..archive.errors import N_, ExportError, Stopped, UserError
 from ..archive.export import ALL_FORMATS, Format, export_archive
+from ..archive.signing import SigningKey
 from ..model import TABLES, TableName
 from .records import Job, JobStopped
 from .store import JobStore
@@ -123,11 +124,12 @@ def run_export(
     bucket: str,
     tables: Mapping[TableName, str],
     reporter: Reporter | None = None,
+    signing_key: SigningKey | None = None,
 ) -> Reporter:
     """Run one claimed export job to its end; return its reporter (for the write count)."""
     reporter = reporter or Reporter(store, job)
     try:
-        return _run_export(job, store, dynamodb, s3, bucket, tables, reporter)
+        return _run_export(job, store, dynamodb, s3, bucket, tables, reporter, signing_key)
     finally:
         reporter.close()
 
@@ -140,6 +142,7 @@ def _run_export(
     bucket: str,
     tables: Mapping[TableName, str],
     reporter: Reporter,
+    signing_key: SigningKey | None,
 ) -> Reporter:
     try:
         date_range, formats = _export_params(job)
@@ -153,6 +156,7 @@ def _run_export(
             formats=formats,
             progress=reporter,
             before_finish=reporter.write,
+            signing_key=signing_key,
         )
     except Stopped:
         logger.info("job %s stopped (cancelled); its upload was aborted", job.id)

@@ -13,12 +13,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
+from ..archive.signing import Keyring
 from ..aws import Clients
+from ..secret_key import archive_keyring
 from ..settings import Settings
 from .queue import JobMessage
 from .records import Job, State
+from .restoring import PREVIEW, RESTORE, run_preview, run_restore
 from .runner import EXPORT, REPORT_INTERVAL, Reporter, run_export
 from .store import JobStore
 
@@ -79,22 +83,38 @@ class Worker:
             if self.store.fail_interrupted(job, now, stale_after=self.stale_after):
                 logger.warning("job %s was interrupted (no heartbeat)", job.id)
             return None
-        if claimed.kind != EXPORT:
-            logger.error("job %s has an unknown kind %r", claimed.id, claimed.kind)
-            return claimed
         reporter = Reporter(
             self.store, claimed, now=self.now, interval=self.report_interval, remaining=remaining
         )
-        run_export(
-            claimed,
-            store=self.store,
-            dynamodb=self.clients.dynamodb,
-            s3=self.clients.s3,
-            bucket=self.settings.export_bucket,
-            tables=self.settings.data_tables,
-            reporter=reporter,
-        )
+        try:
+            self._run(claimed, reporter)
+        finally:
+            reporter.close()
         return claimed
+
+    def _run(self, job: Job, reporter: Reporter) -> None:
+        common: dict[str, Any] = {
+            "store": self.store,
+            "dynamodb": self.clients.dynamodb,
+            "s3": self.clients.s3,
+            "bucket": self.settings.export_bucket,
+            "tables": self.settings.data_tables,
+            "reporter": reporter,
+        }
+        if job.kind == EXPORT:
+            run_export(job, signing_key=self.keyring.current(), **common)
+        elif job.kind in (PREVIEW, RESTORE):
+            run = run_preview if job.kind == PREVIEW else run_restore
+            run(
+                job, keyring=self.keyring, max_upload_bytes=self.settings.max_upload_bytes, **common
+            )
+        else:
+            logger.error("job %s has an unknown kind %r", job.id, job.kind)
+
+    @cached_property
+    def keyring(self) -> Keyring:
+        """Return the archive keys (read from SSM once per container)."""
+        return archive_keyring(self.settings, self.clients)
 
 
 def _remaining(context: Any) -> Callable[[], float] | None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..archive.ids import EXPORT_PREFIX
 from ..jobs.records import TTL_ATTRIBUTE
+from ..jobs.restoring import UPLOAD_PREFIX
 from ..model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA
 
 if TYPE_CHECKING:
@@ -39,7 +40,13 @@ def lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
             "Filter": {"Prefix": EXPORT_PREFIX},
             "Expiration": {"Days": retention_days},
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
-        }
+        },
+        {
+            "ID": "expire-uploads",
+            "Status": "Enabled",
+            "Filter": {"Prefix": UPLOAD_PREFIX},
+            "Expiration": {"Days": 1},
+        },
     ]
 
 

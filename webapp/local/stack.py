@@ -111,6 +111,7 @@ def provision(
         "cognito_client_id": pool.client_id,
         "jwks_url": f"{endpoint}/{pool.pool_id}/.well-known/jwks.json",
         "secret_key": secrets.token_hex(32),
+        "archive_key": secrets.token_hex(32),
         **overrides,
     }
     return Settings(**fields)

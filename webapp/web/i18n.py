@@ -53,7 +53,9 @@ def translate_message(message: str, fields: Mapping[str, object]) -> str:
         name: format_decimal(value) if isinstance(value, int) else value
         for name, value in fields.items()
     }
-    return str(gettext(message, **values))
+    text = str(gettext(message, **values))
+    # The core's reasons are clauses ("the archive has no …"); on a page they open a sentence.
+    return text[:1].upper() + text[1:]
 
 
 @bp.post("/language")

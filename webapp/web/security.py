@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, abort, request
+from flask import Flask, abort, g, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadRequest
@@ -60,10 +60,24 @@ def refuse_cross_site() -> None:
         abort(400, description=str(CROSS_SITE_MESSAGE))
 
 
+def allow_form_action(origin: str) -> None:
+    """Let this page's forms post to ``origin`` too (the bucket a file is uploaded to)."""
+    g.form_action = origin
+
+
+def content_security_policy() -> str:
+    """Return the page's policy: ours, with one more form target if the view allowed it."""
+    extra = g.get("form_action")
+    if not extra:
+        return CONTENT_SECURITY_POLICY
+    return CONTENT_SECURITY_POLICY.replace("form-action 'self'", f"form-action 'self' {extra}")
+
+
 def add_headers(response: Response) -> Response:
     """Set the security headers; forbid caching of anything but static files."""
     for name, value in HEADERS.items():
         response.headers[name] = value
+    response.headers["Content-Security-Policy"] = content_security_policy()
     if request.endpoint != "static":
         # Pages and redirects carry personal data or depend on the session.
         response.headers.setdefault("Cache-Control", "no-store")

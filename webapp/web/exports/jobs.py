@@ -10,12 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import flash, get_template_attribute, jsonify, redirect, url_for
-from flask_babel import gettext
+from flask_babel import format_decimal, gettext
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
 from ...archive.store import ArchiveNotFound
 from ...jobs.records import Job, State
+from ...jobs.restoring import PREVIEW, RESTORE
 from ..auth import login_required, signed_in_user
 from ..context import archive_store, job_store, stale_after
 from ..filters import count_balances, count_slips, format_size, page_locale
@@ -32,6 +33,17 @@ def job_status(job: Job) -> str:
     """Return what a job's row says: waiting, progress so far, or how it ended."""
     if job.state is State.QUEUED:
         return _("Waiting to start…")
+    if job.kind == PREVIEW and job.state is State.RUNNING:
+        return _("Checking the archive and comparing it with your account book…")
+    if job.kind == RESTORE and job.state is State.RUNNING:
+        sent = sum(job.progress.values())
+        if not sent:
+            return _("Saving the current data for undo, then restoring…")
+        return _("Restoring… %(count)s changes written so far", count=format_decimal(sent))
+    if job.kind == PREVIEW and job.state is State.DONE:
+        return _("Checked. See below what a restore would change.")
+    if job.kind == RESTORE and job.state is State.DONE:
+        return _("Restored.")
     if job.state is State.RUNNING:
         slips, balances = job.progress.get("slips", 0), job.progress.get("balances", 0)
         if not slips and not balances:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -13,16 +13,17 @@ from flask_babel import ngettext
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
-from ...archive.errors import N_, UserError
+from ...archive.errors import UserError
 from ...archive.store import ArchiveNotFound, StorageError, StoredArchive
-from ...jobs.queue import JobMessage
-from ...jobs.records import Job, JobError, State, new_job_id
+from ...jobs.records import Job, JobError, State
+from ...jobs.restoring import RESTORE
 from ...jobs.runner import EXPORT
 from ..auth import login_required, signed_in_user
-from ..context import archive_store, get_settings, job_queue, job_store, stale_after
+from ..context import archive_store, get_settings, job_store
 from ..errors import render_error
-from ..filters import format_day, page_locale
+from ..filters import format_datetime, format_day, page_locale
 from ..i18n import translate_error
+from ..submit import TooManyJobs, submit_job, visible_jobs
 from .forms import ExportForm, presets
 
 bp = Blueprint("exports", __name__)
@@ -33,9 +34,6 @@ FORMAT_HINTS = {
     "csv": _l("Spreadsheets that open in Excel, one per table."),
     "json": _l("An exact, typed copy to restore into DynamoDB."),
 }
-#: A failed job stays on the page this long, so its message is seen.
-SHOW_FAILED_FOR = timedelta(days=1)
-NOT_STARTED = N_("The export could not be started just now. Try again.")
 
 
 @bp.get("/")
@@ -61,41 +59,20 @@ def create() -> Response | tuple[str, int]:
     form = ExportForm(max_span_days=settings.max_span_days)
     if not form.validate() or form.date_range is None:
         return _render(form), 400
-    user, store, now = signed_in_user(), job_store(), datetime.now(UTC)
+    user = signed_in_user()
     try:
-        jobs = _visible_jobs(store.list(user.sub), now)
-        if sum(job.unfinished for job in jobs) >= settings.max_active_jobs:
-            form.form_errors.append(
-                ngettext(
-                    "You already have %(count)s export in progress. Wait for it to finish "
-                    "(or cancel it), then try again.",
-                    "You already have %(count)s exports in progress. Wait for one to finish "
-                    "(or cancel one), then try again.",
-                    settings.max_active_jobs,
-                    count=settings.max_active_jobs,
-                )
-            )
-            return _render(form, jobs=jobs), 429
-        job = store.create(
-            Job(
-                user_id=user.sub,
-                id=new_job_id(now),
-                kind=EXPORT,
-                state=State.QUEUED,
-                created_at=now,
-                params={
-                    "start": form.date_range.start.isoformat(),
-                    "end": form.date_range.end.isoformat(),
-                    "formats": sorted(form.chosen_formats),
-                },
-                progress={"slips": 0, "balances": 0},
-            )
+        job = submit_job(
+            user.sub,
+            EXPORT,
+            {
+                "start": form.date_range.start.isoformat(),
+                "end": form.date_range.end.isoformat(),
+                "formats": sorted(form.chosen_formats),
+            },
         )
-        try:
-            job_queue().send(JobMessage(user_id=user.sub, job_id=job.id))
-        except JobError:
-            store.abandon(job, UserError(NOT_STARTED), now)
-            raise
+    except TooManyJobs as exc:
+        form.form_errors.append(too_many_jobs(exc.limit))
+        return _render(form), 429
     except JobError as exc:
         form.form_errors.append(translate_error(exc))
         return _render(form), 503
@@ -170,17 +147,18 @@ def unavailable(error: UserError) -> Response:
     return render_error(ServiceUnavailable(translate_error(error)))
 
 
-def _visible_jobs(jobs: list[Job], now: datetime) -> list[Job]:
-    """Return the jobs the page shows: unfinished ones, and failures of the last day."""
-    seen = [job.seen_at(now, stale_after=stale_after()) for job in jobs]
-    return [
-        job
-        for job in seen
-        if job.unfinished
-        or (
-            job.state is State.FAILED and (job.updated_at or job.created_at) > now - SHOW_FAILED_FOR
+def too_many_jobs(limit: int) -> str:
+    """Return the message for one job too many."""
+    return str(
+        ngettext(
+            "You already have %(count)s export in progress. Wait for it to finish "
+            "(or cancel it), then try again.",
+            "You already have %(count)s exports in progress. Wait for one to finish "
+            "(or cancel one), then try again.",
+            limit,
+            count=limit,
         )
-    ]
+    )
 
 
 def _render(form: ExportForm, jobs: list[Job] | None = None) -> str:
@@ -192,11 +170,13 @@ def _render(form: ExportForm, jobs: list[Job] | None = None) -> str:
         archives = archive_store().list(user.sub, now=now)
     except StorageError as exc:
         archives, list_error = None, translate_error(exc)
+    every: list[Job] = []
+    try:
+        every = job_store().list(user.sub)
+    except JobError as exc:
+        list_error = list_error or translate_error(exc)
     if jobs is None:
-        try:
-            jobs = _visible_jobs(job_store().list(user.sub), now)
-        except JobError as exc:
-            jobs, list_error = [], list_error or translate_error(exc)
+        jobs = visible_jobs(every, now)
     finished = _finished(request.args.get("job", ""), user.sub)
     return render_template(
         "exports/index.html",
@@ -208,6 +188,7 @@ def _render(form: ExportForm, jobs: list[Job] | None = None) -> str:
         refresh=_refresh_url(jobs),
         list_error=list_error,
         new=request.args.get("new") or str(finished.result.get("archive_id", "")),
+        labels=archive_labels(every),
         finished=finished if finished.state is State.DONE else None,
         now=now,
         retention_days=settings.retention_days,
@@ -230,6 +211,20 @@ def _refresh_url(jobs: list[Job]) -> str | None:
     shown = args.get("job", "")
     anchor = shown if any(job.id == shown for job in unfinished) else unfinished[0].id
     return url_for("exports.index", **args, _anchor=f"job-{anchor}")
+
+
+def archive_labels(jobs: list[Job]) -> dict[str, str]:
+    """Return what the list says beside archives that jobs made for a purpose (by archive id)."""
+    zone = zoneinfo.ZoneInfo(get_settings().display_timezone)
+    labels = {}
+    for job in jobs:
+        undo = job.result.get("undo_archive_id") if job.kind == RESTORE else None
+        if undo:
+            labels[str(undo)] = _(
+                "Before the restore of %(when)s",
+                when=format_datetime(job.created_at, zone, page_locale()),
+            )
+    return labels
 
 
 def _finished(job_id: str, sub: str) -> Job:

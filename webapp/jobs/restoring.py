@@ -1,0 +1,306 @@
+"""Restore jobs: preview what an archive would change, then restore it, with an undo archive.
+
+Both read the archive from S3 into a temporary file (an upload from the user's
+PC under ``uploads/<sub>/``, or one of their archives under ``exports/<sub>/``):
+the key is built from the job's verified user and never taken from a message or
+a form. Before anything is compared the archive must be signed by this
+installation and be the user's own; then the core verifies every file and item.
+The restore itself writes only in the user's partition and the archive's period,
+and makes an ordinary archive of that period first, so the restore can be undone.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO, TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..archive.dates import DateRange
+from ..archive.errors import N_, RestoreError, Stopped, UserError
+from ..archive.export import export_archive
+from ..archive.ids import ArchiveId, archive_key
+from ..archive.reader import ArchiveReader, open_archive
+from ..archive.restore import (
+    TablePlan,
+    archive_period,
+    plan_restore,
+    preview_table,
+    write_table,
+)
+from ..archive.signing import Keyring
+from ..aws import error_code
+from ..model import TableName
+from .records import Job, JobStopped
+from .runner import Reporter
+from .store import JobStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
+logger = logging.getLogger(__name__)
+
+PREVIEW = "preview"
+RESTORE = "restore"
+UPLOAD_PREFIX = "uploads/"
+MERGE, REPLACE = "merge", "replace"
+_CHUNK = 1024 * 1024
+
+NOT_YOURS = N_(
+    "This archive belongs to another account. You can restore only archives of your own "
+    "account from this page."
+)
+GONE = N_("The archive or uploaded file is no longer there. Please start again.")
+CHANGED = N_("The file changed after it was checked. Please start the restore again.")
+TOO_BIG = N_("The file is larger than %(limit)s bytes, the most a restore takes.")
+UNREADABLE = N_("The file could not be read just now. Please try again.")
+
+
+def upload_key(sub: str, token: str) -> str:
+    """Return where a user's upload from their PC lives."""
+    if not sub or "/" in sub or not token.isalnum():
+        raise ValueError("a user's sub and an upload token are plain segments")
+    return f"{UPLOAD_PREFIX}{sub}/{token}.zip"
+
+
+def source_key(job: Job) -> str:
+    """Return the S3 key a restore job reads: always under the job owner's own prefix."""
+    source = job.params["source"]
+    if source.get("kind") == "upload":
+        return upload_key(job.user_id, str(source["token"]))
+    parsed = ArchiveId.parse(str(source.get("archive_id", "")))
+    if parsed is None:
+        raise ValueError("not an archive id")
+    return archive_key(job.user_id, parsed)
+
+
+def _download(
+    s3: S3Client, bucket: str, key: str, *, limit: int, etag: str | None = None
+) -> tuple[IO[bytes], str]:
+    """Copy the object into a temporary file; return it (at its start) and its ETag."""
+    try:
+        if etag:
+            head = s3.head_object(Bucket=bucket, Key=key, IfMatch=etag)
+        else:
+            head = s3.head_object(Bucket=bucket, Key=key)
+    except (ClientError, BotoCoreError) as exc:
+        if error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
+            raise RestoreError(GONE) from exc
+        if error_code(exc) in {"412", "PreconditionFailed"}:
+            raise RestoreError(CHANGED) from exc
+        raise RestoreError(UNREADABLE) from exc
+    if head["ContentLength"] > limit:
+        raise RestoreError(TOO_BIG, limit=limit)
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (returned open, closed by the caller)
+    try:
+        # The very object the size was checked on (IfMatch), streamed to disk in chunks.
+        body = s3.get_object(Bucket=bucket, Key=key, IfMatch=head["ETag"])["Body"]
+        copied = 0
+        for chunk in body.iter_chunks(_CHUNK):
+            copied += len(chunk)
+            if copied > limit:
+                raise RestoreError(TOO_BIG, limit=limit)
+            spool.write(chunk)
+    except (ClientError, BotoCoreError) as exc:
+        spool.close()
+        if error_code(exc) in {"412", "PreconditionFailed"}:
+            raise RestoreError(CHANGED) from exc
+        raise RestoreError(UNREADABLE) from exc
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool, head["ETag"]
+
+
+def _open_own(spool: IO[bytes], job: Job, keyring: Keyring) -> ArchiveReader:
+    """Open the archive and refuse it unless it is signed by us and the user's own."""
+    reader = open_archive(spool)
+    try:
+        reader.check_signature(keyring)
+        if reader.manifest.user_sub != job.user_id:
+            raise RestoreError(NOT_YOURS)
+    except BaseException:
+        reader.close()
+        raise
+    return reader
+
+
+@dataclass
+class _Verified:
+    reader: ArchiveReader
+    period: DateRange
+    plans: list[TablePlan]
+    etag: str
+
+
+@contextmanager
+def _verified(
+    job: Job,
+    key: str,
+    *,
+    dynamodb: DynamoDBClient,
+    s3: S3Client,
+    bucket: str,
+    tables: Mapping[TableName, str],
+    keyring: Keyring,
+    limit: int,
+    etag: str | None = None,
+) -> Iterator[_Verified]:
+    """Download ``key``, open it as the job owner's signed archive, verify and plan it."""
+    spool, found = _download(s3, bucket, key, limit=limit, etag=etag)
+    with spool, _open_own(spool, job, keyring) as reader:
+        period = archive_period(reader)
+        plans = plan_restore(dynamodb=dynamodb, archive=reader, tables=tables, as_user=job.user_id)
+        yield _Verified(reader, period, plans, found)
+
+
+def run_preview(
+    job: Job,
+    *,
+    store: JobStore,
+    dynamodb: DynamoDBClient,
+    s3: S3Client,
+    bucket: str,
+    tables: Mapping[TableName, str],
+    keyring: Keyring,
+    max_upload_bytes: int,
+    reporter: Reporter,
+) -> None:
+    """Check an archive and count what restoring it would change; write nothing."""
+    try:
+        try:
+            key = source_key(job)
+        except (KeyError, ValueError, TypeError):
+            raise RestoreError(GONE) from None
+        with _verified(
+            job,
+            key,
+            dynamodb=dynamodb,
+            s3=s3,
+            bucket=bucket,
+            tables=tables,
+            keyring=keyring,
+            limit=max_upload_bytes,
+        ) as checked:
+            reporter.write()
+            previews = {}
+            for plan in checked.plans:
+                previews[plan.table] = preview_table(dynamodb, checked.reader, plan).to_dict()
+                reporter(plan.table, plan.items)
+            result = {
+                "etag": checked.etag,
+                "period": _period(checked.period),
+                "created_at": checked.reader.manifest.created_at,
+                "tables": previews,
+            }
+        store.finish(job, result, reporter.counts, reporter.now())
+    except Stopped:
+        logger.info("preview %s stopped (cancelled)", job.id)
+    except UserError as exc:
+        _fail(store, job, exc, reporter)
+
+
+def run_restore(
+    job: Job,
+    *,
+    store: JobStore,
+    dynamodb: DynamoDBClient,
+    s3: S3Client,
+    bucket: str,
+    tables: Mapping[TableName, str],
+    keyring: Keyring,
+    max_upload_bytes: int,
+    reporter: Reporter,
+) -> None:
+    """Restore the archive a finished preview checked: undo archive first, then write."""
+    started = time.monotonic()
+    try:
+        preview = store.get(job.user_id, str(job.params.get("preview", "")))
+        if preview is None or preview.kind != PREVIEW or "etag" not in preview.result:
+            raise RestoreError(GONE)
+        replace = job.params.get("mode") == REPLACE
+        key = source_key(preview)
+        with _verified(
+            job,
+            key,
+            dynamodb=dynamodb,
+            s3=s3,
+            bucket=bucket,
+            tables=tables,
+            keyring=keyring,
+            limit=max_upload_bytes,
+            etag=str(preview.result["etag"]),
+        ) as checked:
+            reader, period = checked.reader, checked.period
+            reporter.write()
+            # The way back: an ordinary archive of the period as it is now.
+            undo = export_archive(
+                dynamodb=dynamodb,
+                s3=s3,
+                bucket=bucket,
+                tables=tables,
+                sub=job.user_id,
+                date_range=period,
+                signing_key=keyring.current(),
+                before_finish=reporter.write,
+            )
+            outcome: dict[str, Any] = {
+                "undo_archive_id": str(undo.archive_id),
+                "undo_counts": dict(undo.counts),
+                "mode": REPLACE if replace else MERGE,
+                "period": _period(period),
+                "tables": {},
+            }
+            for plan in checked.plans:
+                restored = write_table(
+                    dynamodb, reader, plan, replace=replace, progress=_counter(reporter, plan.table)
+                )
+                outcome["tables"][plan.table] = {
+                    "archived": restored.archived,
+                    "written": restored.written,
+                    "deleted": restored.deleted,
+                    "unchanged": restored.unchanged,
+                    "kept": 0 if replace else restored.extra,
+                }
+        outcome["elapsed_ms"] = int((time.monotonic() - started) * 1000)
+        store.finish(job, outcome, reporter.counts, reporter.now())
+        if key.startswith(UPLOAD_PREFIX):
+            # The upload has done its work: it goes (the lifecycle rule would in a day).
+            with suppress(ClientError, BotoCoreError):
+                s3.delete_object(Bucket=bucket, Key=key)
+    except JobStopped:
+        logger.info("restore %s stopped (cancelled)", job.id)
+    except Stopped:
+        logger.info("restore %s stopped", job.id)
+    except UserError as exc:
+        _fail(store, job, exc, reporter)
+
+
+def _period(period: DateRange) -> dict[str, str]:
+    return {"start": period.start.isoformat(), "end": period.end.isoformat()}
+
+
+def _counter(reporter: Reporter, table: TableName) -> Callable[[int], None]:
+    """Return a progress callback that adds up one table's requests sent for the reporter."""
+    sent = 0
+
+    def advance(count: int) -> None:
+        nonlocal sent
+        sent += count
+        reporter(table, sent)
+
+    return advance
+
+
+def _fail(store: JobStore, job: Job, error: UserError, reporter: Reporter) -> None:
+    logger.info("job %s failed: %s", job.id, error)
+    with suppress(JobStopped):
+        store.fail(job, error, reporter.now() if reporter else datetime.now(UTC))

@@ -1,0 +1,7 @@
+"""Restoring from the page: pick an archive or upload one, preview, confirm, undo."""
+
+from __future__ import annotations
+
+from .views import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,65 @@
+"""The restore forms: which archive, merge or replace, and the typed confirmation."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+
+# WTForms ships no type hints; the second code keeps this clean once the
+# project's mypy config ignores wtforms.* as it does flask_wtf.*.
+from wtforms import HiddenField, RadioField, StringField  # type: ignore[import-untyped, unused-ignore]
+from wtforms.validators import (  # type: ignore[import-untyped, unused-ignore]
+    InputRequired,
+    Regexp,
+    ValidationError,
+)
+
+MERGE, REPLACE = "merge", "replace"
+#: What the user types to confirm a replace: the word in either language.
+CONFIRM_WORDS = frozenset({"replace", "置き換え"})
+
+
+def _mode_field() -> RadioField:
+    return RadioField(
+        _l("How to restore"),
+        choices=[
+            (MERGE, _l("Merge: put back what the archive holds, keep everything else")),
+            (REPLACE, _l("Replace: make the archive's period exactly the archive")),
+        ],
+        default=MERGE,
+        validators=[InputRequired(_l("Choose how to restore."))],
+    )
+
+
+class PreviewForm(FlaskForm):  # type: ignore[misc]
+    """Which archive to check: one of the user's archives, or their upload."""
+
+    source = HiddenField(
+        validators=[
+            InputRequired(),
+            Regexp(
+                r"^(archive:[0-9A-Za-z_]{1,80}|upload:[0-9a-f]{32})$",
+                message=_l("That archive cannot be restored."),
+            ),
+        ]
+    )
+
+
+class ConfirmForm(FlaskForm):  # type: ignore[misc]
+    """Merge or replace; a replace must be confirmed by typing the word."""
+
+    mode = _mode_field()
+    confirm = StringField(
+        _l("To replace, type “replace” (or “置き換え”)"),
+        filters=[lambda v: unicodedata.normalize("NFKC", v).strip().lower() if v else v],
+        render_kw={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "none"},
+    )
+
+    def validate_confirm(self, field: StringField) -> None:
+        """Ask for the typed word before a replace, which deletes items."""
+        if self.mode.data == REPLACE and field.data not in CONFIRM_WORDS:
+            raise ValidationError(
+                _l("A replace deletes items: type “replace” (or “置き換え”) to confirm it.")
+            )

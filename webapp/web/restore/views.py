@@ -1,0 +1,175 @@
+"""Restore from the page: choose an archive (or upload one), preview, confirm, see the result.
+
+Every step that reads the archive or the tables runs as a job (preview, then
+restore): a request only checks the form and queues it. Uploads go from the
+browser straight to S3 with a presigned POST whose policy fixes the key under
+the user's own ``uploads/<sub>/``; S3 sends the browser back here when done.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.exceptions import NotFound, ServiceUnavailable
+from werkzeug.wrappers import Response
+
+from ...archive.errors import UserError
+from ...archive.store import ArchiveNotFound, StorageError
+from ...jobs.records import Job, JobError, State
+from ...jobs.restoring import PREVIEW, RESTORE, upload_key
+from ..auth import login_required, signed_in_user
+from ..context import archive_store, get_settings, job_store, stale_after
+from ..errors import render_error
+from ..exports.views import too_many_jobs
+from ..i18n import translate_error
+from ..security import allow_form_action
+from ..submit import TooManyJobs, submit_job
+from .forms import MERGE, ConfirmForm, PreviewForm
+
+bp = Blueprint("restore", __name__, url_prefix="/restore")
+
+
+@bp.errorhandler(ArchiveNotFound)
+def not_found(error: ArchiveNotFound) -> Response:
+    """Answer 404 for an archive or upload that is not the user's, or no longer there."""
+    return render_error(
+        NotFound(_("That archive or uploaded file is not there (any more). Please start again."))
+    )
+
+
+@bp.errorhandler(StorageError)
+@bp.errorhandler(JobError)
+def unavailable(error: UserError) -> Response:
+    """Answer 503 when S3 or the job table could not be reached."""
+    return render_error(ServiceUnavailable(translate_error(error)))
+
+
+_UPLOAD = re.compile(r"uploads/(?P<sub>[^/]+)/(?P<token>[0-9a-f]{32})\.zip")
+
+
+@bp.get("/archives/<archive_id>")
+@login_required
+def start_archive(archive_id: str) -> str:
+    """Offer to check what restoring one of the user's archives would change."""
+    archive = archive_store().find(signed_in_user().sub, archive_id)
+    form = PreviewForm(data={"source": f"archive:{archive.id}"})
+    return render_template("restore/start.html", form=form, archive=archive, upload_size=None)
+
+
+@bp.get("/upload")
+@login_required
+def upload() -> str:
+    """Show the form that sends a zip from the PC straight to S3."""
+    settings = get_settings()
+    key = upload_key(signed_in_user().sub, secrets.token_hex(16))
+    target = archive_store().presign_upload(
+        key,
+        max_bytes=settings.max_upload_bytes,
+        redirect=url_for("restore.uploaded", _external=True),
+    )
+    parts = urlsplit(target.url)
+    allow_form_action(f"{parts.scheme}://{parts.netloc}")
+    return render_template(
+        "restore/upload.html", target=target, max_bytes=settings.max_upload_bytes
+    )
+
+
+@bp.get("/uploaded")
+@login_required
+def uploaded() -> str:
+    """Confirm the upload S3 sent the browser back from, and offer to check it."""
+    match = _UPLOAD.fullmatch(request.args.get("key", ""))
+    sub = signed_in_user().sub
+    if match is None or match["sub"] != sub:
+        abort(404)
+    size = archive_store().uploaded_size(upload_key(sub, match["token"]))
+    form = PreviewForm(data={"source": f"upload:{match['token']}"})
+    return render_template("restore/start.html", form=form, archive=None, upload_size=size)
+
+
+@bp.post("/preview")
+@login_required
+def preview() -> Response | tuple[str, int]:
+    """Queue a check of what restoring the chosen archive would change."""
+    form = PreviewForm()
+    if not form.validate():
+        abort(400)
+    kind, _, name = form.source.data.partition(":")
+    sub = signed_in_user().sub
+    if kind == "archive":
+        archive_store().find(sub, name)  # 404 unless it is theirs and still there
+        source = {"kind": "archive", "archive_id": name}
+    else:
+        archive_store().uploaded_size(upload_key(sub, name))
+        source = {"kind": "upload", "token": name}
+    try:
+        job = submit_job(sub, PREVIEW, {"source": source})
+    except TooManyJobs as exc:
+        return render_template("restore/refused.html", message=too_many_jobs(exc.limit)), 429
+    except JobError as exc:
+        return render_template("restore/refused.html", message=translate_error(exc)), 503
+    return redirect(url_for("restore.job", job_id=job.id), code=303)
+
+
+def _own_restore_job(job_id: str) -> Job:
+    job = job_store().get(signed_in_user().sub, job_id)
+    if job is None or job.kind not in (PREVIEW, RESTORE):
+        abort(404)
+    return job.seen_at(datetime.now(UTC), stale_after=stale_after())
+
+
+@bp.get("/jobs/<job_id>")
+@login_required
+def job(job_id: str) -> str:
+    """Show a preview or a restore: its progress, then what it found or did."""
+    found = _own_restore_job(job_id)
+    form = ConfirmForm(data={"mode": MERGE}) if found.kind == PREVIEW else None
+    return _render_job(found, form)
+
+
+@bp.post("/jobs/<job_id>/confirm")
+@login_required
+def confirm(job_id: str) -> Response | tuple[str, int]:
+    """Queue the restore a finished preview showed, merge or (typed) replace."""
+    checked = _own_restore_job(job_id)
+    if checked.kind != PREVIEW or checked.state is not State.DONE:
+        abort(404)
+    form = ConfirmForm()
+    if not form.validate():
+        return _render_job(checked, form), 400
+    try:
+        restoring = submit_job(
+            checked.user_id, RESTORE, {"preview": checked.id, "mode": form.mode.data}
+        )
+    except TooManyJobs as exc:
+        form.form_errors.append(too_many_jobs(exc.limit))
+        return _render_job(checked, form), 429
+    except JobError as exc:
+        form.form_errors.append(translate_error(exc))
+        return _render_job(checked, form), 503
+    return redirect(url_for("restore.job", job_id=restoring.id), code=303)
+
+
+def _render_job(found: Job, form: ConfirmForm | None) -> str:
+    undo = None
+    if found.kind == RESTORE and found.state is State.DONE:
+        try:
+            undo = archive_store().find(found.user_id, str(found.result.get("undo_archive_id")))
+        except ArchiveNotFound:
+            undo = None
+    preview = None
+    if found.kind == RESTORE:
+        preview = job_store().get(found.user_id, str(found.params.get("preview", "")))
+    return render_template(
+        "restore/job.html",
+        job=found,
+        form=form,
+        undo=undo,
+        preview=preview,
+        refresh=url_for("restore.job", job_id=found.id) if found.unfinished else None,
+    )
