@@ -548,7 +548,11 @@ def test_worker_runs_jobs_from_the_queue_for_up_to_15_minutes(template: dict[str
         "maxReceiveCount": 3,
     }
     assert dead_letter["MessageRetentionPeriod"] == 1209600  # 14 days to look at failures
-    assert worker["Environment"] == _function(template)["Properties"]["Environment"]
+    # The web function's settings, plus the backup mail's sender and the link it carries.
+    web = _function(template)["Properties"]["Environment"]["Variables"]
+    extra = {k: v for k, v in worker["Environment"]["Variables"].items() if k not in web}
+    assert {k: v for k, v in worker["Environment"]["Variables"].items() if k in web} == web
+    assert sorted(extra) == ["NOTIFY_FROM", "SITE_URL"]
     assert str(worker["Timeout"]) == worker["Environment"]["Variables"]["WORKER_TIMEOUT"]
 
 
@@ -632,12 +636,20 @@ def test_bucket_is_private_encrypted_and_tls_only(template: dict[str, Any]) -> N
 
 def test_bucket_lifecycle_expires_exports_and_stale_uploads(template: dict[str, Any]) -> None:
     rules = template["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
-    exports, uploads = rules
+    exports, backups, uploads = rules
 
     assert exports["Id"] == "expire-exports" and exports["Status"] == "Enabled"
     assert exports["Prefix"] == "exports/"
     assert exports["ExpirationInDays"] == 7
     assert exports["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    # Automatic backups: their own prefix, kept 400 days (the worker keeps the newest 12).
+    assert backups == {
+        "Id": "expire-backups",
+        "Status": "Enabled",
+        "Prefix": "backups/",
+        "ExpirationInDays": 400,
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+    }
     # An upload to restore from that was never confirmed goes after a day.
     assert uploads == {
         "Id": "expire-uploads",
@@ -651,9 +663,9 @@ def test_retention_days_is_one_setting_for_the_rule_and_the_app() -> None:
     out = BUILD / "sls-test-retention"
     template = _osls_package(out, "--param=retentionDays=3")
 
-    rule, _uploads = template["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"][
-        "Rules"
-    ]
+    rule, _backups, _uploads = template["Resources"]["ExportBucket"]["Properties"][
+        "LifecycleConfiguration"
+    ]["Rules"]
     env = _function(template)["Properties"]["Environment"]["Variables"]
     # A --param arrives as text; CloudFormation reads "3" as the number.
     assert str(rule["ExpirationInDays"]) == env["EXPORT_RETENTION_DAYS"] == "3"
@@ -663,12 +675,31 @@ def test_tables_have_the_data_model_keys_on_demand_and_pitr(template: dict[str, 
     tables = _resources(template, "AWS::DynamoDB::Table")
 
     assert sorted(tables) == ["AppTable", "BalancesTable", "SlipsTable"]
+    # The automatic backups' sparse index: who is due, without a Scan.
+    assert tables["AppTable"]["Properties"]["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": "backups-due",
+            "KeySchema": [
+                {"AttributeName": "due_shard", "KeyType": "HASH"},
+                {"AttributeName": "next_run", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ]
     app_ttl = tables["AppTable"]["Properties"]["TimeToLiveSpecification"]
     assert app_ttl == {"AttributeName": "expires_at", "Enabled": True}
     for table in tables.values():
         props = table["Properties"]
         assert props["KeySchema"] == KEY_SCHEMA
-        assert props["AttributeDefinitions"] == ATTRIBUTE_DEFINITIONS
+        extra = (
+            []
+            if table is not tables["AppTable"]
+            else [
+                {"AttributeName": "due_shard", "AttributeType": "S"},
+                {"AttributeName": "next_run", "AttributeType": "S"},
+            ]
+        )
+        assert props["AttributeDefinitions"] == ATTRIBUTE_DEFINITIONS + extra
         assert props["BillingMode"] == "PAY_PER_REQUEST"
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
@@ -701,11 +732,49 @@ def test_user_pool_signs_in_by_email_with_a_strong_policy(template: dict[str, An
 
 
 def _statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
-    return [
-        statement
-        for policy in template["Resources"][role]["Properties"]["Policies"]
+    """Return a role's statements; a conditional one (Fn::If) only as its condition's true."""
+    found = []
+    for policy in template["Resources"][role]["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if "Fn::If" in statement:
+                continue  # see test_the_worker_may_mail_only_from_the_configured_sender
+            found.append(statement)
+    return found
+
+
+def test_the_worker_may_mail_only_from_the_configured_sender(template: dict[str, Any]) -> None:
+    conditional = [
+        statement["Fn::If"]
+        for policy in template["Resources"]["WorkerRole"]["Properties"]["Policies"]
         for statement in policy["PolicyDocument"]["Statement"]
+        if "Fn::If" in statement
     ]
+    assert conditional == [
+        [
+            "NotifyEnabled",
+            {
+                "Effect": "Allow",
+                "Action": "ses:SendEmail",
+                "Resource": {
+                    "Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:"
+                    "identity/${NotifyFrom}"
+                },
+            },
+            {"Ref": "AWS::NoValue"},
+        ]
+    ]
+    # Off unless a sender is named (the stack parameter, from the notifyFrom param).
+    assert template["Conditions"]["NotifyEnabled"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "NotifyFrom"}, ""]}]
+    }
+    assert template["Parameters"]["NotifyFrom"]["Default"] == ""
+    for name in ("Web", "Dispatcher"):
+        role = template["Resources"][f"{name}Role"]["Properties"]["Policies"]
+        assert "ses:" not in json.dumps(role)
+    env = _function(template, "Worker")["Properties"]["Environment"]["Variables"]
+    assert env["NOTIFY_FROM"] == {"Ref": "NotifyFrom"}
+    assert "HttpApi" in json.dumps(env["SITE_URL"])
+    assert "X-Amz" not in json.dumps(env)
 
 
 def _listify(value: Any) -> list[Any]:
@@ -722,8 +791,8 @@ def _grants(template: dict[str, Any], role: str) -> list[tuple[list[str], Any, A
 
 def test_each_function_has_its_own_role(template: dict[str, Any]) -> None:
     roles = _resources(template, "AWS::IAM::Role")
-    assert sorted(roles) == ["WebRole", "WorkerRole"]
-    for name in ("Web", "Worker"):
+    assert sorted(roles) == ["DispatcherRole", "SchedulerRole", "WebRole", "WorkerRole"]
+    for name in ("Web", "Worker", "Dispatcher"):
         role = _function(template, name)["Properties"]["Role"]
         assert role == {"Fn::GetAtt": [f"{name}Role", "Arn"]}
         trust = roles[f"{name}Role"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
@@ -740,7 +809,10 @@ def test_web_role_grants_exactly_what_the_web_function_uses(template: dict[str, 
     assert _grants(template, "WebRole") == [
         (
             ["s3:DeleteObject", "s3:GetObject"],
-            {"Fn::Sub": "${ExportBucket.Arn}/exports/*"},
+            [
+                {"Fn::Sub": "${ExportBucket.Arn}/exports/*"},
+                {"Fn::Sub": "${ExportBucket.Arn}/backups/*"},
+            ],
             None,
         ),
         (
@@ -751,7 +823,7 @@ def test_web_role_grants_exactly_what_the_web_function_uses(template: dict[str, 
         (
             ["s3:ListBucket"],
             {"Fn::GetAtt": ["ExportBucket", "Arn"]},
-            {"StringLike": {"s3:prefix": "exports/*"}},
+            {"StringLike": {"s3:prefix": ["exports/*", "backups/*"]}},
         ),
         (
             ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
@@ -805,6 +877,16 @@ def test_worker_role_grants_exactly_what_the_worker_uses(template: dict[str, Any
             None,
         ),
         (
+            ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            {"Fn::Sub": "${ExportBucket.Arn}/backups/*"},
+            None,
+        ),
+        (
+            ["s3:ListBucket"],
+            {"Fn::GetAtt": ["ExportBucket", "Arn"]},
+            {"StringLike": {"s3:prefix": "backups/*"}},
+        ),
+        (
             ["ssm:GetParameter"],
             {
                 "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:"
@@ -818,17 +900,47 @@ def test_worker_role_grants_exactly_what_the_worker_uses(template: dict[str, Any
             None,
         ),
     ]
-    # The worker cannot send jobs, read the session secret or list anyone's archives;
+    # The worker cannot send jobs, read the session secret or list anyone's exports;
     # the web function cannot read the archive key (only the worker signs and verifies).
     actions = {a for s in _statements(template, "WorkerRole") for a in _listify(s["Action"])}
-    assert not {"sqs:SendMessage", "s3:ListBucket"} & actions
+    assert "sqs:SendMessage" not in actions
     resources = [json.dumps(s["Resource"]) for s in _statements(template, "WorkerRole")]
     assert not [r for r in resources if SECRET_PARAMETER in r]
     web = [json.dumps(s["Resource"]) for s in _statements(template, "WebRole")]
     assert not [r for r in web if ARCHIVE_PARAMETER in r]
 
 
-@pytest.mark.parametrize("role", ["WebRole", "WorkerRole"])
+def test_the_dispatcher_runs_daily_in_the_display_time_zone_with_least_rights(
+    template: dict[str, Any],
+) -> None:
+    (schedule,) = _resources(template, "AWS::Scheduler::Schedule").values()
+    props = schedule["Properties"]
+    assert props["ScheduleExpression"] == "cron(0 3 * * ? *)"
+    assert props["ScheduleExpressionTimezone"] == "Asia/Tokyo"
+    assert props["Target"]["Arn"] == {"Fn::GetAtt": ["DispatcherLambdaFunction", "Arn"]}
+    assert props["Target"]["RoleArn"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+    # The scheduler may invoke the dispatcher and nothing else.
+    assert _grants(template, "SchedulerRole") == [
+        (["lambda:InvokeFunction"], {"Fn::GetAtt": ["DispatcherLambdaFunction", "Arn"]}, None)
+    ]
+    trust = template["Resources"]["SchedulerRole"]["Properties"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    # The dispatcher reads who is due from the index, writes job records, sends messages:
+    # no data table, no bucket, no key.
+    assert _grants(template, "DispatcherRole") == [
+        (["dynamodb:Query"], {"Fn::Sub": "${AppTable.Arn}/index/backups-due"}, None),
+        (
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            {"Fn::GetAtt": ["AppTable", "Arn"]},
+            None,
+        ),
+        (["sqs:SendMessage"], {"Fn::GetAtt": ["JobsQueue", "Arn"]}, None),
+    ]
+    function = _function(template, "Dispatcher")["Properties"]
+    assert function["Handler"] == "webapp.jobs.dispatcher.handler"
+
+
+@pytest.mark.parametrize("role", ["WebRole", "WorkerRole", "DispatcherRole", "SchedulerRole"])
 def test_iam_has_no_wildcard_action_or_resource(template: dict[str, Any], role: str) -> None:
     statements = _statements(template, role)
     actions = [a for s in statements for a in _listify(s["Action"])]
@@ -838,18 +950,22 @@ def test_iam_has_no_wildcard_action_or_resource(template: dict[str, Any], role: 
     assert {s["Effect"] for s in statements} == {"Allow"}
     assert not [a for a in actions if "*" in a]
     assert "*" not in resources
-    # Each role writes logs only to its own function's log group.
-    function = {"WebRole": "web", "WorkerRole": "worker"}[role]
+    # Each role writes logs only to its own function's log group (the scheduler none).
+    function = {"WebRole": "web", "WorkerRole": "worker", "DispatcherRole": "dispatcher"}.get(role)
     logs = [
         r["Fn::Sub"]
         for s in statements
         if s["Action"][0].startswith("logs:")
         for r in _listify(s["Resource"])
     ]
-    assert logs == [
-        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
-        f"/aws/lambda/kakeibo-export-{STAGE}-{function}:*"
-    ]
+    assert logs == (
+        [
+            "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+            f"/aws/lambda/kakeibo-export-{STAGE}-{function}:*"
+        ]
+        if function
+        else []
+    )
 
 
 def test_outputs_give_the_site_and_the_pool(template: dict[str, Any]) -> None:

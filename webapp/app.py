@@ -56,13 +56,14 @@ def register_filters(app: Flask, settings: Settings) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Register every blueprint."""
-    from .web import auth, exports, health, i18n, restore
+    from .web import auth, backups, exports, health, i18n, restore
 
     app.register_blueprint(health.bp)
     app.register_blueprint(i18n.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(exports.bp)
     app.register_blueprint(restore.bp)
+    app.register_blueprint(backups.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -86,6 +87,6 @@ def register_commands(app: Flask) -> None:
 
 
 def _commands() -> list[click.Command]:
-    from .cli import create_user_command, restore
+    from .cli import create_user_command, restore, run_schedule_command
 
-    return [restore, create_user_command]
+    return [restore, create_user_command, run_schedule_command]

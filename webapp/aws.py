@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ses import SESClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_ssm import SSMClient
 
@@ -66,6 +67,10 @@ class Clients:
     @cached_property
     def sqs(self) -> SQSClient:
         return self._client("sqs", base_config())  # type: ignore[no-any-return]
+
+    @cached_property
+    def ses(self) -> SESClient:
+        return self._client("ses", base_config())  # type: ignore[no-any-return]
 
     @cached_property
     def ssm(self) -> SSMClient:

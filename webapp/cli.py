@@ -9,6 +9,7 @@ import re
 import secrets
 import string
 from pathlib import Path
+from typing import Any
 
 import click
 from flask.cli import with_appcontext
@@ -175,3 +176,20 @@ def restore(
         raise click.ClickException(f"{exc}. Nothing was written.") from None
     if dry_run:
         click.echo("Dry run: nothing was written.")
+
+
+@click.command("run-schedule")
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Dispatch as if it were this day (YYYY-MM-DD); default: today in DISPLAY_TIMEZONE.",
+)
+@with_appcontext
+def run_schedule_command(today: Any) -> None:
+    """Queue the automatic backups that are due, as the daily schedule does."""
+    from .jobs.dispatcher import run_schedule
+
+    day = today.date() if today is not None else None
+    done = run_schedule(get_settings(), get_clients(), day)
+    click.echo(f"Automatic backups: {len(done.queued)} queued, {len(done.skipped)} already queued.")

@@ -76,6 +76,14 @@ class Settings:
     worker_timeout: int = 900
     #: The largest archive a user may upload from their PC to restore, in bytes.
     max_upload_bytes: int = 100 * 1024 * 1024
+    #: Automatic backups kept per user (older ones go after each successful backup),
+    #: and the days the bucket's lifecycle rule keeps any of them.
+    backup_keep: int = 12
+    backup_retention_days: int = 400
+    #: An SES-verified sender: when set, users get a mail after each automatic backup.
+    notify_from: str | None = None
+    #: The site's address, for the link in that mail (the page, never a download link).
+    site_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.jwks_url and not self.local:
@@ -86,6 +94,8 @@ class Settings:
             raise ConfigError("ARCHIVE_KEY or ARCHIVE_KEY_PARAMETER is required outside local mode")
         if self.archive_key is not None and len(self.archive_key) < 32:
             raise ConfigError("ARCHIVE_KEY must hold at least 32 characters")
+        if self.backup_keep < 1:
+            raise ConfigError("BACKUP_KEEP must be at least 1")
         if self.retention_days < 1:
             raise ConfigError("EXPORT_RETENTION_DAYS must be at least 1")
         if not 1 <= self.download_url_expiry <= MAX_DOWNLOAD_URL_EXPIRY:
@@ -153,6 +163,10 @@ class Settings:
             max_active_jobs=_int(env, "MAX_ACTIVE_JOBS", 2),
             worker_timeout=_int(env, "WORKER_TIMEOUT", 900),
             max_upload_bytes=_int(env, "MAX_UPLOAD_MB", 100) * 1024 * 1024,
+            backup_keep=_int(env, "BACKUP_KEEP", 12),
+            backup_retention_days=_int(env, "BACKUP_RETENTION_DAYS", 400),
+            notify_from=env.get("NOTIFY_FROM") or None,
+            site_url=env.get("SITE_URL") or None,
         )
 
 

@@ -82,6 +82,14 @@ def test_tables_match_serverless_yml(settings: Settings, clients: Clients) -> No
         assert _keys(local["KeySchema"]) == _keys(props["KeySchema"])  # type: ignore[arg-type]
         assert _keys(local["AttributeDefinitions"]) == _keys(props["AttributeDefinitions"])  # type: ignore[arg-type]
         assert local["BillingModeSummary"]["BillingMode"] == props["BillingMode"]
+        declared_indexes = {
+            i["IndexName"]: _keys(i["KeySchema"]) for i in props.get("GlobalSecondaryIndexes", [])
+        }
+        local_indexes = {
+            i["IndexName"]: _keys(i["KeySchema"])  # type: ignore[arg-type]
+            for i in local.get("GlobalSecondaryIndexes", [])
+        }
+        assert local_indexes == declared_indexes
     ttl = clients.dynamodb.describe_time_to_live(TableName=settings.app_table)
     assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
     assert (
@@ -120,14 +128,21 @@ def test_bucket_lifecycle_matches_serverless_yml(settings: Settings, clients: Cl
     declared = {rule["Id"]: rule for rule in rules}
     configured = clients.s3.get_bucket_lifecycle_configuration(Bucket=settings.export_bucket)
     local = {rule["ID"]: rule for rule in configured["Rules"]}
-    assert set(declared) == set(local) == {"expire-exports", "expire-uploads"}
-    days = {"expire-exports": RETENTION_DAYS, "expire-uploads": 1}
-    prefixes = {"expire-exports": "exports/", "expire-uploads": "uploads/"}
+    assert set(declared) == set(local) == {"expire-exports", "expire-backups", "expire-uploads"}
+    days = {"expire-exports": RETENTION_DAYS, "expire-backups": 400, "expire-uploads": 1}
+    prefixes = {
+        "expire-exports": "exports/",
+        "expire-backups": "backups/",
+        "expire-uploads": "uploads/",
+    }
     for rule_id, rule in declared.items():
         assert rule["Status"] == local[rule_id]["Status"] == "Enabled"
         prefix = rule.get("Prefix") or rule["Filter"]["Prefix"]
         assert prefix == local[rule_id]["Filter"]["Prefix"] == prefixes[rule_id]
-        assert int(rule["ExpirationInDays"]) == local[rule_id]["Expiration"]["Days"]
+        declared_days = str(rule["ExpirationInDays"])
+        if declared_days.startswith("${param:"):
+            declared_days = str(load_serverless()["params"]["default"][declared_days[8:-1]])
+        assert int(declared_days) == local[rule_id]["Expiration"]["Days"]
         assert local[rule_id]["Expiration"]["Days"] == days[rule_id]
     assert settings.retention_days == RETENTION_DAYS
     assert (

@@ -703,3 +703,98 @@ def test_with_javascript_restore_an_archive_of_the_list_by_merging(stack: Stack,
     assert start_problems == [], start_problems
     assert preview_problems == [], preview_problems
     assert result_problems == [], result_problems
+
+
+def _run_schedule(stack: Stack) -> str:
+    """Run ``flask run-schedule`` against the stack's moto, as README shows; return its output."""
+    from webapp.local.stack import APP_TABLE, JOBS_QUEUE
+
+    queue_url = _aws(stack, "sqs").get_queue_url(QueueName=JOBS_QUEUE)["QueueUrl"]
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL": stack.moto_origin,
+        "EXPORT_BUCKET": BUCKET,
+        "SLIPS_TABLE": SLIPS_TABLE,
+        "BALANCES_TABLE": BALANCES_TABLE,
+        "COGNITO_USER_POOL_ID": "unused",
+        "COGNITO_CLIENT_ID": "unused",
+        "APP_TABLE": APP_TABLE,
+        "JOBS_QUEUE_URL": queue_url,
+        "SECRET_KEY": "unused-by-the-command",
+        "ARCHIVE_KEY": "unused-by-the-dispatcher-0123456789abcdef",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "webapp", "run-schedule"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_turn_on_automatic_backups_run_the_schedule_download_turn_off(
+    stack: Stack, page: Any, tmp_path: Path
+) -> None:
+    _sign_in(page, stack)
+    page.goto(f"{stack.url}/")
+    section = page.locator("section.backups")
+    assert section.get_by_role("heading", name="自動バックアップ").is_visible()
+    section.locator("label", has_text="毎週").click()
+    section.get_by_role("button", name="保存").click()
+    page.wait_for_url(re.compile(re.escape(f"{stack.url}/")))
+    assert page.get_by_text("自動バックアップをオンにしました。").is_visible()
+    section = page.locator("section.backups")
+    assert section.get_by_text("次回のバックアップ").is_visible()
+    problems = _axe_problems(page)
+    assert not problems, problems
+
+    assert "1 queued" in _run_schedule(stack)
+    assert "0 queued, 1 already queued" in _run_schedule(stack)  # twice a day: nothing more
+
+    # The stack's worker thread makes the backup; reload until it is listed.
+    deadline = time.monotonic() + 60
+    while True:
+        page.goto(f"{stack.url}/")
+        link = page.locator("section.backups").get_by_role("link", name=re.compile("^ダウンロード"))
+        if link.count():
+            break
+        assert time.monotonic() < deadline, page.content()
+        time.sleep(1)
+    assert page.locator("section.backups").get_by_text("前回のバックアップ").is_visible()
+    with page.expect_download() as info:
+        link.first.click()
+    saved = tmp_path / info.value.suggested_filename
+    info.value.save_as(saved)
+    manifest, archived = _archive_items(saved)
+    sub = manifest["user_sub"]
+    # Everything the user has, whatever its date.
+    dynamodb = _aws(stack, "dynamodb")
+    for table, name in (("slips", SLIPS_TABLE), ("balances", BALANCES_TABLE)):
+        count = 0
+        request: dict[str, Any] = {
+            "TableName": name,
+            "KeyConditionExpression": "user_id = :u",
+            "ExpressionAttributeValues": {":u": {"S": sub}},
+            "Select": "COUNT",
+        }
+        while True:
+            answer = dynamodb.query(**request)
+            count += answer["Count"]
+            if "LastEvaluatedKey" not in answer:
+                break
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        assert len(archived[table]) == count > 0, table
+
+    section = page.locator("section.backups")
+    section.locator("label", has_text="オフ").click()
+    section.get_by_role("button", name="保存").click()
+    assert page.get_by_text("自動バックアップをオフにしました。").is_visible()
+    section = page.locator("section.backups")
+    assert not section.get_by_text("次回のバックアップ").count()
+    assert section.get_by_role("link", name=re.compile("^ダウンロード")).count() == 1

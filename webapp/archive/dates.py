@@ -25,6 +25,11 @@ class DateRange:
         return (self.end - self.start).days + 1
 
 
+#: The period of an automatic backup: the user's whole partition (every sort key
+#: starts with a four-digit-year date).
+EVERYTHING = DateRange(date(1000, 1, 1), date(9999, 12, 31))
+
+
 def check_range(start: date, end: date, *, max_span_days: int) -> DateRange:
     """Return the range from ``start`` to ``end``; raise InvalidRange saying what is wrong."""
     if max_span_days < 1:

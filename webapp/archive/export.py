@@ -26,7 +26,7 @@ from . import encode
 from .dates import DateRange
 from .dynamo import BUSY, iter_pages, throttled
 from .errors import N_, ExportError, Stopped
-from .ids import ArchiveId, archive_key
+from .ids import EXPORT_PREFIX, ArchiveId, archive_key
 from .manifest import (
     CSV,
     DYNAMODB_JSON,
@@ -87,6 +87,7 @@ def export_archive(
     progress: Progress | None = None,
     before_finish: Callable[[], None] | None = None,
     signing_key: SigningKey | None = None,
+    prefix: str = EXPORT_PREFIX,
 ) -> ExportResult:
     """Export a user's items in a date range to a new archive in S3; return what was made.
 
@@ -103,7 +104,7 @@ def export_archive(
     if page_limit is not None and page_limit < 1:
         raise ValueError("page_limit must be at least 1")
     archive_id = ArchiveId.new(date_range.start, date_range.end, now)
-    key = archive_key(sub, archive_id)
+    key = archive_key(sub, archive_id, prefix)
     upload = Upload(s3, bucket, key, part_size=part_size, content_type="application/zip")
     try:
         archive = ZipStream(upload, modified=archive_id.created, level=LEVEL)

@@ -15,9 +15,12 @@ from datetime import UTC, date, datetime
 
 #: Where every user's archives live in the bucket (its lifecycle rule's prefix too).
 EXPORT_PREFIX = "exports/"
+#: Where the automatic backups live: a lifecycle rule of their own, kept longer.
+BACKUP_PREFIX = "backups/"
+PREFIXES = (EXPORT_PREFIX, BACKUP_PREFIX)
 
 _ID = re.compile(r"([0-9]{8}T[0-9]{6}Z)_([0-9]{8})_([0-9]{8})_([0-9a-f]{12})", re.ASCII)
-_KEY = re.compile(r"exports/(?P<sub>[^/]+)/(?P<id>[^/]+)\.zip")
+_KEY = re.compile(r"(?P<prefix>exports/|backups/)(?P<sub>[^/]+)/(?P<id>[^/]+)\.zip")
 
 
 @dataclass(frozen=True, order=True)
@@ -56,21 +59,23 @@ class ArchiveId:
         return f"{self.created:%Y%m%dT%H%M%SZ}_{self.start:%Y%m%d}_{self.end:%Y%m%d}_{self.token}"
 
 
-def user_prefix(sub: str) -> str:
-    """Return the S3 prefix that holds one user's archives."""
+def user_prefix(sub: str, prefix: str = EXPORT_PREFIX) -> str:
+    """Return the S3 prefix that holds one user's archives (or automatic backups)."""
     if not sub or "/" in sub:
         raise ValueError("a user's sub must be a non-empty string without '/'")
-    return f"{EXPORT_PREFIX}{sub}/"
+    if prefix not in PREFIXES:
+        raise ValueError(f"not an archive prefix: {prefix!r}")
+    return f"{prefix}{sub}/"
 
 
-def archive_key(sub: str, archive_id: ArchiveId) -> str:
-    """Return the S3 key of one user's archive."""
-    return f"{user_prefix(sub)}{archive_id}.zip"
+def archive_key(sub: str, archive_id: ArchiveId, prefix: str = EXPORT_PREFIX) -> str:
+    """Return the S3 key of one user's archive (or automatic backup)."""
+    return f"{user_prefix(sub, prefix)}{archive_id}.zip"
 
 
-def parse_key(key: str, sub: str) -> ArchiveId | None:
-    """Return the id of ``key`` if it is an archive of ``sub``, else None."""
+def parse_key(key: str, sub: str, prefix: str = EXPORT_PREFIX) -> ArchiveId | None:
+    """Return the id of ``key`` if it is an archive of ``sub`` under ``prefix``, else None."""
     match = _KEY.fullmatch(key)
-    if not match or match["sub"] != sub:
+    if not match or match["sub"] != sub or match["prefix"] != prefix:
         return None
     return ArchiveId.parse(match["id"])

@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import error_code
 from .errors import N_, UserError
-from .ids import ArchiveId, archive_key, parse_key, user_prefix
+from .ids import EXPORT_PREFIX, ArchiveId, archive_key, parse_key, user_prefix
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -100,10 +100,14 @@ def content_disposition(filename: str) -> str:
 class ArchiveStore:
     """One bucket's archives, kept ``retention_days`` days."""
 
-    def __init__(self, s3: S3Client, bucket: str, *, retention_days: int) -> None:
+    def __init__(
+        self, s3: S3Client, bucket: str, *, retention_days: int, prefix: str = EXPORT_PREFIX
+    ) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.retention_days = retention_days
+        #: ``exports/`` (the user's own exports) or ``backups/`` (the automatic ones).
+        self.prefix = prefix
 
     def list(
         self, sub: str, *, now: datetime | None = None, page_size: int | None = None
@@ -114,11 +118,11 @@ class ArchiveStore:
         archives: list[StoredArchive] = []
         try:
             pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=user_prefix(sub), PaginationConfig=config
+                Bucket=self.bucket, Prefix=user_prefix(sub, self.prefix), PaginationConfig=config
             )
             for page in pages:
                 for obj in page.get("Contents", []):
-                    archive_id = parse_key(obj["Key"], sub)
+                    archive_id = parse_key(obj["Key"], sub, self.prefix)
                     if archive_id is None:  # not one of ours (e.g. a stray upload)
                         continue
                     archive = StoredArchive(
@@ -141,7 +145,7 @@ class ArchiveStore:
         parsed = ArchiveId.parse(archive_id)
         if parsed is None:
             raise ArchiveNotFound()
-        key = archive_key(sub, parsed)
+        key = archive_key(sub, parsed, self.prefix)
         try:
             head = self.s3.head_object(Bucket=self.bucket, Key=key)
         except (ClientError, BotoCoreError) as exc:

@@ -7,6 +7,10 @@ a form. Before anything is compared the archive must be signed by this
 installation and be the user's own; then the core verifies every file and item.
 The restore itself writes only in the user's partition and the archive's period,
 and makes an ordinary archive of that period first, so the restore can be undone.
+
+Why this long: preview and restore are one procedure in two halves (the second
+must read exactly what the first checked), and reading them side by side is how
+one sees that they do.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..archive.dates import DateRange
 from ..archive.errors import N_, RestoreError, Stopped, UserError
 from ..archive.export import export_archive
-from ..archive.ids import ArchiveId, archive_key
+from ..archive.ids import BACKUP_PREFIX, EXPORT_PREFIX, ArchiveId, archive_key
 from ..archive.reader import ArchiveReader, open_archive
 from ..archive.restore import (
     TablePlan,
@@ -78,7 +82,8 @@ def source_key(job: Job) -> str:
     parsed = ArchiveId.parse(str(source.get("archive_id", "")))
     if parsed is None:
         raise ValueError("not an archive id")
-    return archive_key(job.user_id, parsed)
+    prefix = BACKUP_PREFIX if source.get("kind") == "backup" else EXPORT_PREFIX
+    return archive_key(job.user_id, parsed, prefix)
 
 
 def _download(

@@ -15,11 +15,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ..archive.signing import Keyring
 from ..aws import Clients
 from ..secret_key import archive_keyring
 from ..settings import Settings
+from .backups import BACKUP, BackupPrefsStore, run_backup
+from .notify import backup_mail, send
 from .queue import JobMessage
 from .records import Job, State
 from .restoring import PREVIEW, RESTORE, run_preview, run_restore
@@ -103,6 +106,15 @@ class Worker:
         }
         if job.kind == EXPORT:
             run_export(job, signing_key=self.keyring.current(), **common)
+        elif job.kind == BACKUP:
+            run_backup(
+                job,
+                prefs=BackupPrefsStore(self.clients.dynamodb, self.settings.app_table),
+                signing_key=self.keyring.current(),
+                keep=self.settings.backup_keep,
+                notify=self._mailer(),
+                **common,
+            )
         elif job.kind in (PREVIEW, RESTORE):
             run = run_preview if job.kind == PREVIEW else run_restore
             run(
@@ -110,6 +122,19 @@ class Worker:
             )
         else:
             logger.error("job %s has an unknown kind %r", job.id, job.kind)
+
+    def _mailer(self) -> Callable[[str, dict[str, Any]], None] | None:
+        """Return how to mail a user after a backup, or None when NOTIFY_FROM is unset."""
+        sender, site = self.settings.notify_from, self.settings.site_url or ""
+        if not sender:
+            return None
+
+        def mail(address: str, outcome: dict[str, Any]) -> None:
+            when = self.now().astimezone(ZoneInfo(self.settings.display_timezone))
+            message = backup_mail(outcome, site_url=site, when=f"{when:%Y-%m-%d %H:%M}")
+            send(self.clients.ses, sender, address, message)
+
+        return mail
 
     @cached_property
     def keyring(self) -> Keyring:

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..archive.ids import EXPORT_PREFIX
+from ..archive.ids import BACKUP_PREFIX, EXPORT_PREFIX
 from ..jobs.records import TTL_ATTRIBUTE
 from ..jobs.restoring import UPLOAD_PREFIX
 from ..model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA
@@ -31,14 +31,25 @@ class UserPool:
     client_id: str
 
 
+#: Days an automatic backup is kept at most (the newest 12 are kept anyway until then).
+BACKUP_RETENTION_DAYS = 400
+
+
 def lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
-    """Return the bucket's lifecycle rules: expire archives, drop stale uploads."""
+    """Return the bucket's lifecycle rules: expire archives and backups, drop stale uploads."""
     return [
         {
             "ID": "expire-exports",
             "Status": "Enabled",
             "Filter": {"Prefix": EXPORT_PREFIX},
             "Expiration": {"Days": retention_days},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+        },
+        {
+            "ID": "expire-backups",
+            "Status": "Enabled",
+            "Filter": {"Prefix": BACKUP_PREFIX},
+            "Expiration": {"Days": BACKUP_RETENTION_DAYS},
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
         },
         {
@@ -75,9 +86,32 @@ def create_table(dynamodb: DynamoDBClient, name: str) -> None:
     )
 
 
+#: The app table's sparse index of the automatic backups that are on (see jobs.backups).
+DUE_INDEX_KEYS = [
+    {"AttributeName": "due_shard", "KeyType": "HASH"},
+    {"AttributeName": "next_run", "KeyType": "RANGE"},
+]
+
+
 def create_app_table(dynamodb: DynamoDBClient, name: str) -> None:
-    """Create the app's own table (jobs, preferences): the data tables' keys and a TTL."""
-    create_table(dynamodb, name)
+    """Create the app's own table (jobs, preferences): the data tables' keys, an index, a TTL."""
+    attributes: Any = [
+        *ATTRIBUTE_DEFINITIONS,
+        {"AttributeName": "due_shard", "AttributeType": "S"},
+        {"AttributeName": "next_run", "AttributeType": "S"},
+    ]
+    index: Any = {
+        "IndexName": "backups-due",
+        "KeySchema": DUE_INDEX_KEYS,
+        "Projection": {"ProjectionType": "ALL"},
+    }
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=KEY_SCHEMA,  # type: ignore[arg-type]
+        AttributeDefinitions=attributes,
+        GlobalSecondaryIndexes=[index],
+        BillingMode="PAY_PER_REQUEST",
+    )
     dynamodb.update_time_to_live(
         TableName=name,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},

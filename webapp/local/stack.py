@@ -37,6 +37,8 @@ BALANCES_TABLE = "kakeibo-local-balances"
 APP_TABLE = "kakeibo-local-app"
 JOBS_QUEUE = "kakeibo-local-jobs"
 POOL_NAME = "kakeibo-local"
+#: The demo sender of backup mails (moto keeps them; nothing leaves the machine).
+NOTIFY_FROM = "backups@kakeibo.example"
 RETENTION_DAYS = 7
 
 
@@ -104,6 +106,8 @@ def provision(
     create_app_table(clients.dynamodb, APP_TABLE)
     queue = create_jobs_queue(clients.sqs, JOBS_QUEUE)
     pool = create_user_pool(clients.cognito, POOL_NAME)
+    # The sender of the mail after an automatic backup, verified as SES requires.
+    clients.ses.verify_email_identity(EmailAddress=NOTIFY_FROM)
     fields = {
         **bootstrap.__dict__,
         "jobs_queue_url": queue.url,
@@ -112,6 +116,7 @@ def provision(
         "jwks_url": f"{endpoint}/{pool.pool_id}/.well-known/jwks.json",
         "secret_key": secrets.token_hex(32),
         "archive_key": secrets.token_hex(32),
+        "notify_from": NOTIFY_FROM,
         **overrides,
     }
     return Settings(**fields)

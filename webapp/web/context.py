@@ -6,8 +6,10 @@ from datetime import timedelta
 
 from flask import current_app
 
+from ..archive.ids import BACKUP_PREFIX
 from ..archive.store import ArchiveStore
 from ..aws import Clients
+from ..jobs.backups import BackupPrefsStore
 from ..jobs.queue import JobQueue
 from ..jobs.store import JobStore
 from ..jobs.worker import STALE_MARGIN
@@ -32,6 +34,22 @@ def archive_store() -> ArchiveStore:
     return ArchiveStore(
         get_clients().s3, settings.export_bucket, retention_days=settings.retention_days
     )
+
+
+def backup_store() -> ArchiveStore:
+    """Return the automatic backups of the current app's bucket (``backups/``)."""
+    settings = get_settings()
+    return ArchiveStore(
+        get_clients().s3,
+        settings.export_bucket,
+        retention_days=settings.backup_retention_days,
+        prefix=BACKUP_PREFIX,
+    )
+
+
+def backup_prefs() -> BackupPrefsStore:
+    """Return the users' automatic backup choices."""
+    return BackupPrefsStore(get_clients().dynamodb, get_settings().app_table)
 
 
 def job_store() -> JobStore:

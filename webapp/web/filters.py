@@ -122,5 +122,14 @@ def register(app: App, display_timezone: str) -> None:
     app.add_template_filter(date.fromisoformat, "parse_date")
     app.add_template_filter(iso_datetime, "isotime")
     app.add_template_filter(
+        lambda text: datetime.fromisoformat(text.replace("Z", "+00:00")), "parse_time"
+    )
+    # A failure stored in a record (an English msgid and its fields), in the page's language.
+    from .i18n import translate_message
+
+    app.add_template_filter(
+        lambda message, fields: translate_message(message or "", fields), "translate_error_text"
+    )
+    app.add_template_filter(
         lambda moment, now: format_time_left(moment, now, page_locale()), "time_left"
     )

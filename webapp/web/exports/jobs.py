@@ -15,6 +15,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
 from ...archive.store import ArchiveNotFound
+from ...jobs.backups import BACKUP
 from ...jobs.records import Job, State
 from ...jobs.restoring import PREVIEW, RESTORE
 from ..auth import login_required, signed_in_user
@@ -33,6 +34,8 @@ def job_status(job: Job) -> str:
     """Return what a job's row says: waiting, progress so far, or how it ended."""
     if job.state is State.QUEUED:
         return _("Waiting to start…")
+    if job.kind == BACKUP and job.state is State.RUNNING:
+        return _("Making the automatic backup…")
     if job.kind == PREVIEW and job.state is State.RUNNING:
         return _("Checking the archive and comparing it with your account book…")
     if job.kind == RESTORE and job.state is State.RUNNING:

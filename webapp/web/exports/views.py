@@ -14,11 +14,12 @@ from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
 from ...archive.errors import UserError
-from ...archive.store import ArchiveNotFound, StorageError, StoredArchive
+from ...archive.store import ArchiveNotFound, ArchiveStore, StorageError, StoredArchive
 from ...jobs.records import Job, JobError, State
 from ...jobs.restoring import RESTORE
 from ...jobs.runner import EXPORT
 from ..auth import login_required, signed_in_user
+from ..backups.views import backups_context
 from ..context import archive_store, get_settings, job_store
 from ..errors import render_error
 from ..filters import format_datetime, format_day, page_locale
@@ -94,7 +95,11 @@ def create() -> Response | tuple[str, int]:
 @login_required
 def download(archive_id: str) -> Response:
     """Redirect to a fresh, short-lived download link for one of the user's archives."""
-    store = archive_store()
+    return download_redirect(archive_store(), archive_id)
+
+
+def download_redirect(store: ArchiveStore, archive_id: str) -> Response:
+    """Redirect to a fresh presigned link for one of the signed-in user's archives in ``store``."""
     archive = store.find(signed_in_user().sub, archive_id)
     url = store.presign_download(archive, expires_in=get_settings().download_url_expiry)
     response = redirect(url, code=302)
@@ -192,6 +197,7 @@ def _render(form: ExportForm, jobs: list[Job] | None = None) -> str:
         finished=finished if finished.state is State.DONE else None,
         now=now,
         retention_days=settings.retention_days,
+        **backups_context(user.sub, now),
     )
 
 

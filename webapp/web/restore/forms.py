@@ -40,7 +40,7 @@ class PreviewForm(FlaskForm):  # type: ignore[misc]
         validators=[
             InputRequired(),
             Regexp(
-                r"^(archive:[0-9A-Za-z_]{1,80}|upload:[0-9a-f]{32})$",
+                r"^((archive|backup):[0-9A-Za-z_]{1,80}|upload:[0-9a-f]{32})$",
                 message=_l("That archive cannot be restored."),
             ),
         ]

@@ -23,7 +23,7 @@ from ...archive.store import ArchiveNotFound, StorageError
 from ...jobs.records import Job, JobError, State
 from ...jobs.restoring import PREVIEW, RESTORE, upload_key
 from ..auth import login_required, signed_in_user
-from ..context import archive_store, get_settings, job_store, stale_after
+from ..context import archive_store, backup_store, get_settings, job_store, stale_after
 from ..errors import render_error
 from ..exports.views import too_many_jobs
 from ..i18n import translate_error
@@ -59,6 +59,17 @@ def start_archive(archive_id: str) -> str:
     archive = archive_store().find(signed_in_user().sub, archive_id)
     form = PreviewForm(data={"source": f"archive:{archive.id}"})
     return render_template("restore/start.html", form=form, archive=archive, upload_size=None)
+
+
+@bp.get("/backups/<archive_id>")
+@login_required
+def start_backup(archive_id: str) -> str:
+    """Offer to check what restoring one of the user's automatic backups would change."""
+    archive = backup_store().find(signed_in_user().sub, archive_id)
+    form = PreviewForm(data={"source": f"backup:{archive.id}"})
+    return render_template(
+        "restore/start.html", form=form, archive=archive, upload_size=None, backup=True
+    )
 
 
 @bp.get("/upload")
@@ -101,9 +112,10 @@ def preview() -> Response | tuple[str, int]:
         abort(400)
     kind, _, name = form.source.data.partition(":")
     sub = signed_in_user().sub
-    if kind == "archive":
-        archive_store().find(sub, name)  # 404 unless it is theirs and still there
-        source = {"kind": "archive", "archive_id": name}
+    if kind in ("archive", "backup"):
+        store = archive_store() if kind == "archive" else backup_store()
+        store.find(sub, name)  # 404 unless it is theirs and still there
+        source = {"kind": kind, "archive_id": name}
     else:
         archive_store().uploaded_size(upload_key(sub, name))
         source = {"kind": "upload", "token": name}
