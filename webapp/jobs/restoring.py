@@ -7,6 +7,9 @@ a form. Before anything is compared the archive must be signed by this
 installation and be the user's own; then the core verifies every file and item.
 The restore itself writes only in the user's partition and the archive's period,
 and makes an ordinary archive of that period first, so the restore can be undone.
+
+Why this long: preview and restore share the download, the ownership check and
+the verification; split across modules, those steps would be harder to read in order.
 """
 
 from __future__ import annotations
