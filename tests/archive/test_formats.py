@@ -16,10 +16,13 @@ from typing import Any
 
 import openpyxl
 import pytest
+from support import leftovers
 
+from webapp.archive import workbook
 from webapp.archive.dates import DateRange
-from webapp.archive.errors import ExportError
+from webapp.archive.errors import ExportError, RestoreError
 from webapp.archive.export import ExportResult, export_archive
+from webapp.archive.reader import open_archive
 from webapp.archive.workbook import MAX_DATA_ROWS, WORKBOOK_NAME, TooManyRows, check_rows
 from webapp.aws import Clients
 from webapp.settings import Settings
@@ -161,6 +164,38 @@ def test_a_sheet_past_excels_row_limit_is_refused_with_a_plain_message() -> None
         "The slips of that range (1,048,576 rows) do not fit in one Excel sheet, which holds "
         "at most 1,048,575. Choose a shorter period or CSV."
     )
+
+
+def test_an_export_past_the_row_limit_fails_and_leaves_nothing(
+    clients: Clients, settings: Settings, seeded: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(workbook, "MAX_DATA_ROWS", 2)  # the seed has 3 slips
+    with pytest.raises(TooManyRows, match="do not fit in one Excel sheet"):
+        export(clients, settings, formats={"xlsx", "json"})
+    assert leftovers(clients, settings) == ([], [])
+    # Without the workbook the same range exports.
+    export(clients, settings, formats={"csv", "json"})
+
+
+def test_a_restore_checks_the_workbook_against_the_manifest(
+    clients: Clients, settings: Settings, seeded: None, tmp_path: Path
+) -> None:
+    body = clients.s3.get_object(
+        Bucket=settings.export_bucket,
+        Key=export(clients, settings, formats={"csv", "xlsx", "json"}).key,
+    )["Body"].read()
+    with open_archive(io.BytesIO(body)) as reader:
+        assert reader.verify(["slips", "balances"]) == {"slips": 3, "balances": 1}
+    # The same archive with the workbook's bytes changed (same size) is refused.
+    changed = tmp_path / "changed.zip"
+    with zipfile.ZipFile(io.BytesIO(body)) as source, zipfile.ZipFile(changed, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == WORKBOOK_NAME:
+                data = data[:-1] + bytes([data[-1] ^ 1])
+            target.writestr(info.filename, data)
+    with open_archive(changed) as reader, pytest.raises(RestoreError, match=WORKBOOK_NAME):
+        reader.verify(["slips"])
 
 
 def test_a_shift_jis_csv_replaces_what_cp932_lacks_and_counts_it(
