@@ -12,7 +12,8 @@ subprocess so its peak RSS is its own; moto holds the uploads in this process.
 
 Prints a table, then as the last line one JSON object with ``items_per_s`` and
 ``baseline_items_per_s`` (at the largest size), ``peak_rss_mb_10k`` and
-``peak_rss_mb_1m`` (our pipeline). Targets: at least 2x the baseline's items/s,
+``peak_rss_mb_1m`` (our pipeline), and the same for the Excel workbook alone
+(``xlsx_items_per_s``, ``xlsx_peak_rss_mb_*``). Targets: at least 2x the baseline's items/s,
 and peak RSS at 1M within 64 MB of the 10k run.
 """
 
@@ -143,7 +144,21 @@ def run_article(dynamodb: Any, s3: Any) -> int:
         return zip_path.stat().st_size
 
 
-PIPELINES = {"ours": run_ours, "article": run_article}
+def run_xlsx(dynamodb: Any, s3: Any) -> int:
+    """Export with our engine as the Excel workbook only (constant_memory, via a temp file)."""
+    result = export_archive(
+        dynamodb=dynamodb,
+        s3=s3,
+        bucket=BUCKET,
+        tables=TABLE_NAMES,
+        sub=SUB,
+        date_range=RANGE,
+        formats=frozenset({"xlsx"}),
+    )
+    return result.size
+
+
+PIPELINES = {"ours": run_ours, "article": run_article, "xlsx": run_xlsx}
 
 
 def child(pipeline: str, total: int, endpoint: str) -> None:
@@ -244,7 +259,7 @@ def main(sizes: tuple[int, ...]) -> dict[str, float]:
         )
         results: dict[tuple[str, int], dict[str, float]] = {}
         for total in sizes:
-            for pipeline in ("article", "ours"):
+            for pipeline in ("article", "ours", "xlsx"):
                 figures = measure(pipeline, total, endpoint)
                 empty_bucket(s3)
                 results[pipeline, total] = figures
@@ -264,6 +279,9 @@ def main(sizes: tuple[int, ...]) -> dict[str, float]:
         "baseline_items_per_s": round(largest / results["article", largest]["seconds"]),
         f"peak_rss_mb_{_label(smallest)}": round(results["ours", smallest]["rss_mb"], 1),
         f"peak_rss_mb_{_label(largest)}": round(results["ours", largest]["rss_mb"], 1),
+        "xlsx_items_per_s": round(largest / results["xlsx", largest]["seconds"]),
+        f"xlsx_peak_rss_mb_{_label(smallest)}": round(results["xlsx", smallest]["rss_mb"], 1),
+        f"xlsx_peak_rss_mb_{_label(largest)}": round(results["xlsx", largest]["rss_mb"], 1),
     }
     speedup = summary["items_per_s"] / summary["baseline_items_per_s"]
     growth = results["ours", largest]["rss_mb"] - results["ours", smallest]["rss_mb"]

@@ -537,6 +537,8 @@ def test_worker_runs_jobs_from_the_queue_for_up_to_15_minutes(template: dict[str
     assert worker["Handler"] == "webapp.jobs.worker.handler"
     assert worker["Code"] == _function(template)["Properties"]["Code"]  # the same zip
     assert 29 < worker["Timeout"] <= 900
+    # /tmp holds the Excel workbook's sheet XML (~610 MB at Excel's row limit).
+    assert worker["EphemeralStorage"] == {"Size": 2048}
     assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
     assert mapping["Properties"]["FunctionName"] == {"Fn::GetAtt": ["WorkerLambdaFunction", "Arn"]}
     assert mapping["Properties"]["BatchSize"] == 1

@@ -301,6 +301,7 @@ INVALID_INPUT = [
     ({"start": ""}, "Enter the first day to export."),
     ({"end": ""}, "Enter the last day to export."),
     ({"formats": "xml"}, "Not a valid choice"),
+    ({"csv_encoding": "latin-1"}, "Not a valid choice"),
     ({"start": "<b>2025</b>"}, "Enter a date like 2025-01-31."),
 ]
 
@@ -420,6 +421,40 @@ def test_export_of_one_format_writes_only_that_format(
         names = set(archive.namelist())
     assert {"slips.csv", "balances.csv"} <= names
     assert not {"slips.json", "balances.json"} & names
+
+
+def test_a_workbook_and_shift_jis_csv_export_counts_what_was_replaced(
+    client: FlaskClient,
+    user: User,
+    login: SignIn,
+    clients: Clients,
+    settings: Settings,
+    worker: LocalWorker,
+) -> None:
+    _seed(clients, settings, user.sub)
+    clients.dynamodb.update_item(
+        TableName=settings.slips_table,
+        Key={"user_id": {"S": user.sub}, "sk": {"S": f"2025-06-15#{3:012x}"}},
+        UpdateExpression="SET memo = :memo",
+        ExpressionAttributeValues={":memo": {"S": "寿司🍣🍺"}},
+    )
+    login(user)
+    response = _export(client, formats="all", csv_encoding="cp932")
+    assert response.status_code == 303
+    query = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert (query["formats"], query["csv_encoding"]) == (["all"], ["cp932"])
+    worker.drain()
+    (key,) = _keys(clients, settings)
+    body = clients.s3.get_object(Bucket=settings.export_bucket, Key=key)["Body"].read()
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        assert archive.namelist()[:5] == [
+            "slips.csv", "slips.json", "balances.csv", "balances.json", "kakeibo.xlsx",
+        ]  # fmt: skip
+        assert "寿司??" in archive.read("slips.csv").decode("cp932")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "2 characters that Shift_JIS cannot hold were written as ? in the CSV." in page
+    # The form keeps the choices.
+    assert re.search(r'checked[^>]*value="cp932"|value="cp932"[^>]*checked', page)
 
 
 def test_export_uses_the_signed_in_users_sub_never_the_request(

@@ -48,6 +48,30 @@ def test_both_formats_is_the_default_and_a_missing_choice_is_asked_for(bare_app:
 
 
 @pytest.mark.parametrize(
+    ("choice", "formats"),
+    [
+        ("xlsx", {"xlsx"}),
+        ("xlsx-json", {"xlsx", "json"}),
+        ("all", {"csv", "xlsx", "json"}),
+    ],
+)
+def test_the_workbook_can_be_chosen_alone_or_with_the_others(
+    bare_app: Flask, choice: str, formats: set[str]
+) -> None:
+    form = _form(bare_app, start="2025-01-01", end="2025-01-31", formats=choice)
+    assert form.errors == {}
+    assert form.chosen_formats == formats
+
+
+def test_the_csv_encoding_is_utf8_unless_shift_jis_is_chosen(bare_app: Flask) -> None:
+    assert _form(bare_app, start="2025-01-01", end="2025-01-01").chosen_encoding == "utf-8-sig"
+    form = _form(bare_app, start="2025-01-01", end="2025-01-01", csv_encoding="cp932")
+    assert form.errors == {} and form.chosen_encoding == "cp932"
+    form = _form(bare_app, start="2025-01-01", end="2025-01-01", csv_encoding="sjis")
+    assert form.errors == {"csv_encoding": ["Not a valid choice."]}
+
+
+@pytest.mark.parametrize(
     ("start", "end", "expected"),
     [
         # Japanese input methods type full-width digits; slashes are common too.

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "webapp" / "translations"
 #: Names that stay as they are in Japanese text.
 NAMES = {"Excel", "DynamoDB", "CSV", "JSON", "PC", "zip", "KB", "MB", "GB", "TB", "English"}
+NAMES |= {"xlsx", "UTF", "BOM", "Shift", "JIS", "cp", "freee"}
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 

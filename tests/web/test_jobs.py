@@ -63,7 +63,12 @@ def test_submit_records_a_queued_job_and_sends_one_message(
 
     (job,) = store.list(user.sub)
     assert (job.id, job.state, job.kind) == (job_id, State.QUEUED, "export")
-    assert job.params == {"start": "2025-03-01", "end": "2025-03-31", "formats": ["json"]}
+    assert job.params == {
+        "start": "2025-03-01",
+        "end": "2025-03-31",
+        "formats": ["json"],
+        "csv_encoding": "utf-8-sig",
+    }
     assert _waiting(clients, settings) == 1
     (message,) = clients.sqs.receive_message(QueueUrl=settings.jobs_queue_url)["Messages"]
     assert message["Body"] == f'{{"v": 1, "user_id": "{user.sub}", "job_id": "{job_id}"}}'

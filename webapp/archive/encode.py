@@ -11,18 +11,27 @@ the same output.
 from __future__ import annotations
 
 import base64
+import codecs
 import json
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain, repeat
 from json.encoder import encode_basestring  # the C escaper JSONEncoder itself uses
 from operator import itemgetter
-from typing import Any
+from typing import Any, Literal
 
 from ..model import TableSpec
 
 #: One item as the low-level client returns it: attribute name -> typed value.
 Item = Mapping[str, Any]
+
+#: The CSV's character encodings: UTF-8 with a byte order mark (Excel), or Shift_JIS
+#: as Windows has it (accounting software such as freee).
+CsvEncoding = Literal["utf-8-sig", "cp932"]
+CSV_ENCODINGS: tuple[CsvEncoding, ...] = ("utf-8-sig", "cp932")
+#: What stands for a character the encoding cannot hold.
+REPLACEMENT = "?"
 
 BOM = "\ufeff"
 NEWLINE = "\r\n"
@@ -51,6 +60,39 @@ _JSON = json.JSONEncoder(
 _encode_json = _JSON.encode
 
 
+def dynamodb_json(value: Mapping[str, Any]) -> str:
+    """Return attributes (name -> typed value) as compact DynamoDB JSON, binary as base64."""
+    return _encode_json(value)
+
+
+# Counts what the error handler replaced, per thread: the codec registry is global.
+_replaced = threading.local()
+
+
+def _count_and_replace(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    missing = error.end - error.start
+    _replaced.count = getattr(_replaced, "count", 0) + missing
+    return REPLACEMENT * missing, error.end
+
+
+codecs.register_error("kakeibo-replace", _count_and_replace)
+
+
+def encode_text(text: str, encoding: CsvEncoding) -> tuple[bytes, int]:
+    """Return CSV text as bytes and how many characters became ``?`` (never any in UTF-8)."""
+    if encoding == "utf-8-sig":
+        return text.encode("utf-8"), 0
+    try:
+        return text.encode(encoding), 0  # the usual case, at C speed
+    except UnicodeEncodeError:
+        pass
+    _replaced.count = 0
+    data = text.encode(encoding, errors="kakeibo-replace")
+    return data, int(_replaced.count)
+
+
 def json_lines(items: Sequence[Item], spec: TableSpec | None = None) -> str:
     """Return items as DynamoDB JSON Lines: one ``{"Item": {...}}`` and ``\\n`` each."""
     if spec is not None and items and set(map(len, items)) == {len(spec.columns)}:
@@ -62,9 +104,10 @@ def json_lines(items: Sequence[Item], spec: TableSpec | None = None) -> str:
     return "".join([f'{{"Item":{_encode_json(item)}}}\n' for item in items])
 
 
-def csv_header(spec: TableSpec) -> str:
-    """Return the first line of a table's CSV file, byte order mark included."""
-    return BOM + ",".join(_quote(name) for name in (*spec.columns, OTHER_COLUMN)) + NEWLINE
+def csv_header(spec: TableSpec, encoding: CsvEncoding = "utf-8-sig") -> str:
+    """Return the first line of a table's CSV file, with a byte order mark in UTF-8."""
+    bom = BOM if encoding == "utf-8-sig" else ""
+    return bom + ",".join(_quote(name) for name in (*spec.columns, OTHER_COLUMN)) + NEWLINE
 
 
 def csv_rows(items: Sequence[Item], spec: TableSpec) -> str:

@@ -14,9 +14,11 @@ unfinished upload is never listed in the meantime.
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -25,6 +27,7 @@ from ..model import SPECS, TABLES, TableName
 from . import encode
 from .dates import DateRange
 from .dynamo import BUSY, iter_pages, throttled
+from .encode import CSV_ENCODINGS, CsvEncoding
 from .errors import N_, ExportError, Stopped
 from .ids import EXPORT_PREFIX, ArchiveId, archive_key
 from .manifest import (
@@ -33,6 +36,7 @@ from .manifest import (
     FORMAT_VERSION,
     MANIFEST_NAME,
     README_NAME,
+    XLSX,
     FileEntry,
     Manifest,
     TableEntry,
@@ -41,6 +45,7 @@ from .manifest import (
 from .readme import render_readme
 from .signing import SIGNATURE_NAME, SigningKey, sign
 from .upload import TooLarge, Upload
+from .workbook import WORKBOOK_NAME, Workbook
 from .zipstream import ZipEntry, ZipStream
 
 if TYPE_CHECKING:
@@ -49,10 +54,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Format = Literal["csv", "json"]
-ALL_FORMATS: frozenset[Format] = frozenset({"csv", "json"})
-#: Files per table, in archive order, and what the manifest calls their format.
-FILE_FORMATS: dict[Format, str] = {"csv": CSV, "json": DYNAMODB_JSON}
+Format = Literal["csv", "json", "xlsx"]
+ALL_FORMATS: frozenset[Format] = frozenset({"csv", "json", "xlsx"})
+#: What the manifest calls each format, in archive order: per table its CSV and
+#: JSON files, then the one workbook with a sheet per table.
+FILE_FORMATS: dict[Format, str] = {"csv": CSV, "json": DYNAMODB_JSON, "xlsx": XLSX}
+#: Bytes read at a time from the finished workbook into the zip.
+_CHUNK = 1024 * 1024
 
 #: Called after each page: which table, how many of its items so far.
 Progress = Callable[[TableName, int], None]
@@ -70,6 +78,8 @@ class ExportResult:
     key: str
     size: int
     counts: dict[TableName, int]
+    #: Characters of each table's CSV that its encoding could not hold (written as ``?``).
+    replaced: dict[TableName, int] = field(default_factory=dict)
 
 
 def export_archive(
@@ -80,7 +90,8 @@ def export_archive(
     tables: Mapping[TableName, str],
     sub: str,
     date_range: DateRange,
-    formats: frozenset[Format] = ALL_FORMATS,
+    formats: frozenset[Format] = frozenset({"csv", "json"}),
+    csv_encoding: CsvEncoding = "utf-8-sig",
     now: datetime | None = None,
     part_size: int = DEFAULT_PART_SIZE,
     page_limit: int | None = None,
@@ -95,9 +106,12 @@ def export_archive(
     just before the archive would appear. Either may raise ``Stopped`` to end the
     export: the upload is aborted and ``Stopped`` propagates as it is. With a
     ``signing_key`` the manifest is signed (``manifest.sig``), so a restore can tell
-    the archive is ours and unchanged.
+    the archive is ours and unchanged. ``csv_encoding`` "cp932" writes the CSV in
+    Shift_JIS, each character it cannot hold as ``?`` (counted in ``replaced``).
     """
     chosen = _check_formats(formats)
+    if csv_encoding not in CSV_ENCODINGS:
+        raise ExportError(N_("Choose UTF-8 or Shift_JIS for the CSV files."))
     missing = [table for table in TABLES if not tables.get(table)]
     if missing:
         raise ValueError(f"no table name for {', '.join(missing)}")
@@ -106,20 +120,35 @@ def export_archive(
     archive_id = ArchiveId.new(date_range.start, date_range.end, now)
     key = archive_key(sub, archive_id, prefix)
     upload = Upload(s3, bucket, key, part_size=part_size, content_type="application/zip")
+    scratch = tempfile.TemporaryDirectory(prefix="kakeibo-xlsx-") if "xlsx" in chosen else None
     try:
         archive = ZipStream(upload, modified=archive_id.created, level=LEVEL)
+        book = None
+        if scratch is not None:
+            book = Workbook(Path(scratch.name) / WORKBOOK_NAME, Path(scratch.name))
         counts: dict[TableName, int] = {}
+        replaced: dict[TableName, int] = {}
         files: dict[TableName, dict[Format, ZipEntry]] = {}
         for table in TABLES:
             pages = iter_pages(dynamodb, tables[table], sub, date_range, limit=page_limit)
-            counts[table], files[table] = _write_table(
-                archive, table, chosen, pages, progress=progress
+            written = _write_table(
+                archive, table, chosen, pages, csv_encoding, book, progress=progress
             )
-        manifest = _manifest(archive_id, sub, tables, counts, files).to_json()
+            counts[table], files[table], replaced[table] = written
+        workbook = _add_workbook(archive, book) if book is not None else None
+        manifest = _manifest(
+            archive_id, sub, tables, counts, files, workbook, csv_encoding, replaced
+        ).to_json()
         archive.add(MANIFEST_NAME, manifest)
         if signing_key is not None:
             archive.add(SIGNATURE_NAME, sign(manifest, signing_key))
-        readme = render_readme(archive_id, csv="csv" in chosen, json="json" in chosen)
+        readme = render_readme(
+            archive_id,
+            csv="csv" in chosen,
+            json="json" in chosen,
+            xlsx="xlsx" in chosen,
+            cp932=csv_encoding == "cp932",
+        )
         archive.add(README_NAME, readme.encode("utf-8"))
         archive.close()
         if before_finish is not None:
@@ -131,12 +160,17 @@ def export_archive(
             raise
         logger.warning("export to s3://%s/%s failed", bucket, key, exc_info=True)
         raise _failure(exc) from exc
-    return ExportResult(archive_id=archive_id, key=key, size=size, counts=counts)
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+    if "csv" not in chosen:
+        replaced = {}
+    return ExportResult(archive_id=archive_id, key=key, size=size, counts=counts, replaced=replaced)
 
 
 def _check_formats(formats: frozenset[Format]) -> tuple[Format, ...]:
     if not formats or not ALL_FORMATS.issuperset(formats):
-        raise ExportError(N_("Choose CSV, DynamoDB JSON, or both."))
+        raise ExportError(N_("Choose CSV, an Excel workbook or DynamoDB JSON, or several."))
     return tuple(fmt for fmt in FILE_FORMATS if fmt in formats)
 
 
@@ -145,27 +179,47 @@ def _write_table(
     table: TableName,
     formats: tuple[Format, ...],
     pages: Iterator[list[dict[str, Any]]],
+    csv_encoding: CsvEncoding,
+    book: Workbook | None,
     *,
     progress: Progress | None = None,
-) -> tuple[int, dict[Format, ZipEntry]]:
-    """Write one table's files from its pages; return its item count and entries."""
+) -> tuple[int, dict[Format, ZipEntry], int]:
+    """Write one table's files (and sheet) from its pages; return count, entries, replaced."""
     spec = SPECS[table]
-    entries = {fmt: archive.open(data_file(table, fmt)) for fmt in formats}
+    entries: dict[Format, ZipEntry] = {
+        fmt: archive.open(data_file(table, fmt)) for fmt in formats if fmt != "xlsx"
+    }
     csv, lines = entries.get("csv"), entries.get("json")
+    replaced = 0
     if csv:
-        csv.write(encode.csv_header(spec).encode("utf-8"))
+        csv.write(encode.encode_text(encode.csv_header(spec, csv_encoding), csv_encoding)[0])
     count = 0
     for items in pages:
         count += len(items)
+        if book is not None:
+            book.add(table, items)  # first, so a sheet too long fails before writing more
         if csv:
-            csv.write(encode.csv_rows(items, spec).encode("utf-8"))
+            data, missing = encode.encode_text(encode.csv_rows(items, spec), csv_encoding)
+            csv.write(data)
+            replaced += missing
         if lines:
             lines.write(encode.json_lines(items, spec).encode("utf-8"))
         if progress is not None:
             progress(table, count)
     for entry in entries.values():
         entry.close()
-    return count, entries
+    return count, entries, replaced
+
+
+def _add_workbook(archive: ZipStream, book: Workbook) -> ZipEntry:
+    """Finish the workbook on disk and stream it into the zip as one entry."""
+    book.close()
+    entry = archive.open(WORKBOOK_NAME)
+    with book.path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            entry.write(chunk)
+    entry.close()
+    return entry
 
 
 def _abort(upload: Upload) -> None:
@@ -198,8 +252,25 @@ def _manifest(
     tables: Mapping[TableName, str],
     counts: Mapping[TableName, int],
     files: Mapping[TableName, Mapping[Format, ZipEntry]],
+    workbook: ZipEntry | None,
+    csv_encoding: CsvEncoding,
+    replaced: Mapping[TableName, int],
 ) -> Manifest:
     """Return the manifest: what the archive holds, with each file's size and SHA-256."""
+
+    def listed(fmt: Format, entry: ZipEntry, table: TableName | None = None) -> FileEntry:
+        # Only Shift_JIS is recorded: a CSV listed without an encoding is UTF-8 with a
+        # BOM, as every archive before the choice was.
+        text = fmt == "csv" and table is not None and csv_encoding != "utf-8-sig"
+        return FileEntry(
+            name=entry.name,
+            format=FILE_FORMATS[fmt],
+            bytes=entry.size,
+            sha256=entry.sha256,
+            encoding=csv_encoding if text else None,
+            replaced=replaced.get(table, 0) if text and table is not None else None,
+        )
+
     return Manifest(
         format_version=FORMAT_VERSION,
         created_at=f"{archive_id.created:%Y-%m-%dT%H:%M:%SZ}",
@@ -212,15 +283,10 @@ def _manifest(
                 table_name=tables[table],
                 item_count=counts[table],
                 files={
-                    entry.name: FileEntry(
-                        name=entry.name,
-                        format=FILE_FORMATS[fmt],
-                        bytes=entry.size,
-                        sha256=entry.sha256,
-                    )
-                    for fmt, entry in files[table].items()
+                    entry.name: listed(fmt, entry, table) for fmt, entry in files[table].items()
                 },
             )
             for table in TABLES
         },
+        files={workbook.name: listed("xlsx", workbook)} if workbook is not None else {},
     )

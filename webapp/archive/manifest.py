@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA, PARTITION_KEY, SORT_KEY, TABLES, TableName
@@ -29,6 +29,7 @@ MAX_MANIFEST_BYTES = 1024 * 1024
 #: The manifest's name for each file format.
 CSV = "csv"
 DYNAMODB_JSON = "dynamodb-json"
+XLSX = "xlsx"
 
 
 class ManifestError(RestoreError):
@@ -48,6 +49,19 @@ class FileEntry:
     format: str
     bytes: int
     sha256: str
+    #: A CSV file's character encoding ("utf-8-sig" or "cp932") ...
+    encoding: str | None = None
+    #: ... and how many characters it could not hold, written as ``?``.
+    replaced: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the file's entry as the manifest writes it."""
+        entry: dict[str, Any] = {"format": self.format, "bytes": self.bytes, "sha256": self.sha256}
+        if self.encoding is not None:
+            entry["encoding"] = self.encoding
+        if self.replaced is not None:
+            entry["replaced"] = self.replaced
+        return entry
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,8 @@ class Manifest:
     range_start: str
     range_end: str
     tables: dict[TableName, TableEntry]
+    #: Files of no one table: the workbook, with a sheet per table.
+    files: dict[str, FileEntry] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         """Return the manifest as written into the archive (UTF-8, indented)."""
@@ -91,14 +107,13 @@ class Manifest:
                     "key_schema": KEY_SCHEMA,
                     "attribute_definitions": ATTRIBUTE_DEFINITIONS,
                     "item_count": entry.item_count,
-                    "files": {
-                        f.name: {"format": f.format, "bytes": f.bytes, "sha256": f.sha256}
-                        for f in entry.files.values()
-                    },
+                    "files": {f.name: f.to_dict() for f in entry.files.values()},
                 }
                 for table, entry in self.tables.items()
             },
         }
+        if self.files:
+            document["files"] = {f.name: f.to_dict() for f in self.files.values()}
         return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
@@ -140,7 +155,11 @@ def parse_manifest(raw: bytes) -> Manifest:
                 table=repr(table),
             )
         entries[table] = _table_entry(table, raw_entry)
-    names = [name for entry in entries.values() for name in entry.files]
+    shared = data.get("files", {})
+    if not isinstance(shared, dict):
+        raise _malformed("files")
+    archive_files = _file_entries("files", shared)
+    names = [name for entry in entries.values() for name in entry.files] + list(archive_files)
     if len(names) != len(set(names)) or MANIFEST_NAME in names:
         raise _malformed("tables.*.files")
     return Manifest(
@@ -150,6 +169,7 @@ def parse_manifest(raw: bytes) -> Manifest:
         range_start=str(span.get("start", "")),
         range_end=str(span.get("end", "")),
         tables=entries,
+        files=archive_files,
     )
 
 
@@ -178,6 +198,13 @@ def _table_entry(table: TableName, raw: object) -> TableEntry:
             partition=PARTITION_KEY,
             sort=SORT_KEY,
         )
+    entries = _file_entries(f"tables.{table}.files", files)
+    if sum(f.format == DYNAMODB_JSON for f in entries.values()) > 1:
+        raise _malformed(f"tables.{table}.files")
+    return TableEntry(table=table, table_name=table_name, item_count=count, files=entries)
+
+
+def _file_entries(where: str, files: dict[str, Any]) -> dict[str, FileEntry]:
     entries: dict[str, FileEntry] = {}
     for name, spec in files.items():
         if (
@@ -185,14 +212,19 @@ def _table_entry(table: TableName, raw: object) -> TableEntry:
             or not isinstance(spec.get("format"), str)
             or type(spec.get("bytes")) is not int
             or not isinstance(spec.get("sha256"), str)
+            or not isinstance(spec.get("encoding", ""), str)
+            or type(spec.get("replaced", 0)) is not int
         ):
-            raise _malformed(f"tables.{table}.files.{name}")
+            raise _malformed(f"{where}.{name}")
         entries[name] = FileEntry(
-            name=name, format=spec["format"], bytes=spec["bytes"], sha256=spec["sha256"].lower()
+            name=name,
+            format=spec["format"],
+            bytes=spec["bytes"],
+            sha256=spec["sha256"].lower(),
+            encoding=spec.get("encoding"),
+            replaced=spec.get("replaced"),
         )
-    if sum(f.format == DYNAMODB_JSON for f in entries.values()) > 1:
-        raise _malformed(f"tables.{table}.files")
-    return TableEntry(table=table, table_name=table_name, item_count=count, files=entries)
+    return entries
 
 
 def same_keys(value: object, expected: list[dict[str, str]]) -> bool:

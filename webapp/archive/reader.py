@@ -135,6 +135,8 @@ class ArchiveReader:
             for listed in entry.files.values():
                 if listed.name not in scanned:
                     self._check_file(listed)
+        for listed in self.manifest.files.values():  # the workbook: no one table's
+            self._check_file(listed)
         counts: dict[TableName, int] = {}
         for table, entry in scanned.values():
             scan = _Scan()

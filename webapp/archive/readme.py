@@ -32,11 +32,14 @@ def _sections() -> dict[tuple[str, str], str]:
     return {key: NEWLINE.join(lines) for key, lines in sections.items()}
 
 
-def render_readme(archive_id: ArchiveId, *, csv: bool, json: bool) -> str:
-    """Return README.txt for an archive holding CSV and/or JSON files."""
+def render_readme(
+    archive_id: ArchiveId, *, csv: bool, json: bool, xlsx: bool = False, cp932: bool = False
+) -> str:
+    """Return README.txt for an archive holding CSV, workbook and/or JSON files."""
     names = ["head"]
-    names += ["csv"] if csv else []
+    names += [("csv-cp932" if cp932 else "csv")] if csv else []
     names += ["json"] if json else []
+    names += ["xlsx"] if xlsx else []
     names += ["manifest", "restore" if json else "no-restore"]
     fields = {
         "period": f"{archive_id.start.isoformat()} – {archive_id.end.isoformat()}",

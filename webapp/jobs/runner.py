@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from ..archive.dates import DateRange
+from ..archive.encode import CSV_ENCODINGS, CsvEncoding
 from ..archive.errors import N_, ExportError, Stopped, UserError
 from ..archive.export import ALL_FORMATS, Format, export_archive
 from ..archive.signing import SigningKey
@@ -145,7 +146,7 @@ def _run_export(
     signing_key: SigningKey | None,
 ) -> Reporter:
     try:
-        date_range, formats = _export_params(job)
+        date_range, formats, csv_encoding = _export_params(job)
         result = export_archive(
             dynamodb=dynamodb,
             s3=s3,
@@ -154,6 +155,7 @@ def _run_export(
             sub=job.user_id,
             date_range=date_range,
             formats=formats,
+            csv_encoding=csv_encoding,
             progress=reporter,
             before_finish=reporter.write,
             signing_key=signing_key,
@@ -174,6 +176,9 @@ def _run_export(
         "size": result.size,
         "counts": dict(result.counts),
     }
+    if result.replaced:
+        outcome["encoding"] = csv_encoding
+        outcome["replaced"] = dict(result.replaced)
     try:
         counts = {str(table): count for table, count in result.counts.items()}
         store.finish(job, outcome, counts, reporter.now())
@@ -190,11 +195,14 @@ def _fail(store: JobStore, job: Job, error: UserError, reporter: Reporter) -> No
         store.fail(job, error, reporter.now())
 
 
-def _export_params(job: Job) -> tuple[DateRange, frozenset[Format]]:
+def _export_params(job: Job) -> tuple[DateRange, frozenset[Format], CsvEncoding]:
     params = job.params
     formats: frozenset[Format] = frozenset(params["formats"])
     if not formats or not ALL_FORMATS.issuperset(formats):
         raise ValueError(f"formats {sorted(formats)}")
-    return DateRange(
-        date.fromisoformat(params["start"]), date.fromisoformat(params["end"])
-    ), formats
+    # Jobs queued before the choice existed have no encoding: the old default.
+    encoding = params.get("csv_encoding", "utf-8-sig")
+    if encoding not in CSV_ENCODINGS:
+        raise ValueError(f"csv_encoding {encoding!r}")
+    day_range = DateRange(date.fromisoformat(params["start"]), date.fromisoformat(params["end"]))
+    return day_range, formats, encoding

@@ -21,6 +21,7 @@ from wtforms.validators import (  # type: ignore[import-untyped, unused-ignore]
 )
 
 from ...archive.dates import DateRange, check_range
+from ...archive.encode import CsvEncoding
 from ...archive.errors import InvalidRange
 from ...archive.export import Format
 from ..i18n import translate_error
@@ -35,7 +36,12 @@ FORMAT_CHOICES: dict[str, frozenset[Format]] = {
     "both": frozenset({"csv", "json"}),
     "csv": frozenset({"csv"}),
     "json": frozenset({"json"}),
+    "xlsx": frozenset({"xlsx"}),
+    "xlsx-json": frozenset({"xlsx", "json"}),
+    "all": frozenset({"csv", "xlsx", "json"}),
 }
+#: Form value -> the engine's CSV encoding.
+ENCODING_CHOICES: dict[str, CsvEncoding] = {"utf-8": "utf-8-sig", "cp932": "cp932"}
 
 
 class _DateField(DateField):  # type: ignore[misc, unused-ignore]
@@ -79,9 +85,21 @@ class ExportForm(FlaskForm):  # type: ignore[misc]
             SelectChoice("both", _l("Both")),
             SelectChoice("csv", _l("CSV for Excel")),
             SelectChoice("json", _l("DynamoDB JSON")),
+            SelectChoice("xlsx", _l("Excel workbook (.xlsx)")),
+            SelectChoice("xlsx-json", _l("Excel workbook and DynamoDB JSON")),
+            SelectChoice("all", _l("All three")),
         ],
         default="both",
         validators=[InputRequired(_l("Choose a format."))],
+    )
+    # Left out of a post (an older page), it is the default.
+    csv_encoding = RadioField(
+        _l("CSV encoding"),
+        choices=[
+            SelectChoice("utf-8", _l("UTF-8 (Excel)")),
+            SelectChoice("cp932", _l("Shift_JIS (accounting software)")),
+        ],
+        default="utf-8",
     )
 
     def __init__(self, *args: Any, max_span_days: int, **kwargs: Any) -> None:
@@ -104,6 +122,11 @@ class ExportForm(FlaskForm):  # type: ignore[misc]
     def chosen_formats(self) -> frozenset[Format]:
         """Return the engine's formats for the chosen radio value."""
         return FORMAT_CHOICES.get(self.formats.data or "both", FORMAT_CHOICES["both"])
+
+    @property
+    def chosen_encoding(self) -> CsvEncoding:
+        """Return the engine's CSV encoding for the chosen radio value."""
+        return ENCODING_CHOICES.get(self.csv_encoding.data or "utf-8", "utf-8-sig")
 
 
 @dataclass(frozen=True)

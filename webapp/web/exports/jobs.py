@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import flash, get_template_attribute, jsonify, redirect, url_for
-from flask_babel import format_decimal, gettext
+from flask_babel import format_decimal, gettext, ngettext
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
@@ -68,12 +68,21 @@ def job_status(job: Job) -> str:
                 "the files' headers.",
                 size=size,
             )
-        return _(
+        done = _(
             "Exported %(slips)s and %(balances)s (%(size)s).",
             slips=count_slips(slips),
             balances=count_balances(balances),
             size=size,
         )
+        replaced = sum(int(n) for n in (job.result.get("replaced") or {}).values())
+        if replaced:
+            done += " " + ngettext(
+                "%(count)s character that Shift_JIS cannot hold was written as ? in the CSV.",
+                "%(count)s characters that Shift_JIS cannot hold were written as ? in the CSV.",
+                replaced,
+                count=format_decimal(replaced),
+            )
+        return done
     if job.state is State.CANCELLED:
         return _("Cancelled.")
     return translate_message(job.error or "", job.error_fields)

@@ -34,6 +34,16 @@ FORMAT_HINTS = {
     "both": _l("Both files for each table: one to read, one to restore."),
     "csv": _l("Spreadsheets that open in Excel, one per table."),
     "json": _l("An exact, typed copy to restore into DynamoDB."),
+    "xlsx": _l("One Excel workbook, a sheet per table: dates, yen amounts and text typed."),
+    "xlsx-json": _l("The workbook to read, and the exact copy to restore."),
+    "all": _l("CSV, the Excel workbook and DynamoDB JSON."),
+}
+ENCODING_HINTS = {
+    "utf-8": _l("UTF-8 with a byte order mark, which Excel opens correctly."),
+    "cp932": _l(
+        "Shift_JIS (cp932), for accounting software such as freee. Characters it cannot "
+        "hold, such as emoji, become ? (counted after the export)."
+    ),
 }
 
 
@@ -44,7 +54,8 @@ def index() -> str:
     settings = get_settings()
     # Presets are plain links that fill the form through the query string; after
     # an export the redirect carries the user's choices back the same way.
-    prefill = request.args if {"start", "end", "formats"} & request.args.keys() else None
+    fields = {"start", "end", "formats", "csv_encoding"}
+    prefill = request.args if fields & request.args.keys() else None
     form = ExportForm(formdata=prefill, max_span_days=settings.max_span_days)
     if prefill is None:
         today = _today()
@@ -69,6 +80,7 @@ def create() -> Response | tuple[str, int]:
                 "start": form.date_range.start.isoformat(),
                 "end": form.date_range.end.isoformat(),
                 "formats": sorted(form.chosen_formats),
+                "csv_encoding": form.chosen_encoding,
             },
         )
     except TooManyJobs as exc:
@@ -84,6 +96,7 @@ def create() -> Response | tuple[str, int]:
             start=form.date_range.start.isoformat(),
             end=form.date_range.end.isoformat(),
             formats=form.formats.data,
+            csv_encoding=form.csv_encoding.data,
             job=job.id,
             _anchor=f"job-{job.id}",
         ),
@@ -187,6 +200,7 @@ def _render(form: ExportForm, jobs: list[Job] | None = None) -> str:
         "exports/index.html",
         form=form,
         format_hints=FORMAT_HINTS,
+        encoding_hints=ENCODING_HINTS,
         presets=presets(_today(), settings.max_span_days),
         archives=archives,
         jobs=jobs,
