@@ -139,6 +139,7 @@ def restore(
                 tables=settings.data_tables,
                 only=[table] if table else None,
                 as_user=as_user,
+                replace=replace,
             )
             click.echo(
                 f"Archive of user {manifest.user_sub}, {manifest.range_start} to "

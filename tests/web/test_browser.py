@@ -805,3 +805,41 @@ def test_turn_on_automatic_backups_run_the_schedule_download_turn_off(
     section = page.locator("section.backups")
     assert not section.get_by_text("次回のバックアップ").count()
     assert section.get_by_role("link", name=re.compile("^ダウンロード")).count() == 1
+
+
+def test_an_export_filtered_to_one_account_holds_only_its_slips_and_says_so(
+    stack: Stack, page: Any, tmp_path: Path
+) -> None:
+    """The first export teaches the form the accounts; a filtered one keeps only one of them."""
+    _sign_in(page, stack, OTHER_EMAIL)
+    page.get_by_role("link", name="先月", exact=True).click()
+    page.get_by_role("button", name="エクスポート", exact=True).click()
+    page.locator(".flash--success").wait_for(timeout=30_000)
+
+    # The filters sit closed under a disclosure; the accounts are the user's own now.
+    page.get_by_text("一部の伝票だけ（絞り込み・任意）").click()
+    assert page.get_by_role("checkbox", name="bank", exact=True).is_visible()
+    assert page.get_by_role("checkbox", name="支出", exact=True).is_visible()
+    page.get_by_role("checkbox", name="card", exact=True).check()
+    filters_problems = _axe_problems(page)
+    page.get_by_role("button", name="エクスポート", exact=True).click()
+    page.locator(".flash--success").wait_for(timeout=30_000)
+    # The form comes back with the choice kept, the filters open.
+    assert page.get_by_role("checkbox", name="card", exact=True).is_checked()
+    assert not page.get_by_role("checkbox", name="cash", exact=True).is_checked()
+
+    link = page.locator("tr.archive--new").get_by_role("link", name=re.compile("^ダウンロード"))
+    with page.expect_download() as info:
+        link.click()
+    saved = tmp_path / "filtered.zip"
+    info.value.save_as(saved)
+    manifest, archived = _archive_items(saved)
+    assert manifest["filters"] == {"accounts": ["card"]}
+    start, end = (date.fromisoformat(manifest["range"][k]) for k in ("start", "end"))
+    dynamodb = _aws(stack, "dynamodb")
+    for table, name in RESTORE_TABLES.items():
+        every = _period_items(dynamodb, name, manifest["user_sub"], start, end)
+        wanted = [item for item in every if item.get("account") == {"S": "card"}]
+        assert wanted and len(wanted) < len(every), table
+        assert archived[table] == wanted, table
+    assert filters_problems == [], filters_problems

@@ -58,8 +58,14 @@ def iter_pages(
     date_range: DateRange,
     *,
     limit: int | None = None,
+    filter_expression: tuple[str, dict[str, str], dict[str, Any]] | None = None,
 ) -> Iterator[list[Item]]:
-    """Yield pages of one user's items in a date range, as typed attribute values."""
+    """Yield pages of one user's items in a date range, as typed attribute values.
+
+    ``filter_expression`` (``Filters.expression``'s triple) narrows the same Query:
+    DynamoDB drops the other items after reading them, so a page may come back
+    empty while more follow.
+    """
     request: dict[str, Any] = {
         "TableName": table_name,
         "KeyConditionExpression": "#pk = :sub AND #sk BETWEEN :start AND :end",
@@ -73,6 +79,11 @@ def iter_pages(
     }
     if limit is not None:
         request["Limit"] = limit
+    if filter_expression is not None:
+        expression, names, values = filter_expression
+        request["FilterExpression"] = expression
+        request["ExpressionAttributeNames"].update(names)
+        request["ExpressionAttributeValues"].update(values)
     while True:
         try:
             page = dynamodb.query(**request)

@@ -9,6 +9,11 @@ The archive appears under its key only when complete. On any failure the
 multipart upload is aborted and ``ExportError`` is raised; if even the abort
 fails, the bucket's lifecycle rule drops the parts within a day, and an
 unfinished upload is never listed in the meantime.
+
+Why this long: an export is one sequence (query with the filters, encode,
+zip, sign, upload, and abort on any failure), and the failure handling reads
+right only beside the steps it undoes; the encoders, the workbook, the zip
+and the upload already live in modules of their own.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from .dates import DateRange
 from .dynamo import BUSY, iter_pages, throttled
 from .encode import CSV_ENCODINGS, CsvEncoding
 from .errors import N_, ExportError, Stopped
+from .filters import Filters, collect
 from .ids import EXPORT_PREFIX, ArchiveId, archive_key
 from .manifest import (
     CSV,
@@ -80,6 +86,8 @@ class ExportResult:
     counts: dict[TableName, int]
     #: Characters of each table's CSV that its encoding could not hold (written as ``?``).
     replaced: dict[TableName, int] = field(default_factory=dict)
+    #: The accounts, categories and kinds seen in the items: the form's filter choices.
+    seen: dict[str, set[str]] = field(default_factory=dict)
 
 
 def export_archive(
@@ -99,6 +107,7 @@ def export_archive(
     before_finish: Callable[[], None] | None = None,
     signing_key: SigningKey | None = None,
     prefix: str = EXPORT_PREFIX,
+    filters: Filters | None = None,
 ) -> ExportResult:
     """Export a user's items in a date range to a new archive in S3; return what was made.
 
@@ -108,7 +117,10 @@ def export_archive(
     ``signing_key`` the manifest is signed (``manifest.sig``), so a restore can tell
     the archive is ours and unchanged. ``csv_encoding`` "cp932" writes the CSV in
     Shift_JIS, each character it cannot hold as ``?`` (counted in ``replaced``).
+    ``filters`` keep only some accounts, categories or kinds (see ``filters``), in
+    the same one Query per table, and are recorded in the manifest.
     """
+    filters = filters or Filters()
     chosen = _check_formats(formats)
     if csv_encoding not in CSV_ENCODINGS:
         raise ExportError(N_("Choose UTF-8 or Shift_JIS for the CSV files."))
@@ -129,15 +141,23 @@ def export_archive(
         counts: dict[TableName, int] = {}
         replaced: dict[TableName, int] = {}
         files: dict[TableName, dict[Format, ZipEntry]] = {}
+        seen: dict[str, set[str]] = {}
         for table in TABLES:
-            pages = iter_pages(dynamodb, tables[table], sub, date_range, limit=page_limit)
+            pages = iter_pages(
+                dynamodb,
+                tables[table],
+                sub,
+                date_range,
+                limit=page_limit,
+                filter_expression=filters.expression(table),
+            )
             written = _write_table(
-                archive, table, chosen, pages, csv_encoding, book, progress=progress
+                archive, table, chosen, _noting(pages, seen), csv_encoding, book, progress=progress
             )
             counts[table], files[table], replaced[table] = written
         workbook = _add_workbook(archive, book) if book is not None else None
         manifest = _manifest(
-            archive_id, sub, tables, counts, files, workbook, csv_encoding, replaced
+            archive_id, sub, tables, counts, files, workbook, csv_encoding, replaced, filters
         ).to_json()
         archive.add(MANIFEST_NAME, manifest)
         if signing_key is not None:
@@ -165,7 +185,16 @@ def export_archive(
             scratch.cleanup()
     if "csv" not in chosen:
         replaced = {}
-    return ExportResult(archive_id=archive_id, key=key, size=size, counts=counts, replaced=replaced)
+    return ExportResult(
+        archive_id=archive_id, key=key, size=size, counts=counts, replaced=replaced, seen=seen
+    )
+
+
+def _noting(pages: Iterator[list[dict[str, Any]]], seen: dict[str, set[str]]) -> Iterator[Any]:
+    """Pass the pages on, noting the accounts, categories and kinds they hold."""
+    for items in pages:
+        collect(seen, items)
+        yield items
 
 
 def _check_formats(formats: frozenset[Format]) -> tuple[Format, ...]:
@@ -255,6 +284,7 @@ def _manifest(
     workbook: ZipEntry | None,
     csv_encoding: CsvEncoding,
     replaced: Mapping[TableName, int],
+    filters: Filters,
 ) -> Manifest:
     """Return the manifest: what the archive holds, with each file's size and SHA-256."""
 
@@ -289,4 +319,5 @@ def _manifest(
             for table in TABLES
         },
         files={workbook.name: listed("xlsx", workbook)} if workbook is not None else {},
+        filters=filters.to_dict(),
     )

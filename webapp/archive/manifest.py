@@ -15,6 +15,7 @@ from typing import Any
 
 from ..model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA, PARTITION_KEY, SORT_KEY, TABLES, TableName
 from .errors import N_, RestoreError
+from .filters import FilterError, Filters
 
 MANIFEST_NAME = "manifest.json"
 README_NAME = "README.txt"
@@ -92,6 +93,13 @@ class Manifest:
     tables: dict[TableName, TableEntry]
     #: Files of no one table: the workbook, with a sheet per table.
     files: dict[str, FileEntry] = field(default_factory=dict)
+    #: The export's filters (``Filters.to_dict``): empty for everything in the range.
+    filters: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def filtered(self) -> bool:
+        """Return whether the archive holds only some of its period's items."""
+        return bool(self.filters)
 
     def to_json(self) -> bytes:
         """Return the manifest as written into the archive (UTF-8, indented)."""
@@ -114,6 +122,8 @@ class Manifest:
         }
         if self.files:
             document["files"] = {f.name: f.to_dict() for f in self.files.values()}
+        if self.filters:
+            document["filters"] = self.filters
         return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
@@ -159,6 +169,7 @@ def parse_manifest(raw: bytes) -> Manifest:
     if not isinstance(shared, dict):
         raise _malformed("files")
     archive_files = _file_entries("files", shared)
+    filters = _filters(data.get("filters", {}))
     names = [name for entry in entries.values() for name in entry.files] + list(archive_files)
     if len(names) != len(set(names)) or MANIFEST_NAME in names:
         raise _malformed("tables.*.files")
@@ -170,7 +181,17 @@ def parse_manifest(raw: bytes) -> Manifest:
         range_end=str(span.get("end", "")),
         tables=entries,
         files=archive_files,
+        filters=filters,
     )
+
+
+def _filters(raw: object) -> dict[str, list[str]]:
+    if not isinstance(raw, dict):
+        raise _malformed("filters")
+    try:
+        return Filters.from_dict(raw).to_dict()
+    except FilterError:
+        raise _malformed("filters") from None
 
 
 def _table_entry(table: TableName, raw: object) -> TableEntry:

@@ -38,11 +38,27 @@ __all__ = [
     "preview_table",
     "WriteError",
     "check_as_user",
+    "check_mode",
     "open_archive",
     "plan_restore",
     "restore_archive",
     "write_table",
 ]
+
+
+#: Why a filtered archive is only ever merged.
+FILTERED = N_(
+    "this archive holds only the items its export filters kept (%(filters)s), so a replace "
+    "would delete the rest of the period; restore it by merging instead"
+)
+
+
+def check_mode(archive: ArchiveReader, *, replace: bool) -> None:
+    """Refuse a replace from a filtered archive: it would delete what the filter left out."""
+    filters = archive.manifest.filters
+    if replace and filters:
+        shown = "; ".join(f"{name}: {', '.join(values)}" for name, values in filters.items())
+        raise RestoreError(FILTERED, filters=shown)
 
 
 def check_as_user(sub: str) -> str:
@@ -91,12 +107,15 @@ def plan_restore(
     tables: Mapping[TableName, str],
     only: Sequence[TableName] | None = None,
     as_user: str | None = None,
+    replace: bool = False,
 ) -> list[TablePlan]:
     """Check the archive, its items and the target tables; write nothing.
 
     ``tables`` maps "slips"/"balances" to DynamoDB table names; ``only`` limits
-    the restore to some tables; ``as_user`` moves the items to another user.
+    the restore to some tables; ``as_user`` moves the items to another user;
+    ``replace`` is refused for a filtered archive (``check_mode``).
     """
+    check_mode(archive, replace=replace)
     chosen: list[TableName] = list(dict.fromkeys(only or TABLES))
     if as_user is not None:
         as_user = check_as_user(as_user)
@@ -170,6 +189,7 @@ def write_table(
     sent: writing while the table's pages are still being read could make an item
     just put back look like one the archive lacks.
     """
+    check_mode(archive, replace=replace)
     result = TableRestore()
     with tempfile.TemporaryFile() as spool:
         try:
@@ -207,6 +227,11 @@ def restore_archive(
 ) -> dict[TableName, TableRestore]:
     """Verify everything, then restore every planned table; return what each got."""
     plans = plan_restore(
-        dynamodb=dynamodb, archive=archive, tables=tables, only=only, as_user=as_user
+        dynamodb=dynamodb,
+        archive=archive,
+        tables=tables,
+        only=only,
+        as_user=as_user,
+        replace=replace,
     )
     return {plan.table: write_table(dynamodb, archive, plan, replace=replace) for plan in plans}

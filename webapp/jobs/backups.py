@@ -40,6 +40,7 @@ from .records import Job, JobExists, JobStopped, State, iso
 from .records import _plain as plain
 from .runner import Reporter
 from .store import JobStore
+from .vocabulary import VocabularyStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -385,6 +386,8 @@ def run_backup(
         "size": result.size,
         "counts": dict(result.counts),
     }
+    # A backup reads everything: the fullest view of the accounts and categories.
+    VocabularyStore(store.dynamodb, store.table).add(job.user_id, result.seen)
     try:
         counts = {str(table): count for table, count in result.counts.items()}
         store.finish(job, outcome, counts, reporter.now())

@@ -158,12 +158,15 @@ def _verified(
     keyring: Keyring,
     limit: int,
     etag: str | None = None,
+    replace: bool = False,
 ) -> Iterator[_Verified]:
     """Download ``key``, open it as the job owner's signed archive, verify and plan it."""
     spool, found = _download(s3, bucket, key, limit=limit, etag=etag)
     with spool, _open_own(spool, job, keyring) as reader:
         period = archive_period(reader)
-        plans = plan_restore(dynamodb=dynamodb, archive=reader, tables=tables, as_user=job.user_id)
+        plans = plan_restore(
+            dynamodb=dynamodb, archive=reader, tables=tables, as_user=job.user_id, replace=replace
+        )
         yield _Verified(reader, period, plans, found)
 
 
@@ -205,6 +208,7 @@ def run_preview(
                 "period": _period(checked.period),
                 "created_at": checked.reader.manifest.created_at,
                 "tables": previews,
+                "filters": checked.reader.manifest.filters,
             }
         store.finish(job, result, reporter.counts, reporter.now())
     except Stopped:
@@ -243,6 +247,7 @@ def run_restore(
             keyring=keyring,
             limit=max_upload_bytes,
             etag=str(preview.result["etag"]),
+            replace=replace,
         ) as checked:
             reader, period = checked.reader, checked.period
             reporter.write()

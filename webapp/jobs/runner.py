@@ -22,10 +22,12 @@ from ..archive.dates import DateRange
 from ..archive.encode import CSV_ENCODINGS, CsvEncoding
 from ..archive.errors import N_, ExportError, Stopped, UserError
 from ..archive.export import ALL_FORMATS, Format, export_archive
+from ..archive.filters import FilterError, Filters
 from ..archive.signing import SigningKey
 from ..model import TABLES, TableName
 from .records import Job, JobStopped
 from .store import JobStore
+from .vocabulary import VocabularyStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -146,7 +148,7 @@ def _run_export(
     signing_key: SigningKey | None,
 ) -> Reporter:
     try:
-        date_range, formats, csv_encoding = _export_params(job)
+        date_range, formats, csv_encoding, filters = _export_params(job)
         result = export_archive(
             dynamodb=dynamodb,
             s3=s3,
@@ -159,6 +161,7 @@ def _run_export(
             progress=reporter,
             before_finish=reporter.write,
             signing_key=signing_key,
+            filters=filters,
         )
     except Stopped:
         logger.info("job %s stopped (cancelled); its upload was aborted", job.id)
@@ -166,7 +169,7 @@ def _run_export(
     except UserError as exc:
         _fail(store, job, exc, reporter)
         return reporter
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, FilterError):
         logger.exception("job %s has parameters the worker cannot read", job.id)
         _fail(store, job, ExportError(BROKEN), reporter)
         return reporter
@@ -179,6 +182,9 @@ def _run_export(
     if result.replaced:
         outcome["encoding"] = csv_encoding
         outcome["replaced"] = dict(result.replaced)
+    if filters:
+        outcome["filters"] = filters.to_dict()
+    VocabularyStore(store.dynamodb, store.table).add(job.user_id, result.seen)
     try:
         counts = {str(table): count for table, count in result.counts.items()}
         store.finish(job, outcome, counts, reporter.now())
@@ -195,7 +201,7 @@ def _fail(store: JobStore, job: Job, error: UserError, reporter: Reporter) -> No
         store.fail(job, error, reporter.now())
 
 
-def _export_params(job: Job) -> tuple[DateRange, frozenset[Format], CsvEncoding]:
+def _export_params(job: Job) -> tuple[DateRange, frozenset[Format], CsvEncoding, Filters]:
     params = job.params
     formats: frozenset[Format] = frozenset(params["formats"])
     if not formats or not ALL_FORMATS.issuperset(formats):
@@ -205,4 +211,4 @@ def _export_params(job: Job) -> tuple[DateRange, frozenset[Format], CsvEncoding]
     if encoding not in CSV_ENCODINGS:
         raise ValueError(f"csv_encoding {encoding!r}")
     day_range = DateRange(date.fromisoformat(params["start"]), date.fromisoformat(params["end"]))
-    return day_range, formats, encoding
+    return day_range, formats, encoding, Filters.from_dict(params.get("filters"))

@@ -12,6 +12,7 @@ from ..aws import Clients
 from ..jobs.backups import BackupPrefsStore
 from ..jobs.queue import JobQueue
 from ..jobs.store import JobStore
+from ..jobs.vocabulary import VocabularyStore
 from ..jobs.worker import STALE_MARGIN
 from ..settings import Settings
 
@@ -50,6 +51,11 @@ def backup_store() -> ArchiveStore:
 def backup_prefs() -> BackupPrefsStore:
     """Return the users' automatic backup choices."""
     return BackupPrefsStore(get_clients().dynamodb, get_settings().app_table)
+
+
+def vocabulary_store() -> VocabularyStore:
+    """Return the accounts, categories and kinds each user's exports have seen."""
+    return VocabularyStore(get_clients().dynamodb, get_settings().app_table)
 
 
 def job_store() -> JobStore:

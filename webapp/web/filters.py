@@ -8,6 +8,7 @@ page's language, so templates never do arithmetic or pick formats.
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, tzinfo
 
 from babel.dates import (
@@ -21,6 +22,8 @@ from babel.numbers import format_decimal
 from babel.units import format_unit
 from flask.sansio.app import App
 from flask_babel import get_locale, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 _UNITS = ("KB", "MB", "GB", "TB")
 
@@ -97,6 +100,24 @@ def count_balances(count: int) -> str:
     return str(ngettext("%(count)s balance", "%(count)s balances", count, count=_number(count)))
 
 
+#: The kinds of slip the account book writes, in the page's words; others show as stored.
+KIND_LABELS = {"expense": _l("Expense"), "income": _l("Income"), "transfer": _l("Transfer")}
+
+
+def describe_filters(filters: Mapping[str, Sequence[str]] | None) -> str:
+    """Return an export's filters in the page's words ("" for none), as the list shows them."""
+    if not filters:
+        return ""
+    names = {"accounts": _("Accounts"), "categories": _("Categories"), "kinds": _("Kinds")}
+    parts = []
+    for field, title in names.items():
+        values = filters.get(field) or []
+        if values:
+            shown = [str(KIND_LABELS.get(v, v)) if field == "kinds" else v for v in values]
+            parts.append(_("%(field)s: %(values)s", field=title, values=", ".join(shown)))
+    return " · ".join(parts)
+
+
 def page_locale() -> str:
     """Return the language of the page being rendered."""
     return str(get_locale() or "en")
@@ -118,6 +139,7 @@ def register(app: App, display_timezone: str) -> None:
     )
     app.add_template_filter(lambda day: format_day(day, page_locale()), "longdate")
     app.add_template_global(lambda: zone_name(zone, page_locale()), "display_zone")
+    app.add_template_filter(describe_filters, "describe_filters")
     app.add_template_filter(iso_date, "isodate")
     app.add_template_filter(date.fromisoformat, "parse_date")
     app.add_template_filter(iso_datetime, "isotime")

@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
 # WTForms ships no type hints (see web/restore/forms.py).
-from wtforms import RadioField  # type: ignore[import-untyped, unused-ignore]
+from wtforms import RadioField, SelectChoice  # type: ignore[import-untyped, unused-ignore]
 from wtforms.validators import InputRequired  # type: ignore[import-untyped, unused-ignore]
 
 
@@ -16,9 +16,9 @@ class BackupForm(FlaskForm):  # type: ignore[misc]
     frequency = RadioField(
         _l("Automatic backup"),
         choices=[
-            ("off", _l("Off")),
-            ("weekly", _l("Every week")),
-            ("monthly", _l("Every month")),
+            SelectChoice("off", _l("Off")),
+            SelectChoice("weekly", _l("Every week")),
+            SelectChoice("monthly", _l("Every month")),
         ],
         default="off",
         validators=[InputRequired(_l("Choose how often."))],

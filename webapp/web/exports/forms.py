@@ -1,4 +1,8 @@
-"""The export form: a date range and the formats to write. Declarative, no I/O."""
+"""The export form: a date range, the formats to write and optional filters. No I/O.
+
+The filters' choices are the user's own accounts, categories and kinds, which
+the view offers (``offer``) from what their exports have seen.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,13 @@ from flask_wtf import FlaskForm
 
 # WTForms ships no type hints; the second code keeps this clean once the
 # project's mypy config ignores wtforms.* as it does flask_wtf.*.
-from wtforms import DateField, RadioField, SelectChoice  # type: ignore[import-untyped, unused-ignore]
+from wtforms import (  # type: ignore[import-untyped, unused-ignore]
+    DateField,
+    RadioField,
+    SelectChoice,
+    SelectMultipleField,
+    widgets,
+)
 from wtforms.validators import (  # type: ignore[import-untyped, unused-ignore]
     InputRequired,
     ValidationError,
@@ -24,6 +34,8 @@ from ...archive.dates import DateRange, check_range
 from ...archive.encode import CsvEncoding
 from ...archive.errors import InvalidRange
 from ...archive.export import Format
+from ...archive.filters import FIELDS, FilterError, Filters, checked
+from ..filters import KIND_LABELS
 from ..i18n import translate_error
 
 #: The earliest and latest dates the form accepts: four-digit years only, so a
@@ -60,6 +72,19 @@ def _in_bounds(form: FlaskForm, field: DateField) -> None:
                 last=MAX_DATE.isoformat(),
             )
         )
+
+
+class _Checkboxes(SelectMultipleField):  # type: ignore[misc, unused-ignore]
+    """Several values as checkboxes; any short text is accepted (the filter is harmless)."""
+
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+    def pre_validate(self, form: FlaskForm) -> None:
+        try:
+            checked(list(self.data or []))
+        except FilterError as exc:
+            raise ValidationError(translate_error(exc)) from None
 
 
 class ExportForm(FlaskForm):  # type: ignore[misc]
@@ -101,6 +126,9 @@ class ExportForm(FlaskForm):  # type: ignore[misc]
         ],
         default="utf-8",
     )
+    accounts = _Checkboxes(_l("Accounts"), validate_choice=False)
+    categories = _Checkboxes(_l("Categories"), validate_choice=False)
+    kinds = _Checkboxes(_l("Kinds"), validate_choice=False)
 
     def __init__(self, *args: Any, max_span_days: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -117,6 +145,27 @@ class ExportForm(FlaskForm):  # type: ignore[misc]
             self.date_range = check_range(start, end, max_span_days=self.max_span_days)
         except InvalidRange as exc:
             raise ValidationError(translate_error(exc)) from None
+
+    def offer(self, vocabulary: dict[str, list[str]]) -> None:
+        """Offer the user's own values as the filters' choices, keeping any already chosen."""
+        for name in FIELDS:
+            field = getattr(self, name)
+            values = list(dict.fromkeys([*(vocabulary.get(name) or []), *(field.data or [])]))
+            if name == "kinds":
+                values = list(dict.fromkeys([*KIND_LABELS, *values]))
+            field.choices = [
+                SelectChoice(v, KIND_LABELS.get(v, v) if name == "kinds" else v) for v in values
+            ]
+
+    @property
+    def chosen_filters(self) -> Filters:
+        """Return the filters ticked (empty ones keep everything)."""
+        return Filters(**{name: frozenset(getattr(self, name).data or ()) for name in FIELDS})
+
+    @property
+    def filtering(self) -> bool:
+        """Return whether any filter is ticked or in error (the filters section opens)."""
+        return bool(self.chosen_filters) or any(getattr(self, n).errors for n in FIELDS)
 
     @property
     def chosen_formats(self) -> frozenset[Format]:

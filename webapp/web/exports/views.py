@@ -20,7 +20,7 @@ from ...jobs.restoring import RESTORE
 from ...jobs.runner import EXPORT
 from ..auth import login_required, signed_in_user
 from ..backups.views import backups_context
-from ..context import archive_store, get_settings, job_store
+from ..context import archive_store, get_settings, job_store, vocabulary_store
 from ..errors import render_error
 from ..filters import format_datetime, format_day, page_locale
 from ..i18n import translate_error
@@ -54,7 +54,7 @@ def index() -> str:
     settings = get_settings()
     # Presets are plain links that fill the form through the query string; after
     # an export the redirect carries the user's choices back the same way.
-    fields = {"start", "end", "formats", "csv_encoding"}
+    fields = {"start", "end", "formats", "csv_encoding", "accounts", "categories", "kinds"}
     prefill = request.args if fields & request.args.keys() else None
     form = ExportForm(formdata=prefill, max_span_days=settings.max_span_days)
     if prefill is None:
@@ -72,17 +72,17 @@ def create() -> Response | tuple[str, int]:
     if not form.validate() or form.date_range is None:
         return _render(form), 400
     user = signed_in_user()
+    params: dict[str, Any] = {
+        "start": form.date_range.start.isoformat(),
+        "end": form.date_range.end.isoformat(),
+        "formats": sorted(form.chosen_formats),
+        "csv_encoding": form.chosen_encoding,
+    }
+    filters = form.chosen_filters.to_dict()
+    if filters:
+        params["filters"] = filters
     try:
-        job = submit_job(
-            user.sub,
-            EXPORT,
-            {
-                "start": form.date_range.start.isoformat(),
-                "end": form.date_range.end.isoformat(),
-                "formats": sorted(form.chosen_formats),
-                "csv_encoding": form.chosen_encoding,
-            },
-        )
+        job = submit_job(user.sub, EXPORT, params)
     except TooManyJobs as exc:
         form.form_errors.append(too_many_jobs(exc.limit))
         return _render(form), 429
@@ -90,18 +90,16 @@ def create() -> Response | tuple[str, int]:
         form.form_errors.append(translate_error(exc))
         return _render(form), 503
     flash(_("The export has started. The archive appears in the list when it is ready."), "info")
-    return redirect(
-        url_for(
-            "exports.index",
-            start=form.date_range.start.isoformat(),
-            end=form.date_range.end.isoformat(),
-            formats=form.formats.data,
-            csv_encoding=form.csv_encoding.data,
-            job=job.id,
-            _anchor=f"job-{job.id}",
-        ),
-        code=303,
-    )
+    # The user's choices come back in the query, so the form shows them again.
+    choices: dict[str, Any] = {
+        "start": form.date_range.start.isoformat(),
+        "end": form.date_range.end.isoformat(),
+        "formats": form.formats.data,
+        "csv_encoding": form.csv_encoding.data,
+        **filters,
+        "job": job.id,
+    }
+    return redirect(url_for("exports.index", **choices, _anchor=f"job-{job.id}"), code=303)
 
 
 @bp.get("/exports/<archive_id>")
@@ -181,6 +179,7 @@ def too_many_jobs(limit: int) -> str:
 
 def _render(form: ExportForm, jobs: list[Job] | None = None) -> str:
     settings, user = get_settings(), signed_in_user()
+    form.offer(vocabulary_store().get(user.sub))
     now = datetime.now(UTC)
     archives: list[StoredArchive] | None
     list_error = None
@@ -225,10 +224,11 @@ def _refresh_url(jobs: list[Job]) -> str | None:
     unfinished = [job for job in jobs if job.unfinished]
     if not unfinished:
         return None
-    args: dict[str, Any] = request.args.to_dict()
-    count = args.get("refresh", "0")
+    # Lists: a filter may repeat its parameter (accounts=cash&accounts=card).
+    args: dict[str, Any] = request.args.to_dict(flat=False)
+    count = request.args.get("refresh", "0")
     args["refresh"] = str(int(count) % 1000 + 1 if count.isdigit() else 1)
-    shown = args.get("job", "")
+    shown = request.args.get("job", "")
     anchor = shown if any(job.id == shown for job in unfinished) else unfinished[0].id
     return url_for("exports.index", **args, _anchor=f"job-{anchor}")
 

@@ -9,7 +9,12 @@ from flask_wtf import FlaskForm
 
 # WTForms ships no type hints; the second code keeps this clean once the
 # project's mypy config ignores wtforms.* as it does flask_wtf.*.
-from wtforms import HiddenField, RadioField, StringField  # type: ignore[import-untyped, unused-ignore]
+from wtforms import (  # type: ignore[import-untyped, unused-ignore]
+    HiddenField,
+    RadioField,
+    SelectChoice,
+    StringField,
+)
 from wtforms.validators import (  # type: ignore[import-untyped, unused-ignore]
     InputRequired,
     Regexp,
@@ -25,8 +30,8 @@ def _mode_field() -> RadioField:
     return RadioField(
         _l("How to restore"),
         choices=[
-            (MERGE, _l("Merge: put back what the archive holds, keep everything else")),
-            (REPLACE, _l("Replace: make the archive's period exactly the archive")),
+            SelectChoice(MERGE, _l("Merge: put back what the archive holds, keep everything else")),
+            SelectChoice(REPLACE, _l("Replace: make the archive's period exactly the archive")),
         ],
         default=MERGE,
         validators=[InputRequired(_l("Choose how to restore."))],

@@ -29,7 +29,7 @@ from ..exports.views import too_many_jobs
 from ..i18n import translate_error
 from ..security import allow_form_action
 from ..submit import TooManyJobs, submit_job
-from .forms import MERGE, ConfirmForm, PreviewForm
+from .forms import MERGE, REPLACE, ConfirmForm, PreviewForm
 
 bp = Blueprint("restore", __name__, url_prefix="/restore")
 
@@ -153,6 +153,15 @@ def confirm(job_id: str) -> Response | tuple[str, int]:
         abort(404)
     form = ConfirmForm()
     if not form.validate():
+        return _render_job(checked, form), 400
+    if form.mode.data == REPLACE and checked.result.get("filters"):
+        # The worker refuses it too; saying so here keeps the user on the page.
+        form.form_errors.append(
+            _(
+                "This archive was made with filters, so it holds only some of the period's "
+                "items: a replace would delete the rest. Restore it by merging."
+            )
+        )
         return _render_job(checked, form), 400
     try:
         restoring = submit_job(
