@@ -99,6 +99,7 @@ def export_archive(
     before_finish: Callable[[], None] | None = None,
     signing_key: SigningKey | None = None,
     prefix: str = EXPORT_PREFIX,
+    display_timezone: str = "UTC",
 ) -> ExportResult:
     """Export a user's items in a date range to a new archive in S3; return what was made.
 
@@ -148,6 +149,7 @@ def export_archive(
             json="json" in chosen,
             xlsx="xlsx" in chosen,
             cp932=csv_encoding == "cp932",
+            timezone=display_timezone,
         )
         archive.add(README_NAME, readme.encode("utf-8"))
         archive.close()

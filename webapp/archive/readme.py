@@ -2,13 +2,16 @@
 
 The words live in ``resources/readme.txt`` (a text resource, one section per
 block), so they can be read and edited as text; this module only picks the
-sections an archive needs and fills in its period and creation time.
+sections an archive needs and fills in its period and creation time (in the
+page's time zone, with UTC beside it).
 """
 
 from __future__ import annotations
 
+from datetime import UTC
 from functools import cache
 from importlib.resources import files
+from zoneinfo import ZoneInfo
 
 from .ids import ArchiveId
 
@@ -33,9 +36,19 @@ def _sections() -> dict[tuple[str, str], str]:
 
 
 def render_readme(
-    archive_id: ArchiveId, *, csv: bool, json: bool, xlsx: bool = False, cp932: bool = False
+    archive_id: ArchiveId,
+    *,
+    csv: bool,
+    json: bool,
+    xlsx: bool = False,
+    cp932: bool = False,
+    timezone: str = "UTC",
 ) -> str:
-    """Return README.txt for an archive holding CSV, workbook and/or JSON files."""
+    """Return README.txt for an archive holding CSV, workbook and/or JSON files.
+
+    ``timezone`` is the page's display time zone (``DISPLAY_TIMEZONE``): the
+    creation time is shown in it, as the page lists the archive, with UTC beside.
+    """
     names = ["head"]
     names += [("csv-cp932" if cp932 else "csv")] if csv else []
     names += ["json"] if json else []
@@ -43,7 +56,7 @@ def render_readme(
     names += ["manifest", "restore" if json else "no-restore"]
     fields = {
         "period": f"{archive_id.start.isoformat()} – {archive_id.end.isoformat()}",
-        "created": f"{archive_id.created:%Y-%m-%d %H:%M:%S} UTC",
+        "created": _created(archive_id, timezone),
     }
     sections = _sections()
     blocks = [
@@ -51,3 +64,12 @@ def render_readme(
         for language in LANGUAGES
     ]
     return (NEWLINE + SEPARATOR + NEWLINE + NEWLINE).join(blocks)
+
+
+def _created(archive_id: ArchiveId, timezone: str) -> str:
+    """Return the creation time in ``timezone`` with UTC beside it (UTC alone if the same)."""
+    utc = f"{archive_id.created.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    local = archive_id.created.astimezone(ZoneInfo(timezone))
+    if timezone in ("UTC", "Etc/UTC"):
+        return utc
+    return f"{local:%Y-%m-%d %H:%M:%S} {local:%Z} ({timezone}) = {utc}"
