@@ -1,10 +1,15 @@
 # Two commands set everything up on a fresh machine: `make run` and `make test`.
-# Both create .venv and install the pinned requirements when missing or changed.
+# Both create .venv and install the pinned requirements when missing or changed:
+# `make run` only what local mode runs on (requirements-local.txt: the app's
+# requirements.txt and moto), `make test` the rest too (requirements-dev.txt).
+# Each set has its own stamp, so running never waits for the test tools.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
 
 .PHONY: run test lint typecheck unit bench clean package deploy messages translations
 
@@ -19,11 +24,17 @@ ifneq ($(NPM),)
 NODE_DEPS := $(NODE_STAMP)
 endif
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed (set PYTHON=...)")'
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	@touch $(STAMP)
+	$(PYTHON) -m venv $(VENV)
+
+$(RUN_STAMP): requirements.txt requirements-local.txt | $(PY)
+	$(PIP_INSTALL) -r requirements-local.txt
+	@touch $(RUN_STAMP)
+
+$(DEV_STAMP): $(RUN_STAMP) requirements-dev.txt
+	$(PIP_INSTALL) -r requirements-dev.txt
+	@touch $(DEV_STAMP)
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -38,45 +49,45 @@ PO_FILES := $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 EXTRACT_FLAGS := -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output --omit-header
 
-%.mo: %.po $(STAMP)
+%.mo: %.po $(RUN_STAMP)
 	$(PYBABEL) compile --statistics -i $< -o $@
 
 ## translations: compile the .po catalogs into the .mo files the app reads
 translations: $(MO_FILES)
 
 ## messages: extract every message into messages.pot and merge it into each .po
-messages: $(STAMP)
+messages: $(RUN_STAMP)
 	$(PYBABEL) -q extract $(EXTRACT_FLAGS) -o $(TRANSLATIONS)/messages.pot .
 	$(PYBABEL) -q update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-fuzzy-matching --ignore-obsolete -w 100
 
 ## run: start the app on an embedded local AWS (moto) with demo users and data
-run: $(STAMP) $(MO_FILES)
+run: $(RUN_STAMP) $(MO_FILES)
 	$(PY) -m webapp.local
 
 ## test: lint, type-check and run the whole test suite
 test: lint typecheck unit
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(PY) -m mypy
 
-unit: $(STAMP) $(NODE_DEPS) $(MO_FILES)
+unit: $(DEV_STAMP) $(NODE_DEPS) $(MO_FILES)
 	$(PY) -m pytest
 
 ## bench: the benchmarks in bench/ (tables on stdout)
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 ## package: build build/lambda.zip and the CloudFormation template (.serverless/); STAGE=dev REGION=...
-package: $(STAMP) $(NODE_STAMP)
+package: $(DEV_STAMP) $(NODE_STAMP)
 	$(PY) .ci/package_lambda.py
 	$(OSLS) package $(SLS_FLAGS)
 
 ## deploy: build the zip and deploy the whole stack (AWS credentials and the SSM secret first: README)
-deploy: $(STAMP) $(NODE_STAMP)
+deploy: $(DEV_STAMP) $(NODE_STAMP)
 	$(PY) .ci/package_lambda.py
 	$(OSLS) deploy $(SLS_FLAGS)
 

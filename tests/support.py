@@ -213,3 +213,76 @@ def leftovers(clients: Clients, settings: Settings) -> tuple[list[str], list[str
     objects = clients.s3.list_objects_v2(Bucket=settings.export_bucket).get("Contents", [])
     uploads = clients.s3.list_multipart_uploads(Bucket=settings.export_bucket).get("Uploads", [])
     return [o["Key"] for o in objects], [u["Key"] for u in uploads]
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class LocalRun:
+    """``python -m webapp.local`` (what ``make run`` runs) in a subprocess on a free port."""
+
+    def __init__(self, log: Any, *, start_timeout: float = 90.0) -> None:
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = Path(log)
+        self.start_timeout = start_timeout
+        env = {**os.environ, "PORT": str(self.port), "HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "webapp.local"],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def output(self) -> str:
+        """Return what it has printed so far."""
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def wait_until_serving(self) -> None:
+        """Poll /healthz until it answers 200; fail with the output if it never does."""
+        import urllib.request
+
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"python -m webapp.local exited early:\n{self.output()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        self.kill()
+        pytest.fail(f"python -m webapp.local did not serve in time:\n{self.output()}")
+
+    def terminate(self, timeout: float) -> float | None:
+        """Send SIGTERM; return the seconds until it exited, or None if it outlived ``timeout``."""
+        import signal
+        import subprocess
+
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return time.monotonic() - started
+
+    def kill(self) -> None:
+        """Make sure it is gone (SIGKILL if it still runs)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

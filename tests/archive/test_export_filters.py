@@ -345,3 +345,19 @@ def test_the_restore_command_refuses_to_replace_from_a_filtered_archive(
     assert "restore it by merging instead. Nothing was written." in answer.output
     assert "kinds: income" in answer.output
     assert _slip_keys(clients, settings, sub) == [f"2025-04-04#{3:05d}"]  # the card slip stays
+
+
+def test_the_archives_readme_says_what_the_filters_kept_in_both_languages(
+    clients: Clients, settings: Settings
+) -> None:
+    sub = str(uuid.uuid4())
+    filters = Filters(accounts=frozenset({"card", "cash"}), kinds=frozenset({"expense"}))
+    readme = (
+        _archive(clients, settings, _export(clients, settings, sub, filters).key)
+        .read("README.txt")
+        .decode("utf-8")
+    )
+    assert "Filtered: only the items with account card or cash; kind expense" in readme
+    assert "絞り込み: 口座 card・cash、種類 expense の項目だけを含みます" in readme
+    plain = _archive(clients, settings, _export(clients, settings, sub, Filters()).key)
+    assert "Filtered" not in plain.read("README.txt").decode("utf-8")

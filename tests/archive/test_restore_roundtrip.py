@@ -365,8 +365,15 @@ def wait_for_import(clients: Clients, arn: str, timeout: float = 10.0) -> dict[s
         time.sleep(0.05)
 
 
-MOTO_PARSER = pytest.mark.xfail(
-    strict=True, reason="moto's import_table (py-partiql-parser 0.6.3) mis-parses JSON escapes"
+MOTO_ESCAPES = pytest.mark.xfail(
+    strict=True,
+    reason="moto's import_table (py-partiql-parser 0.6.3 JsonParser) does not decode JSON "
+    "escapes: items with a quote, apostrophe, backslash or control character fail the import",
+)
+MOTO_EMPTY_MAP = pytest.mark.xfail(
+    strict=True,
+    reason="moto's import_table (py-partiql-parser 0.6.3 JsonParser) drops an item holding "
+    'an empty map ({"M": {}}): the import completes with 0 of 1 items',
 )
 
 
@@ -375,8 +382,10 @@ MOTO_PARSER = pytest.mark.xfail(
     [
         (import_items(PLAIN_TEXTS), "NONE"),
         (import_items(PLAIN_TEXTS), "GZIP"),
-        pytest.param(import_items(ESCAPED_TEXTS), "GZIP", marks=MOTO_PARSER, id="escapes"),
-        pytest.param(import_items(["x"], empty_map=True), "NONE", marks=MOTO_PARSER, id="emptymap"),
+        pytest.param(import_items(ESCAPED_TEXTS), "GZIP", marks=MOTO_ESCAPES, id="escapes"),
+        pytest.param(
+            import_items(["x"], empty_map=True), "NONE", marks=MOTO_EMPTY_MAP, id="emptymap"
+        ),
     ],
 )
 def test_dynamodb_import_table_loads_the_archive_json_files(

@@ -108,6 +108,7 @@ def export_archive(
     signing_key: SigningKey | None = None,
     prefix: str = EXPORT_PREFIX,
     filters: Filters | None = None,
+    display_timezone: str = "UTC",
 ) -> ExportResult:
     """Export a user's items in a date range to a new archive in S3; return what was made.
 
@@ -168,6 +169,8 @@ def export_archive(
             json="json" in chosen,
             xlsx="xlsx" in chosen,
             cp932=csv_encoding == "cp932",
+            timezone=display_timezone,
+            filters=filters.to_dict(),
         )
         archive.add(README_NAME, readme.encode("utf-8"))
         archive.close()

@@ -342,6 +342,7 @@ def run_backup(
     signing_key: SigningKey,
     keep: int = KEEP,
     notify: Callable[[str, dict[str, Any]], None] | None = None,
+    display_timezone: str = "UTC",
 ) -> None:
     """Back up the user's whole partition under ``backups/``; keep the newest ``keep``.
 
@@ -361,6 +362,7 @@ def run_backup(
             before_finish=reporter.write,
             signing_key=signing_key,
             prefix=BACKUP_PREFIX,
+            display_timezone=display_timezone,
         )
     except Stopped:
         logger.info("backup %s stopped (cancelled)", job.id)

@@ -228,6 +228,7 @@ def run_restore(
     keyring: Keyring,
     max_upload_bytes: int,
     reporter: Reporter,
+    display_timezone: str = "UTC",
 ) -> None:
     """Restore the archive a finished preview checked: undo archive first, then write."""
     started = time.monotonic()
@@ -261,6 +262,7 @@ def run_restore(
                 date_range=period,
                 signing_key=keyring.current(),
                 before_finish=reporter.write,
+                display_timezone=display_timezone,
             )
             outcome: dict[str, Any] = {
                 "undo_archive_id": str(undo.archive_id),

@@ -128,11 +128,14 @@ def run_export(
     tables: Mapping[TableName, str],
     reporter: Reporter | None = None,
     signing_key: SigningKey | None = None,
+    display_timezone: str = "UTC",
 ) -> Reporter:
     """Run one claimed export job to its end; return its reporter (for the write count)."""
     reporter = reporter or Reporter(store, job)
     try:
-        return _run_export(job, store, dynamodb, s3, bucket, tables, reporter, signing_key)
+        return _run_export(
+            job, store, dynamodb, s3, bucket, tables, reporter, signing_key, display_timezone
+        )
     finally:
         reporter.close()
 
@@ -146,6 +149,7 @@ def _run_export(
     tables: Mapping[TableName, str],
     reporter: Reporter,
     signing_key: SigningKey | None,
+    display_timezone: str,
 ) -> Reporter:
     try:
         date_range, formats, csv_encoding, filters = _export_params(job)
@@ -162,6 +166,7 @@ def _run_export(
             before_finish=reporter.write,
             signing_key=signing_key,
             filters=filters,
+            display_timezone=display_timezone,
         )
     except Stopped:
         logger.info("job %s stopped (cancelled); its upload was aborted", job.id)

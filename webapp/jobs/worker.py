@@ -104,8 +104,10 @@ class Worker:
             "tables": self.settings.data_tables,
             "reporter": reporter,
         }
+        # README.txt of every archive made shows its time as the page does.
+        zone = self.settings.display_timezone
         if job.kind == EXPORT:
-            run_export(job, signing_key=self.keyring.current(), **common)
+            run_export(job, signing_key=self.keyring.current(), display_timezone=zone, **common)
         elif job.kind == BACKUP:
             run_backup(
                 job,
@@ -113,12 +115,20 @@ class Worker:
                 signing_key=self.keyring.current(),
                 keep=self.settings.backup_keep,
                 notify=self._mailer(),
+                display_timezone=zone,
                 **common,
             )
-        elif job.kind in (PREVIEW, RESTORE):
-            run = run_preview if job.kind == PREVIEW else run_restore
-            run(
+        elif job.kind == PREVIEW:
+            run_preview(
                 job, keyring=self.keyring, max_upload_bytes=self.settings.max_upload_bytes, **common
+            )
+        elif job.kind == RESTORE:
+            run_restore(
+                job,
+                keyring=self.keyring,
+                max_upload_bytes=self.settings.max_upload_bytes,
+                display_timezone=zone,
+                **common,
             )
         else:
             logger.error("job %s has an unknown kind %r", job.id, job.kind)

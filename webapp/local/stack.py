@@ -40,6 +40,8 @@ POOL_NAME = "kakeibo-local"
 #: The demo sender of backup mails (moto keeps them; nothing leaves the machine).
 NOTIFY_FROM = "backups@kakeibo.example"
 RETENTION_DAYS = 7
+#: How long stopping waits for the worker thread after moto has stopped.
+STOP_SECONDS = 0.5
 
 
 @dataclass
@@ -52,10 +54,14 @@ class LocalStack:
     worker: LocalWorker | None = None
 
     def stop(self) -> None:
-        """Stop the worker thread, then the moto server."""
+        """Stop the worker thread and the moto server, within about a second."""
         if self.worker is not None:
-            self.worker.stop()
+            self.worker.stop(timeout=0)  # ask it to stop; its poll ends when moto does
         self.server.stop()
+        if self.worker is not None:
+            # A job still running is abandoned: its record and archive live in
+            # moto's memory, which goes with the process.
+            self.worker.stop(timeout=STOP_SECONDS)
 
 
 def fake_credentials() -> None:
