@@ -259,3 +259,18 @@ def test_s3_faults_become_our_errors(clients: Clients, settings: Settings) -> No
         with pytest.raises(store.StorageError, match="could not be deleted|checked"):
             _store(clients.s3, "b").delete(SUB, text, now=NOW)
         stub.assert_no_pending_responses()
+
+
+def test_delete_all_says_when_s3_kept_some_or_failed(clients: Clients) -> None:
+    key = archive_key(SUB, ArchiveId.new(date(2025, 1, 1), date(2025, 1, 31), now=NOW))
+    with Stubber(clients.s3) as stub:
+        stub.add_response("list_objects_v2", {"Contents": [{"Key": key, "Size": 22}]})
+        stub.add_response(
+            "delete_objects", {"Errors": [{"Key": key, "Code": "AccessDenied", "Message": "no"}]}
+        )
+        stub.add_client_error("list_objects_v2", "InternalError", http_status_code=500)
+        with pytest.raises(store.StorageError, match="Some archives could not be deleted"):
+            _store(clients.s3, "b").delete_all(SUB)
+        with pytest.raises(store.StorageError, match="The archives could not be deleted"):
+            _store(clients.s3, "b").delete_all(SUB)
+        stub.assert_no_pending_responses()
