@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from botocore.stub import Stubber
@@ -18,6 +19,7 @@ from webapp.settings import Settings
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SUB = "sub-alice"
+TOKYO = ZoneInfo("Asia/Tokyo")
 OTHER = "sub-bob"
 
 
@@ -142,11 +144,61 @@ def test_presigned_url_is_sigv4_short_lived_and_saves_a_named_zip(
     assert query["X-Amz-Expires"] == "45"
     assert query["X-Amz-Credential"].endswith(f"/{settings.region}/s3/aws4_request")
     assert query["response-content-type"] == "application/zip"
+    # Without a name given: the period and the creation minute (UTC).
     assert query["response-content-disposition"] == (
-        'attachment; filename="kakeibo_2025-04-01_2026-03-31.zip"; '
-        "filename*=UTF-8''kakeibo_2025-04-01_2026-03-31.zip"
+        'attachment; filename="kakeibo_2025-04-01_2026-03-31_20261125-1200.zip"; '
+        "filename*=UTF-8''kakeibo_2025-04-01_2026-03-31_20261125-1200.zip"
     )
+    named = _store(clients.s3, settings.export_bucket).presign_download(
+        archive, expires_in=45, filename="kakeibo_x_csv+json.zip"
+    )
+    assert parse_qs(urlsplit(named).query)["response-content-disposition"] == [
+        "attachment; filename=\"kakeibo_x_csv+json.zip\"; filename*=UTF-8''kakeibo_x_csv%2Bjson.zip"
+    ]
     assert urlsplit(url).path == f"/{settings.export_bucket}/exports/{SUB}/{text}.zip"
+
+
+@pytest.mark.parametrize(
+    ("tag", "zone", "everything", "name"),
+    [
+        ("csv+json", UTC, False, "kakeibo_2025-01-01_2025-12-31_csv+json_20261202-2131.zip"),
+        ("xlsx", UTC, False, "kakeibo_2025-01-01_2025-12-31_xlsx_20261202-2131.zip"),
+        # Tokyo is 9 hours ahead: the minute the page shows, on the next day there.
+        ("csv-sjis", TOKYO, False, "kakeibo_2025-01-01_2025-12-31_csv-sjis_20261203-0631.zip"),
+        (None, UTC, False, "kakeibo_2025-01-01_2025-12-31_20261202-2131.zip"),
+        ("csv+json", TOKYO, True, "kakeibo_backup_csv+json_20261203-0631.zip"),
+    ],
+)
+def test_download_names_say_period_formats_and_creation(
+    tag: str | None, zone: Any, everything: bool, name: str
+) -> None:
+    made = datetime(2026, 12, 2, 21, 31, 5, tzinfo=UTC)
+    archive_id = ArchiveId.new(date(2025, 1, 1), date(2025, 12, 31), now=made)
+    assert store.download_filename(archive_id, tag=tag, zone=zone, everything=everything) == name
+
+
+def test_delete_all_empties_only_the_users_own_prefix(
+    clients: Clients, settings: Settings, put_archive: Callable[..., str]
+) -> None:
+    bucket = settings.export_bucket
+    for day in range(1, 4):
+        put_archive(SUB, start=date(2025, 1, day), end=date(2025, 1, day), created=NOW)
+    theirs = put_archive(OTHER, created=NOW)
+    # A longer sub that starts with ours, and our own automatic backup: both untouched.
+    clients.s3.put_object(Bucket=bucket, Key=f"exports/{SUB}x/{theirs}.zip", Body=b"x")
+    clients.s3.put_object(Bucket=bucket, Key=f"backups/{SUB}/{theirs}.zip", Body=b"x")
+
+    assert _store(clients.s3, bucket).delete_all(SUB) == 3
+
+    keys = sorted(o["Key"] for o in clients.s3.list_objects_v2(Bucket=bucket)["Contents"])
+    assert keys == sorted(
+        [
+            f"backups/{SUB}/{theirs}.zip",
+            f"exports/{OTHER}/{theirs}.zip",
+            f"exports/{SUB}x/{theirs}.zip",
+        ]
+    )
+    assert _store(clients.s3, bucket).delete_all(SUB) == 0
 
 
 def test_presigned_url_uses_the_regional_virtual_hosted_endpoint_on_aws(
@@ -206,4 +258,19 @@ def test_s3_faults_become_our_errors(clients: Clients, settings: Settings) -> No
             _store(clients.s3, "b").list(SUB, now=NOW)
         with pytest.raises(store.StorageError, match="could not be deleted|checked"):
             _store(clients.s3, "b").delete(SUB, text, now=NOW)
+        stub.assert_no_pending_responses()
+
+
+def test_delete_all_says_when_s3_kept_some_or_failed(clients: Clients) -> None:
+    key = archive_key(SUB, ArchiveId.new(date(2025, 1, 1), date(2025, 1, 31), now=NOW))
+    with Stubber(clients.s3) as stub:
+        stub.add_response("list_objects_v2", {"Contents": [{"Key": key, "Size": 22}]})
+        stub.add_response(
+            "delete_objects", {"Errors": [{"Key": key, "Code": "AccessDenied", "Message": "no"}]}
+        )
+        stub.add_client_error("list_objects_v2", "InternalError", http_status_code=500)
+        with pytest.raises(store.StorageError, match="Some archives could not be deleted"):
+            _store(clients.s3, "b").delete_all(SUB)
+        with pytest.raises(store.StorageError, match="The archives could not be deleted"):
+            _store(clients.s3, "b").delete_all(SUB)
         stub.assert_no_pending_responses()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 import zipfile
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -202,6 +203,12 @@ def test_a_backup_holds_the_whole_partition_and_moves_the_next_run_on(
     choice = prefs.get(sub)
     assert choice.next_run == date(2027, 1, 3)
     assert choice.last["state"] == "done" and choice.last["size"] == job.result["size"]
+    # Its record lasts as long as the backup does, so the list can say what it holds.
+    record = clients.dynamodb.get_item(
+        TableName=settings.app_table, Key={"user_id": {"S": sub}, "sk": {"S": f"job#{job.id}"}}
+    )["Item"]
+    lasts = int(record["expires_at"]["N"]) - time.time()
+    assert settings.backup_retention_days - 1 < lasts / 86400 <= settings.backup_retention_days
     # Not listed among the exports, which expire after days.
     listed = clients.s3.list_objects_v2(Bucket=settings.export_bucket, Prefix="exports/")
     assert listed.get("KeyCount", 0) == 0

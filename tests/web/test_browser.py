@@ -350,12 +350,18 @@ def test_sign_in_export_download_delete_sign_out(stack: Stack, page: Any, tmp_pa
     download = info.value
     assert download.url.startswith(f"{stack.moto_origin}/"), download.url
     assert "X-Amz-Signature=" in download.url
-    assert download.suggested_filename == f"kakeibo_{start}_{end}.zip"
+    # The name says the period, the formats and the creation minute in the page's zone.
+    made = datetime.strptime(str(row.get_attribute("id"))[8:24], "%Y%m%dT%H%M%SZ")
+    minute = made.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo("Asia/Tokyo"))
+    assert download.suggested_filename == f"kakeibo_{start}_{end}_csv+json_{minute:%Y%m%d-%H%M}.zip"
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
     assert _check_archive(saved, start, end) == expected
 
-    row.get_by_role("button", name=re.compile("^削除")).click()
+    # Delete asks first, on a page of its own (no JavaScript needed).
+    row.get_by_role("link", name=re.compile("^削除…")).click()
+    assert page.get_by_role("heading", name="このアーカイブを削除しますか?").is_visible()
+    page.get_by_role("button", name="このアーカイブを削除").click()
     page.wait_for_url(f"{stack.url}/")
     deleted = f"{start.year}年1月1日～{end.year}年12月31日 のアーカイブを削除しました。"
     assert page.get_by_text(deleted).is_visible()
@@ -400,7 +406,8 @@ def test_with_javascript_the_job_row_turns_into_the_archive_without_a_reload(
     assert row.get_by_role("link", name=re.compile("^ダウンロード")).is_visible()
     assert _axe_here(page) == []
     # Clean up for the other tests of this module.
-    row.get_by_role("button", name=re.compile("^削除")).click()
+    row.get_by_role("link", name=re.compile("^削除…")).click()
+    page.get_by_role("button", name="このアーカイブを削除").click()
     page.wait_for_url(f"{stack.url}/")
 
 
@@ -843,3 +850,77 @@ def test_an_export_filtered_to_one_account_holds_only_its_slips_and_says_so(
         assert wanted and len(wanted) < len(every), table
         assert archived[table] == wanted, table
     assert filters_problems == [], filters_problems
+
+
+def _export_and_wait(page: Any) -> None:
+    """Press Export and wait (the page refreshes itself without JavaScript) for the archive."""
+    page.get_by_role("button", name="エクスポート", exact=True).click()
+    page.locator(".flash--success").wait_for(timeout=30_000)
+
+
+def test_the_list_says_what_each_archive_holds_and_delete_asks_first(
+    stack: Stack, page: Any
+) -> None:
+    _sign_in(page, stack)
+    page.get_by_role("link", name="昨年", exact=True).click()
+    start = date.fromisoformat(page.get_by_label("開始日", exact=True).input_value())
+    end = date.fromisoformat(page.get_by_label("終了日", exact=True).input_value())
+    expected = _expected_counts(start, end)
+    counts = f"伝票 {expected['slips']:,}件、残高 {expected['balances']:,}件"
+
+    # The radio buttons themselves take the click (the label's card no longer covers them).
+    csv_only = page.locator('input[name="formats"][value="csv"]')
+    shift_jis = page.locator('input[name="csv_encoding"][value="cp932"]')
+    csv_only.click()
+    shift_jis.click()
+    assert csv_only.is_checked() and shift_jis.is_checked()
+    _export_and_wait(page)
+    # The form keeps the choices; the page opened on the new archive's row.
+    assert csv_only.is_checked() and shift_jis.is_checked()
+    assert page.get_by_label("開始日", exact=True).input_value() == start.isoformat()
+    assert re.search(r"#job-[0-9TZ]+-[0-9a-f]+$", page.url), page.url
+    assert page.locator("tr.archive--new .archive__anchor").count() == 1
+
+    page.locator('input[name="formats"][value="both"]').click()
+    page.locator('input[name="csv_encoding"][value="utf-8"]').click()
+    _export_and_wait(page)
+
+    rows = page.locator("section.archives tr.archive")
+    assert rows.count() == 2
+    newer, older = (rows.nth(i).locator(".archive__holds") for i in (0, 1))
+    assert newer.locator(".archive__formats").inner_text() == "CSV + DynamoDB JSON"
+    assert older.locator(".archive__formats").inner_text() == "CSV (Shift_JIS)"
+    assert newer.locator(".archive__counts").inner_text() == counts
+    assert older.locator(".archive__counts").inner_text() == counts
+    assert rows.nth(0).locator(".archive__left").inner_text() == "7 日後"
+    list_problems = _axe_problems(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "exports-list-holds.png"), full_page=True)
+
+    # Delete one: a confirmation page names the archive and what it holds.
+    rows.nth(1).get_by_role("link", name=re.compile("^削除…")).click()
+    assert page.get_by_role("heading", name="このアーカイブを削除しますか?").is_visible()
+    assert page.get_by_text("CSV (Shift_JIS)").is_visible()
+    assert page.get_by_text(f"{start.year}年1月1日").first.is_visible()
+    confirm_problems = _axe_problems(page)
+    # "Keep it" goes back with nothing deleted.
+    page.get_by_role("link", name="削除しない").click()
+    assert page.locator("section.archives tr.archive").count() == 2
+    rows.nth(1).get_by_role("link", name=re.compile("^削除…")).click()
+    page.get_by_role("button", name="このアーカイブを削除").click()
+    page.wait_for_url(f"{stack.url}/")
+    assert page.get_by_text("のアーカイブを削除しました。").is_visible()
+    assert page.locator("section.archives tr.archive").count() == 1
+
+    # Delete all: the same two steps.
+    page.get_by_role("link", name="すべてのアーカイブを削除…").click()
+    assert page.get_by_role("heading", name="すべてのアーカイブを削除しますか?").is_visible()
+    all_problems = _axe_problems(page)
+    page.get_by_role("button", name="すべてのアーカイブを削除").click()
+    page.wait_for_url(f"{stack.url}/")
+    assert page.get_by_text("アーカイブ 1 件を削除しました。").is_visible()
+    assert page.get_by_text("アーカイブはまだありません").is_visible()
+
+    assert list_problems == [], list_problems
+    assert confirm_problems == [], confirm_problems
+    assert all_problems == [], all_problems

@@ -149,8 +149,15 @@ def test_a_filtered_export_runs_as_one_job_that_records_its_filters_and_keeps_th
     with zipfile.ZipFile(io.BytesIO(body.read())) as archive:
         manifest = json.loads(archive.read("manifest.json"))
     assert manifest["filters"] == {"accounts": ["cash"], "kinds": ["expense", "income"]}
-    # What the export saw is offered next time.
+    # The row says what the filters kept, and so does the file name it downloads as.
     page = client.get("/").get_data(as_text=True)
+    assert "Filtered: Accounts: cash · Kinds: Expense, Income" in html.unescape(page)
+    link = client.get(f"/exports/{done.result['archive_id']}")
+    disposition = parse_qs(urlsplit(link.headers["Location"]).query)[
+        "response-content-disposition"
+    ][0]
+    assert re.search(r"kakeibo_2025-01-01_2025-12-31_json_filtered_\d{8}-\d{4}\.zip", disposition)
+    # What the export saw is offered next time.
     assert _offered(page, "accounts") == ["cash"]
     assert _offered(page, "categories") == ["給与", "食費"]
 

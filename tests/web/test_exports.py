@@ -22,6 +22,7 @@ from markupsafe import escape
 from werkzeug.test import TestResponse
 
 from webapp import create_app
+from webapp.archive.ids import ArchiveId
 from webapp.aws import Clients
 from webapp.local.demo import write_items
 from webapp.local.worker import LocalWorker
@@ -122,7 +123,7 @@ def test_private_pages_send_anonymous_visitors_to_sign_in(client: FlaskClient, p
     assert parse_qs(location.query)["next"] == [path]
 
 
-@pytest.mark.parametrize("action", ["export", "delete"])
+@pytest.mark.parametrize("action", ["export", "delete", "delete-all"])
 def test_posts_without_a_csrf_token_get_the_friendly_400_page(
     client: FlaskClient,
     user: User,
@@ -134,9 +135,15 @@ def test_posts_without_a_csrf_token_get_the_friendly_400_page(
 ) -> None:
     login(user)
     archive = put_archive(user.sub)
-    path = "/exports" if action == "export" else f"/exports/{archive}/delete"
+    path = {
+        "export": "/exports",
+        "delete": f"/exports/{archive}/delete",
+        "delete-all": "/exports/delete-all",
+    }[action]
 
-    response = client.post(path, data={"start": "2025-01-01", "end": "2025-01-31"})
+    response = client.post(
+        path, data={"start": "2025-01-01", "end": "2025-01-31", "confirm": "yes"}
+    )
 
     assert response.status_code == 400
     page = response.get_data(as_text=True)
@@ -160,7 +167,9 @@ def test_second_user_cannot_list_download_or_delete_the_first_users_archives(
 
     listing = client.get("/")
     download = client.get(f"/exports/{archive}")
-    delete = client.post(f"/exports/{archive}/delete", data={"csrf_token": _token(client)})
+    delete = client.post(
+        f"/exports/{archive}/delete", data={"csrf_token": _token(client), "confirm": "yes"}
+    )
 
     assert listing.status_code == 200
     assert archive.encode() not in listing.data
@@ -221,7 +230,7 @@ def test_list_shows_live_archives_newest_first_in_the_display_time_zone(
     assert "56 KB" in page
     assert "22 bytes" in page
     assert f'href="/exports/{newer}"' in page
-    assert f'action="/exports/{newer}/delete"' in page
+    assert f'href="/exports/{newer}/delete"' in page
 
 
 def test_display_time_zone_comes_from_the_settings(
@@ -519,7 +528,10 @@ def test_download_redirects_to_a_fresh_presigned_url(
     assert query["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
     assert query["X-Amz-Expires"] == "120"
     assert "X-Amz-Signature" in query
-    name = "kakeibo_2025-01-01_2025-12-31.zip"
+    # No job record for this archive: no formats in the name, the creation minute in Tokyo.
+    made = ArchiveId.parse(archive)
+    assert made is not None
+    name = f"kakeibo_2025-01-01_2025-12-31_{made.created.astimezone(TOKYO):%Y%m%d-%H%M}.zip"
     assert query["response-content-disposition"] == (
         f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"
     )
@@ -546,7 +558,9 @@ def test_expired_archives_are_gone_even_if_s3_still_has_them(
     download = client.get(f"/exports/{archive}")
     assert download.status_code == 404
     assert GONE in download.data
-    delete = client.post(f"/exports/{archive}/delete", data={"csrf_token": _token(client)})
+    delete = client.post(
+        f"/exports/{archive}/delete", data={"csrf_token": _token(client), "confirm": "yes"}
+    )
     assert delete.status_code == 404
     assert len(_keys(clients, settings)) == 1  # S3's lifecycle removes it, not us
 
@@ -596,11 +610,14 @@ def test_malformed_or_crafted_ids_are_404(
         crafted = crafted.replace("{other}", bob.sub)
         with subtests.test(msg=pattern[:60]):
             download = client.get(f"/exports/{crafted}")
-            delete = client.post(f"/exports/{crafted}/delete", data={"csrf_token": token})
+            ask = client.get(f"/exports/{crafted}/delete")
+            delete = client.post(
+                f"/exports/{crafted}/delete", data={"csrf_token": token, "confirm": "yes"}
+            )
             assert download.status_code == 404
             assert "Location" not in download.headers
-            assert delete.status_code == 404
-            for response in (download, delete):
+            assert ask.status_code == delete.status_code == 404
+            for response in (download, ask, delete):
                 assert b"Traceback" not in response.data
                 assert b'rel="stylesheet"' in response.data
     assert sorted(_keys(clients, settings)) == sorted(
@@ -636,7 +653,17 @@ def test_delete_removes_the_archive_and_says_so(
     gone = put_archive(user.sub, date(2025, 1, 1), date(2025, 3, 31))
     login(user)
 
-    response = client.post(f"/exports/{gone}/delete", data={"csrf_token": _token(client)})
+    # The row's link only asks, and so does a post without the confirmation.
+    unconfirmed = client.post(f"/exports/{gone}/delete", data={"csrf_token": _token(client)})
+    assert unconfirmed.status_code == 303
+    assert unconfirmed.headers["Location"] == f"/exports/{gone}/delete"
+    first = client.get(f"/exports/{gone}/delete")
+    assert first.status_code == 200
+    assert "Delete this archive?" in first.get_data(as_text=True)
+    assert len(_keys(clients, settings)) == 2
+    response = client.post(
+        f"/exports/{gone}/delete", data={"csrf_token": _token(client), "confirm": "yes"}
+    )
 
     assert response.status_code == 303
     assert urlsplit(response.headers["Location"]).path == "/"
@@ -645,7 +672,9 @@ def test_delete_removes_the_archive_and_says_so(
     assert "Deleted the archive of Jan 1, 2025 to Mar 31, 2025." in page
     assert gone not in page
     assert keep in page
-    again = client.post(f"/exports/{gone}/delete", data={"csrf_token": _token(client)})
+    again = client.post(
+        f"/exports/{gone}/delete", data={"csrf_token": _token(client), "confirm": "yes"}
+    )
     assert again.status_code == 404
 
 
@@ -653,7 +682,7 @@ def test_delete_removes_the_archive_and_says_so(
     ("method", "path"),
     [
         ("GET", "/exports"),
-        ("GET", "/exports/20261125T193442Z_20250101_20251231_abcdefabcdef/delete"),
+        ("PUT", "/exports/20261125T193442Z_20250101_20251231_abcdefabcdef/delete"),
         ("DELETE", "/exports/20261125T193442Z_20250101_20251231_abcdefabcdef"),
     ],
 )

@@ -67,13 +67,20 @@ def test_a_time_across_midnight_in_tokyo_is_the_next_day() -> None:
 @pytest.mark.parametrize(
     ("delta", "en", "ja"),
     [
-        # An archive kept 7 days, made a second ago, says 7 days, not 6.
+        # An archive kept 7 days says "in 7 days" from its first second (never "1 week")
+        # through its first day, then counts down, rounded up; hours and minutes at the end.
+        (timedelta(days=7), "in 7 days", "7 日後"),
         (timedelta(days=7) - timedelta(seconds=1), "in 7 days", "7 日後"),
         (timedelta(days=6, hours=13), "in 7 days", "7 日後"),
-        (timedelta(days=6, hours=1), "in 6 days", "6 日後"),
-        (timedelta(days=2), "in 2 days", "2 日後"),
-        (timedelta(hours=23, minutes=5), "in 23 hours", "23 時間後"),
+        (timedelta(days=6, seconds=1), "in 7 days", "7 日後"),
+        (timedelta(days=6), "in 6 days", "6 日後"),
+        (timedelta(days=1, seconds=1), "in 2 days", "2 日後"),
+        (timedelta(days=1), "in 1 day", "1 日後"),
+        (timedelta(hours=23, minutes=5), "in 24 hours", "24 時間後"),
+        (timedelta(hours=1), "in 1 hour", "1 時間後"),
         (timedelta(minutes=59), "in 59 minutes", "59 分後"),
+        (timedelta(seconds=1), "in 1 minute", "1 分後"),
+        (timedelta(days=365), "in 365 days", "365 日後"),
     ],
 )
 def test_time_left_is_rounded_as_people_say_it(delta: timedelta, en: str, ja: str) -> None:

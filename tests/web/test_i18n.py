@@ -400,7 +400,7 @@ def test_japanese_exports_page_has_no_english(
         ),
         "deleted": client.post(
             f"/exports/{archive}/delete",
-            data={"csrf_token": token},
+            data={"csrf_token": token, "confirm": "yes"},
             headers=JA,
             follow_redirects=True,
         ),

@@ -151,7 +151,9 @@ def test_the_status_json_follows_the_job_to_its_archive_row(
     assert done["progress"] == {"slips": 3, "balances": 0}
     row = done["row"]
     assert row.startswith(f'<tr id="archive-{done["archive_id"]}" class="archive archive--new">')
-    assert f'href="/exports/{done["archive_id"]}"' in row and 'name="csrf_token"' in row
+    assert f'href="/exports/{done["archive_id"]}"' in row
+    assert f'href="/exports/{done["archive_id"]}/delete"' in row
+    assert "CSV + DynamoDB JSON" in row and "3 slips and 0 balances" in row
 
 
 def test_an_empty_period_is_said_so_after_the_export(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -38,6 +38,8 @@ class UploadForm:
 
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+#: DeleteObjects takes at most this many keys per call.
+_DELETE_BATCH = 1000
 
 
 class StorageError(UserError):
@@ -80,9 +82,20 @@ def expiry(archive_id: ArchiveId, retention_days: int) -> datetime:
     return archive_id.created + timedelta(days=retention_days)
 
 
-def download_filename(archive_id: ArchiveId) -> str:
-    """Return the name a downloaded archive is saved under."""
-    return f"kakeibo_{archive_id.start.isoformat()}_{archive_id.end.isoformat()}.zip"
+def download_filename(
+    archive_id: ArchiveId, *, tag: str | None = None, zone: tzinfo = UTC, everything: bool = False
+) -> str:
+    """Return the name a downloaded archive is saved under, distinct per format and creation.
+
+    ``kakeibo_2025-01-01_2025-12-31_csv+json_20261202-2131.zip``: the period (or
+    ``backup`` for an automatic backup of everything), the formats' ``tag`` when
+    known, and the creation minute in ``zone`` (the zone the page shows times in).
+    """
+    period = (
+        "backup" if everything else f"{archive_id.start.isoformat()}_{archive_id.end.isoformat()}"
+    )
+    made = archive_id.created.astimezone(zone).strftime("%Y%m%d-%H%M")
+    return "_".join(part for part in ("kakeibo", period, tag, made) if part) + ".zip"
 
 
 def content_disposition(filename: str) -> str:
@@ -162,8 +175,10 @@ class ArchiveStore:
             raise ArchiveNotFound()
         return archive
 
-    def presign_download(self, archive: StoredArchive, *, expires_in: int) -> str:
-        """Return a fresh presigned GetObject URL that saves the archive as a zip."""
+    def presign_download(
+        self, archive: StoredArchive, *, expires_in: int, filename: str | None = None
+    ) -> str:
+        """Return a fresh presigned GetObject URL that saves the archive as ``filename``."""
         try:
             return self.s3.generate_presigned_url(
                 "get_object",
@@ -171,7 +186,7 @@ class ArchiveStore:
                     "Bucket": self.bucket,
                     "Key": archive.key,
                     "ResponseContentDisposition": content_disposition(
-                        download_filename(archive.id)
+                        filename or download_filename(archive.id)
                     ),
                     "ResponseContentType": ZIP_CONTENT_TYPE,
                 },
@@ -227,3 +242,36 @@ class ArchiveStore:
         except (ClientError, BotoCoreError) as exc:
             raise StorageError(N_("The archive could not be deleted just now. Try again.")) from exc
         return archive
+
+    def delete_all(self, sub: str) -> int:
+        """Delete every archive of one user under this store's prefix; return how many.
+
+        Only keys that ``parse_key`` accepts as the user's are touched: the listing
+        is of the user's own prefix, and each key is checked again before deleting.
+        """
+        keys: list[str] = []
+        try:
+            pages = self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=user_prefix(sub, self.prefix)
+            )
+            for page in pages:
+                keys += [
+                    obj["Key"]
+                    for obj in page.get("Contents", [])
+                    if parse_key(obj["Key"], sub, self.prefix) is not None
+                ]
+            for start in range(0, len(keys), _DELETE_BATCH):
+                batch = keys[start : start + _DELETE_BATCH]
+                answer = self.s3.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+                )
+                if answer.get("Errors"):
+                    raise StorageError(
+                        N_("Some archives could not be deleted just now. Try again.")
+                    )
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(
+                N_("The archives could not be deleted just now. Try again.")
+            ) from exc
+        return len(keys)

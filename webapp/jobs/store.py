@@ -42,11 +42,19 @@ class JobStore:
     """The jobs of every user in the app's table; every method names its user."""
 
     def __init__(
-        self, dynamodb: DynamoDBClient, table: str, *, retention: timedelta = timedelta(days=7)
+        self,
+        dynamodb: DynamoDBClient,
+        table: str,
+        *,
+        retention: timedelta = timedelta(days=7),
+        lasting: Mapping[str, timedelta] | None = None,
     ) -> None:
         self.dynamodb = dynamodb
         self.table = table
         self.retention = retention
+        #: Kinds of job whose finished record is kept longer: a backup's, as long as its
+        #: archive, so the list can still say what an old backup holds.
+        self.lasting = dict(lasting or {})
 
     # --- the web side -----------------------------------------------------------------------
 
@@ -209,7 +217,7 @@ class JobStore:
                 ":result": result,
                 ":progress": dict(progress),
                 ":now": iso(now),
-                ":ttl": self._ttl(now),
+                ":ttl": int((now + self.lasting.get(job.kind, self.retention)).timestamp()),
             },
         )
 

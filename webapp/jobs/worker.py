@@ -51,7 +51,10 @@ class Worker:
         self.now = now
         self.report_interval = report_interval
         self.store = JobStore(
-            clients.dynamodb, settings.app_table, retention=timedelta(days=settings.retention_days)
+            clients.dynamodb,
+            settings.app_table,
+            retention=timedelta(days=settings.retention_days),
+            lasting={BACKUP: timedelta(days=settings.backup_retention_days)},
         )
         self.stale_after = timedelta(seconds=settings.worker_timeout + STALE_MARGIN)
 

@@ -7,9 +7,11 @@ page's language, so templates never do arithmetic or pick formats.
 
 from __future__ import annotations
 
+import math
 import zoneinfo
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Literal
 
 from babel.dates import (
     format_skeleton,
@@ -24,6 +26,8 @@ from flask.sansio.app import App
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+
+from ..jobs.contents import Contents
 
 _UNITS = ("KB", "MB", "GB", "TB")
 
@@ -82,12 +86,31 @@ def iso_datetime(moment: datetime) -> str:
 
 
 def format_time_left(moment: datetime, now: datetime, locale: str) -> str:
-    """Return how long until ``moment``, rounded as people say it: ``in 7 days`` / ``7 日後``.
+    """Return how long until ``moment``, rounded up: ``in 7 days`` / ``7 日後``.
 
-    Babel rounds to the nearest unit, so an archive kept 7 days reads "in 7 days"
-    when it is made, not "in 6 days" a second later.
+    Whole days while a day or more is left, then hours, then minutes, each
+    rounded up and never in weeks: an archive kept 7 days says "in 7 days" all
+    through its first day (and at its very first second), never "in 6 days" or
+    "in 1 week"; the exact time stands beside it.
     """
-    return format_timedelta(moment - now, add_direction=True, threshold=1, locale=locale)
+    seconds = max((moment - now).total_seconds(), 0.0)
+    units: tuple[tuple[Literal["day", "hour", "minute"], int], ...] = (
+        ("day", 86400),
+        ("hour", 3600),
+        ("minute", 60),
+    )
+    for unit, size in units:
+        if seconds >= size or unit == "minute":
+            count = max(1, math.ceil(seconds / size))
+            # An exact count in one unit: a threshold no value reaches pins the unit.
+            return format_timedelta(
+                timedelta(seconds=count * size),
+                granularity=unit,
+                threshold=10**9,
+                add_direction=True,
+                locale=locale,
+            )
+    raise AssertionError("unreachable")
 
 
 def count_slips(count: int) -> str:
@@ -118,6 +141,29 @@ def describe_filters(filters: Mapping[str, Sequence[str]] | None) -> str:
     return " · ".join(parts)
 
 
+def describe_formats(contents: Contents) -> str:
+    """Return an archive's formats for people: ``CSV + DynamoDB JSON``, ``CSV (Shift_JIS)``."""
+    names = {
+        "csv": _("CSV (Shift_JIS)") if contents.shift_jis else _("CSV"),
+        "xlsx": _("Excel workbook"),
+        "json": _("DynamoDB JSON"),
+    }
+    return " + ".join(names[name] for name in contents.ordered)
+
+
+def describe_counts(contents: Contents) -> str:
+    """Return ``3 slips and 2 balances``, or that the period has none."""
+    if contents.empty:
+        return str(_("This period has no slips or balances."))
+    return str(
+        _(
+            "%(slips)s and %(balances)s",
+            slips=count_slips(contents.counts.get("slips", 0)),
+            balances=count_balances(contents.counts.get("balances", 0)),
+        )
+    )
+
+
 def page_locale() -> str:
     """Return the language of the page being rendered."""
     return str(get_locale() or "en")
@@ -132,6 +178,8 @@ def register(app: App, display_timezone: str) -> None:
     zone = zoneinfo.ZoneInfo(display_timezone)
     app.add_template_filter(lambda size: format_size(size, page_locale()), "filesize")
     app.add_template_filter(_number, "number")
+    app.add_template_filter(describe_formats, "formats")
+    app.add_template_filter(describe_counts, "counts")
     app.add_template_filter(count_slips, "slips")
     app.add_template_filter(count_balances, "balances")
     app.add_template_filter(

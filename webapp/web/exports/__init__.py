@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import jobs  # noqa: F401 (its views register on bp)
+from . import deleting, jobs  # noqa: F401 (their views register on bp)
 from .views import bp
 
 __all__ = ["bp"]

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 
 from ...archive.store import ArchiveNotFound
 from ...jobs.backups import BACKUP
+from ...jobs.contents import contents_by_archive
 from ...jobs.records import Job, State
 from ...jobs.restoring import PREVIEW, RESTORE
 from ..auth import login_required, signed_in_user
@@ -116,7 +117,10 @@ def job_status_json(job_id: str) -> Response:
         else:
             row = get_template_attribute("exports/_rows.html", "archive_row")
             answer["archive_id"] = str(archive.id)
-            answer["row"] = str(row(archive, new=True, now=datetime.now(UTC))).strip()
+            held = contents_by_archive([job]).get(str(archive.id))
+            answer["row"] = str(
+                row(archive, new=True, now=datetime.now(UTC), contents=held)
+            ).strip()
     return jsonify(answer)
 
 

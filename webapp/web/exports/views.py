@@ -14,7 +14,15 @@ from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
 from ...archive.errors import UserError
-from ...archive.store import ArchiveNotFound, ArchiveStore, StorageError, StoredArchive
+from ...archive.ids import BACKUP_PREFIX
+from ...archive.store import (
+    ArchiveNotFound,
+    ArchiveStore,
+    StorageError,
+    StoredArchive,
+    download_filename,
+)
+from ...jobs.contents import Contents, contents_by_archive
 from ...jobs.records import Job, JobError, State
 from ...jobs.restoring import RESTORE
 from ...jobs.runner import EXPORT
@@ -22,7 +30,7 @@ from ..auth import login_required, signed_in_user
 from ..backups.views import backups_context
 from ..context import archive_store, get_settings, job_store, vocabulary_store
 from ..errors import render_error
-from ..filters import format_datetime, format_day, page_locale
+from ..filters import format_datetime, page_locale
 from ..i18n import translate_error
 from ..submit import TooManyJobs, submit_job, visible_jobs
 from .forms import ExportForm, presets
@@ -110,30 +118,35 @@ def download(archive_id: str) -> Response:
 
 
 def download_redirect(store: ArchiveStore, archive_id: str) -> Response:
-    """Redirect to a fresh presigned link for one of the signed-in user's archives in ``store``."""
-    archive = store.find(signed_in_user().sub, archive_id)
-    url = store.presign_download(archive, expires_in=get_settings().download_url_expiry)
+    """Redirect to a fresh presigned link for one of the signed-in user's archives in ``store``.
+
+    The saved file's name says the period, the formats and the creation time (in
+    the zone the page shows), so two downloads never share a name.
+    """
+    settings, sub = get_settings(), signed_in_user().sub
+    archive = store.find(sub, archive_id)
+    held = user_contents(sub).get(str(archive.id))
+    filename = download_filename(
+        archive.id,
+        tag=held.tag if held else None,
+        zone=zoneinfo.ZoneInfo(settings.display_timezone),
+        everything=store.prefix == BACKUP_PREFIX,
+    )
+    url = store.presign_download(
+        archive, expires_in=settings.download_url_expiry, filename=filename
+    )
     response = redirect(url, code=302)
     # The link dies within minutes: no cache may replay it.
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-@bp.post("/exports/<archive_id>/delete")
-@login_required
-def delete(archive_id: str) -> Response:
-    """Delete one of the user's archives and return to the list."""
-    archive = archive_store().delete(signed_in_user().sub, archive_id)
-    locale = page_locale()
-    flash(
-        _(
-            "Deleted the archive of %(start)s to %(end)s.",
-            start=format_day(archive.id.start, locale),
-            end=format_day(archive.id.end, locale),
-        ),
-        "success",
-    )
-    return redirect(url_for("exports.index"), code=303)
+def user_contents(sub: str) -> dict[str, Contents]:
+    """Return what each of the user's archives holds, from one read of their job records."""
+    try:
+        return contents_by_archive(job_store().list(sub))
+    except JobError:
+        return {}  # the page says "—" rather than fail over a detail
 
 
 @bp.errorhandler(ArchiveNotFound)
@@ -207,6 +220,8 @@ def _render(form: ExportForm, jobs: list[Job] | None = None) -> str:
         list_error=list_error,
         new=request.args.get("new") or str(finished.result.get("archive_id", "")),
         labels=archive_labels(every),
+        # What each archive holds, joined by archive id from the job records read above.
+        contents=contents_by_archive(every),
         finished=finished if finished.state is State.DONE else None,
         now=now,
         retention_days=settings.retention_days,
