@@ -7,6 +7,7 @@ import signal
 import sys
 
 from .demo import DEMO_PASSWORD
+from .mail import print_reset_codes
 from .stack import start_stack
 
 
@@ -28,6 +29,8 @@ def main() -> int:
     stack = start_stack()
     try:
         app = create_app(stack.settings)
+        # moto sends no mail: the reset code is printed here instead.
+        print_reset_codes(app.extensions["kakeibo.clients"])
         url = f"http://{host}:{port}/"
         banner = [
             "",
