@@ -65,6 +65,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(restore.bp)
     app.register_blueprint(backups.bp)
     app.register_blueprint(account.reset_bp)
+    app.register_blueprint(account.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -18,6 +18,7 @@ from ... import cognito
 from ...cognito import Challenge, Failure, SignInError, Step
 from ...tokens import TokenError, jwks_client, jwks_url, verify_id_token
 from ..context import get_clients, get_settings
+from .access import keep_access_token
 from .challenge import drop_challenge, load_challenge, save_challenge
 from .forms import LoginForm, MfaForm, NewPasswordForm
 from .messages import EXPIRED_CHALLENGE, MESSAGES, weak_password
@@ -145,6 +146,7 @@ def _proceed(
         drop_challenge()
         return _failed(template, form, SignInError(Failure.UNAVAILABLE))
     start_session(User(sub=identity.sub, email=identity.email), identity.expires_at)
+    keep_access_token(step.access_token)
     return redirect(next_url, code=303)
 
 
