@@ -225,3 +225,18 @@ def test_the_otpauth_link_is_what_authenticator_apps_read() -> None:
         "otpauth://totp/Kakeibo%20Export:a%2Bb@example.com"
         "?secret=JBSWY3DPEHPK3PXP&issuer=Kakeibo%20Export"
     )
+
+
+def test_the_account_pages_speak_japanese(
+    client: FlaskClient, auth: AuthActions, user: User
+) -> None:
+    auth.login()
+    ja = {"Accept-Language": "ja"}
+    page = text(client.get("/account", headers=ja))
+    assert "認証アプリ" in page and "オフ" in page and "Authenticator app" not in page
+    start(client, auth)
+    setup = text(client.get("/account/authenticator", headers=ja))
+    assert 'aria-label="認証アプリで読み取る QR コード"' in setup
+    assert "<title>認証アプリで読み取る QR コード</title>" in setup
+    off = text(client.get("/account/authenticator/off", headers=ja))
+    assert "認証アプリをオフにしますか？" in off
