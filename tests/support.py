@@ -286,3 +286,34 @@ class LocalRun:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def totp_code(secret: str, offset: int = 0) -> str:
+    """Return an authenticator app's RFC 6238 code for ``secret`` (``offset`` steps away)."""
+    from cryptography.hazmat.primitives.hashes import SHA1
+    from cryptography.hazmat.primitives.twofactor.totp import TOTP
+
+    # moto checks the current 30-second step only: avoid its last seconds.
+    if 30 - time.time() % 30 < 3:
+        time.sleep(30 - time.time() % 30 + 0.1)
+    padded = "".join(secret.split()).upper() + "=" * (-len("".join(secret.split())) % 8)
+    totp = TOTP(base64.b32decode(padded), 6, SHA1(), 30, enforce_key_length=False)
+    return totp.generate(time.time() + 30 * offset).decode()
+
+
+def reset_codes(app: Flask) -> list[str]:
+    """Collect the password-reset codes Cognito would mail, as the app asks for them.
+
+    moto hands the code back in a response header instead of sending mail; this
+    listens on the app's own Cognito client (botocore's public event hooks).
+    """
+    codes: list[str] = []
+    clients: Clients = app.extensions["kakeibo.clients"]
+
+    def keep(http_response: Any, **_: Any) -> None:
+        code = http_response.headers.get("x-moto-forgot-password-confirmation-code")
+        if code:
+            codes.append(code)
+
+    clients.cognito.meta.events.register("after-call.cognito-idp.ForgotPassword", keep)
+    return codes

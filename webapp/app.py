@@ -56,7 +56,7 @@ def register_filters(app: Flask, settings: Settings) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Register every blueprint."""
-    from .web import auth, backups, exports, health, i18n, restore
+    from .web import account, auth, backups, exports, health, i18n, restore
 
     app.register_blueprint(health.bp)
     app.register_blueprint(i18n.bp)
@@ -64,6 +64,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(exports.bp)
     app.register_blueprint(restore.bp)
     app.register_blueprint(backups.bp)
+    app.register_blueprint(account.reset_bp)
+    app.register_blueprint(account.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -39,6 +39,11 @@ class Failure(enum.Enum):
     EXPIRED = "expired"
     UNSUPPORTED = "unsupported"
     UNAVAILABLE = "unavailable"
+    # Account self-service (see ``account``).
+    BAD_RESET_CODE = "bad-reset-code"
+    RESET_CODE_EXPIRED = "reset-code-expired"
+    BAD_INPUT = "bad-input"
+    SIGNED_OUT = "signed-out"
 
 
 class SignInError(Exception):
@@ -52,9 +57,11 @@ class SignInError(Exception):
 
 @dataclass(frozen=True)
 class Tokens:
-    """The tokens of a completed sign-in (only the ID token is used)."""
+    """The tokens of a completed sign-in: the ID token says who, the access token acts."""
 
     id_token: str
+    #: Needed for the user's own account calls (authenticator app set-up).
+    access_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,7 @@ def _respond(
 def _step(response: dict[str, Any], username: str) -> Step:
     result = response.get("AuthenticationResult") or {}
     if result.get("IdToken"):
-        return Tokens(id_token=result["IdToken"])
+        return Tokens(id_token=result["IdToken"], access_token=result.get("AccessToken", ""))
     name = response.get("ChallengeName")
     session = response.get("Session")
     if not name or not session:

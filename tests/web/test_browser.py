@@ -924,3 +924,91 @@ def test_the_list_says_what_each_archive_holds_and_delete_asks_first(
     assert list_problems == [], list_problems
     assert confirm_problems == [], confirm_problems
     assert all_problems == [], all_problems
+
+
+def _new_user(stack: Stack, email: str) -> None:
+    """Create a confirmed user (password ``DEMO_PASSWORD``) in the stack's pool."""
+    from webapp.cognito import create_user
+
+    cognito = _aws(stack, "cognito-idp")
+    (pool,) = cognito.list_user_pools(MaxResults=10)["UserPools"]
+    create_user(cognito, pool["Id"], email, DEMO_PASSWORD)
+
+
+def test_forgot_password_mails_a_code_then_the_new_password_signs_in(
+    stack: Stack, page: Any
+) -> None:
+    email = "forgetful@example.com"
+    _new_user(stack, email)
+    page.goto(f"{stack.url}/login")
+    page.get_by_role("link", name="パスワードをお忘れですか？").click()
+    page.wait_for_url(f"{stack.url}/login/forgot")
+    assert page.get_by_role("heading", name="パスワードの再設定").is_visible()
+    problems = _axe_problems(page)
+    assert not problems, problems
+    page.get_by_label("メールアドレス").fill(email)
+    page.get_by_role("button", name="コードをメールで受け取る").click()
+    page.wait_for_url(f"{stack.url}/login/reset")
+    assert page.get_by_text(f"{email} がアカウントのメールアドレスであれば").is_visible()
+    assert page.get_by_label("メールアドレス").input_value() == email
+    problems = _axe_problems(page)
+    assert not problems, problems
+
+    # moto sends no mail: local mode prints the code it would have sent.
+    deadline = time.monotonic() + 10
+    while not (found := re.findall(r"password reset code is (\S+)", stack.output())):
+        assert time.monotonic() < deadline, stack.output()
+        time.sleep(0.2)
+    new_password = "Forgotten-Passw0rd"
+    page.get_by_label("メールに書かれたコード").fill(found[-1])
+    # A weak one first: the pool's rules, in the site's words.
+    page.get_by_label("新しいパスワード", exact=True).fill("weak")
+    page.get_by_label("新しいパスワード (確認)").fill("weak")
+    page.get_by_role("button", name="新しいパスワードを設定する").click()
+    assert page.get_by_text("もっと強いパスワードにしてください。12 文字以上").is_visible()
+    page.get_by_label("新しいパスワード", exact=True).fill(new_password)
+    page.get_by_label("新しいパスワード (確認)").fill(new_password)
+    page.get_by_role("button", name="新しいパスワードを設定する").click()
+    page.wait_for_url(f"{stack.url}/login")
+    assert page.get_by_text("パスワードを変更しました。").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "password-reset-done.png"), full_page=True)
+
+    page.get_by_label("メールアドレス").fill(email)
+    page.get_by_label("パスワード").fill(new_password)
+    page.get_by_role("button", name="サインイン").click()
+    page.wait_for_url(f"{stack.url}/")
+
+
+def test_set_up_an_authenticator_app_then_sign_in_with_its_code(stack: Stack, page: Any) -> None:
+    from support import totp_code
+
+    email = "careful@example.com"
+    _new_user(stack, email)
+    _sign_in(page, stack, email)
+    page.get_by_role("link", name="アカウント").click()
+    page.wait_for_url(f"{stack.url}/account")
+    page.get_by_role("button", name="認証アプリを設定する").click()
+    page.wait_for_url(f"{stack.url}/account/authenticator")
+    qr = page.get_by_role("img", name="認証アプリで読み取る QR コード")
+    assert qr.is_visible()
+    box = qr.bounding_box()
+    assert box and box["width"] >= 150 and abs(box["width"] - box["height"]) < 1
+    secret = page.locator("#totp-secret").inner_text()
+    assert re.fullmatch(r"[A-Z2-7 ]+", secret), secret
+    page.screenshot(path=str(ARTIFACTS / "authenticator-setup.png"), full_page=True)
+    problems = _axe_problems(page)
+    assert not problems, problems
+
+    page.get_by_label("6 桁のコード").fill(totp_code(secret))
+    page.get_by_role("button", name="コードを確認して有効にする").click()
+    page.wait_for_url(f"{stack.url}/account")
+    assert page.get_by_text("認証アプリを設定しました。").is_visible()
+
+    page.get_by_role("button", name="サインアウト").click()
+    page.get_by_label("メールアドレス").fill(email)
+    page.get_by_label("パスワード").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="サインイン").click()
+    page.wait_for_url(f"{stack.url}/login/mfa")
+    page.get_by_label("6 桁のコード").fill(totp_code(secret))
+    page.get_by_role("button", name="確認してサインイン").click()
+    page.wait_for_url(f"{stack.url}/")

@@ -8,6 +8,7 @@ import sys
 from typing import NoReturn
 
 from .banner import banner
+from .mail import print_reset_codes
 from .stack import start_stack
 
 
@@ -33,6 +34,8 @@ def main() -> NoReturn:
         _exit(0)
     try:
         app = create_app(stack.settings)
+        # moto sends no mail: the reset code is printed here instead.
+        print_reset_codes(app.extensions["kakeibo.clients"])
         url = f"http://{host}:{port}/"
         print("\n".join(banner(stack, url)), flush=True)
         app.run(host=host, port=port, debug=False, use_reloader=False)

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 #: Our name for each error, shown as the page's small print and its title.
 TITLES = {
     400: _l("Bad request"),
+    401: _l("Not signed in"),
     403: _l("Not allowed"),
     404: _l("Page not found"),
     405: _l("Wrong kind of request"),

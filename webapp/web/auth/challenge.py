@@ -7,13 +7,13 @@ its own (derived from the app's secret) and expires with Cognito's limit.
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import TYPE_CHECKING
 
-from flask import current_app, session
+from flask import session
 
 from ...cognito import Challenge
+from .sealing import fernet
 from .session import safe_next
 
 if TYPE_CHECKING:
@@ -25,17 +25,7 @@ _CHALLENGE = "challenge"
 
 
 def _fernet() -> Fernet:
-    # Imported here: cryptography costs ~30 ms of every cold start otherwise,
-    # and only a challenged sign-in needs it.
-    from cryptography.fernet import Fernet
-    from cryptography.hazmat.primitives.hashes import SHA256
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    secret = current_app.secret_key
-    raw = secret.encode() if isinstance(secret, str) else bytes(secret or b"")
-    # A key of its own, so a leaked challenge key could not sign sessions.
-    key = HKDF(algorithm=SHA256(), length=32, salt=None, info=b"kakeibo-export challenge")
-    return Fernet(base64.urlsafe_b64encode(key.derive(raw)))
+    return fernet(b"kakeibo-export challenge")
 
 
 def save_challenge(challenge: Challenge, next_url: str) -> None:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
-from flask_babel import LazyString
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
@@ -20,8 +18,10 @@ from ... import cognito
 from ...cognito import Challenge, Failure, SignInError, Step
 from ...tokens import TokenError, jwks_client, jwks_url, verify_id_token
 from ..context import get_clients, get_settings
+from .access import keep_access_token
 from .challenge import drop_challenge, load_challenge, save_challenge
 from .forms import LoginForm, MfaForm, NewPasswordForm
+from .messages import EXPIRED_CHALLENGE, MESSAGES, weak_password
 from .session import User, current_user, login_required, safe_next, start_session
 
 bp = Blueprint("auth", __name__)
@@ -29,44 +29,18 @@ log = logging.getLogger(__name__)
 
 #: Endpoints anyone may reach; every other one needs a session.
 PUBLIC_ENDPOINTS = frozenset(
-    {"auth.login", "auth.new_password", "auth.mfa", "health.healthz", "i18n.switch", "static"}
+    {
+        "auth.login",
+        "auth.new_password",
+        "auth.mfa",
+        "health.healthz",
+        "i18n.switch",
+        "static",
+        # Forgot your password (web/account/reset.py).
+        "reset.forgot",
+        "reset.confirm",
+    }
 )
-
-#: What the user reads for each failure, and the status of the page that says it.
-MESSAGES: dict[Failure, tuple[LazyString, int]] = {
-    Failure.BAD_CREDENTIALS: (_l("Incorrect email address or password."), 401),
-    Failure.RESET_REQUIRED: (
-        _l(
-            "Your password has to be reset before you can sign in. Ask the person who runs "
-            "Kakeibo Export for a new temporary password."
-        ),
-        403,
-    ),
-    Failure.NOT_CONFIRMED: (
-        _l(
-            "This account has not been confirmed yet. Confirm it with the code you received "
-            "by email, or ask the person who runs Kakeibo Export."
-        ),
-        403,
-    ),
-    Failure.TOO_MANY: (_l("Too many sign-in attempts. Wait a few minutes, then try again."), 429),
-    Failure.BAD_CODE: (
-        _l("That code is not right. Enter the code your authenticator app shows now."),
-        401,
-    ),
-    Failure.UNSUPPORTED: (
-        _l(
-            "This account needs a sign-in step that Kakeibo Export does not support "
-            "(%(detail)s). Ask the person who runs Kakeibo Export for help."
-        ),
-        403,
-    ),
-    Failure.UNAVAILABLE: (
-        _l("Sign-in is not available right now. Please try again in a few minutes."),
-        503,
-    ),
-}
-EXPIRED_CHALLENGE = _l("That sign-in took too long and has expired. Please sign in again.")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -107,11 +81,8 @@ def new_password() -> Response | str | tuple[str, int]:
         )
     except SignInError as exc:
         if exc.failure is Failure.BAD_PASSWORD:
-            form.password.errors = [
-                _("Choose a stronger password: %(reason)s", reason=exc.detail)
-                if exc.detail
-                else _("Choose a stronger password: it breaks the password rules.")
-            ]
+            # Cognito's own sentence is never shown: our words, the pool's rules.
+            form.password.errors = [weak_password()]
             return _render("auth/new_password.html", form, 400)
         return _failed("auth/new_password.html", form, exc)
     return _proceed(step, next_url, form, "auth/new_password.html")
@@ -175,6 +146,7 @@ def _proceed(
         drop_challenge()
         return _failed(template, form, SignInError(Failure.UNAVAILABLE))
     start_session(User(sub=identity.sub, email=identity.email), identity.expires_at)
+    keep_access_token(step.access_token)
     return redirect(next_url, code=303)
 
 
