@@ -841,10 +841,12 @@ def test_web_role_grants_exactly_what_the_web_function_uses(template: dict[str, 
             },
             None,
         ),
+        (["cognito-idp:AdminUserGlobalSignOut"], {"Fn::GetAtt": ["UserPool", "Arn"]}, None),
     ]
-    # InitiateAuth/RespondToAuthChallenge of a secretless client are not IAM-authorised.
+    # InitiateAuth/RespondToAuthChallenge of a secretless client are not IAM-authorised;
+    # the one admin call is "sign out everywhere".
     actions = [a for s in _statements(template, "WebRole") for a in _listify(s["Action"])]
-    assert not [a for a in actions if "cognito" in a]
+    assert [a for a in actions if "cognito" in a] == ["cognito-idp:AdminUserGlobalSignOut"]
     # Reading and writing the data tables and archives is the worker's, not the web's:
     # the web only signs the browser's upload into uploads/.
     assert not {"dynamodb:Query", "dynamodb:BatchWriteItem", "s3:PutObject"} & {

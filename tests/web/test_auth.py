@@ -68,8 +68,9 @@ def test_demo_user_signs_in_and_lands_on_the_start_page(
     assert response.status_code == 303
     assert response.headers["Location"] == "/"
     data = session_of(app, client)
-    # Only what is needed: the verified sub, the email to show, the token's expiry.
-    assert set(data) == {"sub", "email", "exp"}
+    # Only what is needed: the verified sub, the email to show, the token's expiry,
+    # and the session's id and start that a sign-out names.
+    assert set(data) == {"sub", "email", "exp", "sid", "iat"}
     assert data["sub"] == demo.sub and data["email"] == "demo@example.com"
     assert 3500 < data["exp"] - time.time() <= 3600
     page = client.get("/")

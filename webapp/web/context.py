@@ -9,6 +9,7 @@ from flask import current_app
 from ..archive.ids import BACKUP_PREFIX
 from ..archive.store import ArchiveStore
 from ..aws import Clients
+from ..guard.sessions import SessionStore
 from ..jobs.backups import BackupPrefsStore
 from ..jobs.queue import JobQueue
 from ..jobs.store import JobStore
@@ -70,3 +71,8 @@ def job_queue() -> JobQueue:
 def stale_after() -> timedelta:
     """Return how long a running job may be silent before it counts as dead."""
     return timedelta(seconds=get_settings().worker_timeout + STALE_MARGIN)
+
+
+def session_store() -> SessionStore:
+    """Return the users' sign-out markers."""
+    return SessionStore(get_clients().dynamodb, get_settings().app_table)

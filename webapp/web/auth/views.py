@@ -8,8 +8,9 @@ until the challenge is answered.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -18,11 +19,20 @@ from werkzeug.wrappers import Response
 
 from ... import cognito
 from ...cognito import Challenge, Failure, SignInError, Step
+from ...guard.sessions import SessionCheckError, now_ms
 from ...tokens import TokenError, jwks_client, jwks_url, verify_id_token
-from ..context import get_clients, get_settings
+from ..context import get_clients, get_settings, session_store
 from .challenge import drop_challenge, load_challenge, save_challenge
 from .forms import LoginForm, MfaForm, NewPasswordForm
-from .session import User, current_user, login_required, safe_next, start_session
+from .session import (
+    User,
+    current_user,
+    login_required,
+    safe_next,
+    session_id,
+    signed_in_user,
+    start_session,
+)
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -143,10 +153,34 @@ def mfa() -> Response | str | tuple[str, int]:
 @bp.post("/logout")
 @login_required
 def logout() -> Response:
-    """Clear the session and return to the sign-in page."""
+    """End this session on the server too, clear the cookie, return to the sign-in page."""
+    user, (sid, _issued) = signed_in_user(), session_id()
+    _end(lambda: session_store().revoke(user.sub, sid, session.get("exp", 0), now=now_ms()))
     session.clear()
     flash(_("You have been signed out."), "info")
     return redirect(url_for("auth.login"), code=303)
+
+
+@bp.post("/logout/everywhere")
+@login_required
+def logout_everywhere() -> Response:
+    """End every session of the user, in every browser, and their Cognito sessions."""
+    user = signed_in_user()
+    _end(lambda: session_store().end_all(user.sub, now=now_ms()))
+    cognito.sign_out_everywhere(
+        get_clients().cognito, get_settings().cognito_user_pool_id, user.email
+    )
+    session.clear()
+    flash(_("You have been signed out in every browser."), "info")
+    return redirect(url_for("auth.login"), code=303)
+
+
+def _end(write: Callable[[], None]) -> None:
+    # Until the marker is written the cookie would still work elsewhere: say so.
+    try:
+        write()
+    except SessionCheckError as exc:
+        abort(503, description=_(exc.message) + " " + _("You are still signed in. Try again."))
 
 
 @bp.app_context_processor
