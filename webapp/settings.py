@@ -84,6 +84,11 @@ class Settings:
     notify_from: str | None = None
     #: The site's address, for the link in that mail (the page, never a download link).
     site_url: str | None = None
+    #: Failed sign-ins allowed per email address and per client address within
+    #: the window (minutes) that begins with the first of them.
+    signin_max_failures: int = 5
+    signin_max_failures_per_client: int = 20
+    signin_window_minutes: int = 15
 
     def __post_init__(self) -> None:
         if self.jwks_url and not self.local:
@@ -112,6 +117,10 @@ class Settings:
             raise ConfigError("WORKER_TIMEOUT must be between 60 and 900 seconds (Lambda's limit)")
         if not 1024 <= self.max_upload_bytes <= 4 * 1024**3:
             raise ConfigError("MAX_UPLOAD_MB must be between 1 and 4096")
+        if self.signin_max_failures < 1 or self.signin_max_failures_per_client < 1:
+            raise ConfigError("SIGNIN_MAX_FAILURES(_PER_CLIENT) must be at least 1")
+        if not 1 <= self.signin_window_minutes <= 24 * 60:
+            raise ConfigError("SIGNIN_WINDOW_MINUTES must be between 1 and 1440")
         if self.max_span_days < 1:
             raise ConfigError("EXPORT_MAX_DAYS must be at least 1")
         try:
@@ -167,6 +176,9 @@ class Settings:
             backup_retention_days=_int(env, "BACKUP_RETENTION_DAYS", 400),
             notify_from=env.get("NOTIFY_FROM") or None,
             site_url=env.get("SITE_URL") or None,
+            signin_max_failures=_int(env, "SIGNIN_MAX_FAILURES", 5),
+            signin_max_failures_per_client=_int(env, "SIGNIN_MAX_FAILURES_PER_CLIENT", 20),
+            signin_window_minutes=_int(env, "SIGNIN_WINDOW_MINUTES", 15),
         )
 
 

@@ -207,7 +207,7 @@ def test_new_password_challenge_then_signed_in(
     assert done.status_code == 303
     assert done.headers["Location"] == "/?start=2025-01-01"
     data = session_of(app, client)
-    assert set(data) == {"sub", "email", "exp"}  # the challenge is gone
+    assert set(data) == {"sub", "email", "exp", "sid", "iat"}  # the challenge is gone
     assert data["sub"] == new_user.sub
 
     # The new password is now the one that works.
@@ -261,7 +261,7 @@ def test_challenge_state_in_the_cookie_is_sealed(
         },
     )
     assert done.status_code == 303
-    assert set(session_of(app, client)) == {"sub", "email", "exp"}
+    assert set(session_of(app, client)) == {"sub", "email", "exp", "sid", "iat"}
 
 
 # --- SOFTWARE_TOKEN_MFA -------------------------------------------------------------------------
@@ -331,7 +331,7 @@ def test_mfa_challenge_then_signed_in(
     assert done.status_code == 303
     assert done.headers["Location"] == "/?end=2025-12-31"
     data = session_of(app, client)
-    assert set(data) == {"sub", "email", "exp"} and data["sub"] == user.sub
+    assert set(data) == {"sub", "email", "exp", "sid", "iat"} and data["sub"] == user.sub
 
 
 def test_new_password_page_refuses_an_mfa_challenge(

@@ -8,10 +8,21 @@ until the challenge is answered.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
-from flask_babel import LazyString
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import LazyString, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -20,8 +31,9 @@ from werkzeug.wrappers import Response
 from ... import cognito
 from ...cognito import Challenge, Failure, SignInError, Step
 from ...guard.sessions import SessionCheckError, now_ms
+from ...guard.throttle import ThrottleError
 from ...tokens import TokenError, jwks_client, jwks_url, verify_id_token
-from ..context import get_clients, get_settings, session_store
+from ..context import clock, get_clients, get_settings, session_store, signin_throttle
 from .challenge import drop_challenge, load_challenge, save_challenge
 from .forms import LoginForm, MfaForm, NewPasswordForm
 from .session import (
@@ -90,14 +102,46 @@ def login() -> Response | str | tuple[str, int]:
         status = 400 if form.is_submitted() else 200
         return _render("auth/login.html", form, status, next_url=next_url)
     drop_challenge()
-    settings = get_settings()
+    settings, throttle, now = get_settings(), signin_throttle(), clock()
+    # API Gateway's own view of the caller (requestContext.http.sourceIp), not a header.
+    address = request.remote_addr or "unknown"
+    try:
+        wait = throttle.wait(form.email.data, address, now=now)
+    except ThrottleError as error:
+        # Open, not shut: Cognito's own lockout and threat protection still stand,
+        # and a table hiccup must not lock everyone out.
+        log.error("The sign-in throttle could not be read: %s", error.__cause__)
+        wait = 0
+    if wait:
+        return _throttled(form, wait, next_url)
     try:
         step = cognito.start_sign_in(
             get_clients().cognito, settings.cognito_client_id, form.email.data, form.password.data
         )
     except SignInError as exc:
+        if exc.failure is Failure.BAD_CREDENTIALS:
+            try:
+                throttle.failed(form.email.data, address, now=now)
+            except ThrottleError as error:
+                log.error("A failed sign-in could not be counted: %s", error.__cause__)
         return _failed("auth/login.html", form, exc, next_url=next_url)
     return _proceed(step, next_url, form, "auth/login.html")
+
+
+def _throttled(form: LoginForm, wait: int, next_url: str) -> Response:
+    # The same words whether or not the account exists: nothing to enumerate.
+    minutes = max(1, math.ceil(wait / 60))
+    form.form_errors.append(
+        ngettext(
+            "Too many attempts. Try again in %(num)d minute.",
+            "Too many attempts. Try again in %(num)d minutes.",
+            minutes,
+        )
+    )
+    body, status = _render("auth/login.html", form, 429, next_url=next_url)
+    response = make_response(body, status)
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 @bp.route("/login/new-password", methods=["GET", "POST"])
