@@ -229,8 +229,9 @@ def _end(write: Callable[[], None]) -> None:
 
 @bp.app_context_processor
 def inject_user() -> dict[str, User | None]:
-    """Make ``current_user`` available to every template."""
-    return {"current_user": current_user()}
+    """Make ``current_user`` available to every template (none on a page for /static/)."""
+    # A missing static file needs neither the session check nor the email.
+    return {"current_user": None if request.endpoint == "static" else current_user()}
 
 
 def _proceed(
