@@ -72,6 +72,8 @@ class Settings:
     default_locale: str = "ja"
     #: Unfinished jobs one user may have at once; one more is refused (429).
     max_active_jobs: int = 2
+    #: Exports, previews and restores one user may start in any 24 hours (429 beyond).
+    max_jobs_per_day: int = 30
     #: The worker function's timeout: a running job silent for longer has died.
     worker_timeout: int = 900
     #: The largest archive a user may upload from their PC to restore, in bytes.
@@ -111,6 +113,8 @@ class Settings:
             raise ConfigError(
                 f"DEFAULT_LOCALE must be one of {', '.join(LOCALES)}, not {self.default_locale!r}"
             )
+        if self.max_jobs_per_day < 1:
+            raise ConfigError("MAX_JOBS_PER_DAY must be at least 1")
         if self.max_active_jobs < 1:
             raise ConfigError("MAX_ACTIVE_JOBS must be at least 1")
         if not 60 <= self.worker_timeout <= 900:
@@ -170,6 +174,7 @@ class Settings:
             max_span_days=_int(env, "EXPORT_MAX_DAYS", 1827),
             default_locale=env.get("DEFAULT_LOCALE") or "ja",
             max_active_jobs=_int(env, "MAX_ACTIVE_JOBS", 2),
+            max_jobs_per_day=_int(env, "MAX_JOBS_PER_DAY", 30),
             worker_timeout=_int(env, "WORKER_TIMEOUT", 900),
             max_upload_bytes=_int(env, "MAX_UPLOAD_MB", 100) * 1024 * 1024,
             backup_keep=_int(env, "BACKUP_KEEP", 12),
