@@ -36,7 +36,10 @@ HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # Nothing of our URLs (archive ids, upload keys) reaches another site. Not
+    # "no-referrer": under it browsers send "Origin: null" even on our own forms,
+    # and the Origin check below could not tell them from a hostile page's.
+    "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 HSTS = "max-age=63072000; includeSubDomains"
@@ -58,8 +61,8 @@ _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 def register(app: Flask) -> None:
     """Add the security headers, the cross-site check and the CSRF page to ``app``."""
     # Flask-WTF's "strict" HTTPS check demands a same-origin Referer on every
-    # POST, which Referrer-Policy: no-referrer never lets the browser send. The
-    # CSRF token still applies; Sec-Fetch-Site below takes the Referer's place.
+    # POST, which privacy settings and extensions often strip. The CSRF token
+    # still applies; the Origin check and Sec-Fetch-Site take the Referer's place.
     app.config["WTF_CSRF_SSL_STRICT"] = False
     # Ahead of Flask-WTF's own check (registered earlier), so a foreign page or
     # an unreadable form is named as such, not as a missing token.
@@ -87,8 +90,8 @@ def own_origin() -> str:
 def refuse_foreign_origin() -> None:
     """Refuse (403) a state-changing request whose Origin or Referer is another site.
 
-    Without either header (privacy tools strip them; our Referrer-Policy means
-    browsers send no Referer) the CSRF token alone decides. The restore upload
+    Without either header (privacy tools strip them) the CSRF token alone
+    decides; ``Origin: null`` (a sandboxed frame, a ``data:`` page) is foreign. The restore upload
     posts to S3, not here, and S3 sends the browser back with a GET.
     """
     if request.method not in _UNSAFE_METHODS:
