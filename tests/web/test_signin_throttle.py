@@ -136,3 +136,23 @@ def test_the_throttle_page_is_translated(settings: Settings, user: User) -> None
     refused = auth.login(user.email)
     assert refused.status_code == 429
     assert "試行回数が多すぎます。15 分後にもう一度お試しください。" in text(refused)
+
+
+def test_an_unreadable_throttle_fails_open_and_cognito_still_answers(
+    settings: Settings, user: User
+) -> None:
+    from botocore.exceptions import ClientError
+
+    app, _ = _app(settings)
+    _, auth = _client(app)
+    dynamodb = app.extensions["kakeibo.clients"].dynamodb
+
+    def fail(**_: object) -> None:
+        error = {"Error": {"Code": "InternalServerError", "Message": "injected"}}
+        raise ClientError(error, "BatchGetItem")  # type: ignore[arg-type]
+
+    dynamodb.meta.events.register("before-call.dynamodb.BatchGetItem", fail)
+    wrong = auth.login(user.email, "Wrong-password-123")
+    assert wrong.status_code == 401
+    assert message(Failure.BAD_CREDENTIALS) in text(wrong)
+    assert auth.login(user.email).status_code == 303
