@@ -148,3 +148,23 @@ def test_the_marker_refuses_only_what_was_signed_out() -> None:
     assert everywhere.allows("a", 2_001)
     one = SessionMarker(revoked=frozenset({"1700000000:a"}))
     assert not one.allows("a", 5) and one.allows("b", 5)
+
+
+def test_a_sign_out_that_cannot_be_recorded_says_so_and_keeps_the_session(
+    app: Flask, user: User
+) -> None:
+    client, auth = _browser(app, user)
+    token = auth.csrf_token("/")
+    dynamodb = app.extensions["kakeibo.clients"].dynamodb
+
+    def fail(**_: object) -> None:
+        error = {"Error": {"Code": "InternalServerError", "Message": "injected"}}
+        raise ClientError(error, "UpdateItem")  # type: ignore[arg-type]
+
+    dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", fail)
+    response = client.post("/logout", data={"csrf_token": token})
+
+    assert response.status_code == 503
+    assert "You are still signed in. Try again." in text(response)
+    dynamodb.meta.events.unregister("before-call.dynamodb.UpdateItem", fail)
+    assert not _sent_to_login(client)
