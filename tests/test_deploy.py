@@ -45,7 +45,14 @@ ARCHIVE_PARAMETER = f"/kakeibo-export/{STAGE}/archive-key"
 OSLS = ROOT / "node_modules" / ".bin" / "osls"
 MIN_NODE = (20, 19)
 TEMPORARY_PASSWORD = "Temp-Pass-1234-kakeibo"
-DATA_RESOURCES = ("ExportBucket", "SlipsTable", "BalancesTable", "AppTable", "UserPool")
+DATA_RESOURCES = (
+    "ExportBucket",
+    "AccessLogBucket",
+    "SlipsTable",
+    "BalancesTable",
+    "AppTable",
+    "UserPool",
+)
 
 
 def _require(available: bool, reason: str) -> None:
@@ -449,7 +456,7 @@ def _node_version() -> tuple[int, ...] | None:
     return tuple(int(part) for part in out.strip().lstrip("v").split(".")[:2])
 
 
-def _osls_package(out: Path, *params: str) -> dict[str, Any]:
+def _osls_package(out: Path, *params: str, stage: str = STAGE) -> dict[str, Any]:
     version = _node_version()
     _require(version is not None, "Node.js is not installed (osls needs >= 20.19)")
     assert version
@@ -468,7 +475,7 @@ def _osls_package(out: Path, *params: str) -> dict[str, Any]:
         env.pop(name, None)
     shutil.rmtree(out, ignore_errors=True)
     result = subprocess.run(
-        [str(OSLS), "package", "--stage", STAGE, "--package", str(out), *params],
+        [str(OSLS), "package", "--stage", stage, "--package", str(out), *params],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -841,12 +848,20 @@ def test_web_role_grants_exactly_what_the_web_function_uses(template: dict[str, 
             },
             None,
         ),
-        (["cognito-idp:DescribeUserPool"], {"Fn::GetAtt": ["UserPool", "Arn"]}, None),
+        (
+            ["cognito-idp:AdminUserGlobalSignOut", "cognito-idp:DescribeUserPool"],
+            {"Fn::GetAtt": ["UserPool", "Arn"]},
+            None,
+        ),
     ]
-    # Only the pool's password policy is read with IAM: InitiateAuth and the other
-    # calls of a secretless client, or with the user's access token, are not IAM-authorised.
+    # Only the pool's password policy and "sign out everywhere" use IAM: InitiateAuth and
+    # the other calls of a secretless client, or with the user's access token, are not
+    # IAM-authorised.
     actions = [a for s in _statements(template, "WebRole") for a in _listify(s["Action"])]
-    assert [a for a in actions if "cognito" in a] == ["cognito-idp:DescribeUserPool"]
+    assert sorted(a for a in actions if "cognito" in a) == [
+        "cognito-idp:AdminUserGlobalSignOut",
+        "cognito-idp:DescribeUserPool",
+    ]
     # Reading and writing the data tables and archives is the worker's, not the web's:
     # the web only signs the browser's upload into uploads/.
     assert not {"dynamodb:Query", "dynamodb:BatchWriteItem", "s3:PutObject"} & {
@@ -979,3 +994,100 @@ def test_outputs_give_the_site_and_the_pool(template: dict[str, Any]) -> None:
     assert outputs["UserPoolId"]["Value"] == {"Ref": "UserPool"}
     assert outputs["UserPoolClientId"]["Value"] == {"Ref": "UserPoolClient"}
     assert outputs["SecretKeyParameter"]["Value"] == SECRET_PARAMETER
+
+
+# --- what the security review asked of the template (issue 17) -----------------------------
+
+
+def test_user_pool_is_deletion_protected_with_threat_protection(template: dict[str, Any]) -> None:
+    pool = template["Resources"]["UserPool"]["Properties"]
+    assert pool["DeletionProtection"] == "ACTIVE"
+    # Threat protection is a Plus-plan feature; its mode is a per-stage parameter.
+    assert pool["UserPoolTier"] == "PLUS"
+    assert pool["UserPoolAddOns"] == {"AdvancedSecurityMode": {"Ref": "AdvancedSecurityMode"}}
+    parameter = template["Parameters"]["AdvancedSecurityMode"]
+    assert parameter["Default"] == "AUDIT"
+    assert parameter["AllowedValues"] == ["AUDIT", "ENFORCED"]
+
+
+def test_the_prod_stage_enforces_threat_protection() -> None:
+    template = _osls_package(BUILD / "sls-test-prod", stage="prod")
+    assert template["Parameters"]["AdvancedSecurityMode"]["Default"] == "ENFORCED"
+
+
+def test_tokens_live_an_hour_and_the_unused_refresh_token_the_least(
+    template: dict[str, Any],
+) -> None:
+    (client,) = _resources(template, "AWS::Cognito::UserPoolClient").values()
+    props = client["Properties"]
+    units = props["TokenValidityUnits"]
+    minutes = {"minutes": 1, "hours": 60, "days": 24 * 60}
+    assert props["IdTokenValidity"] * minutes[units["IdToken"]] <= 60
+    assert props["AccessTokenValidity"] * minutes[units["AccessToken"]] <= 60
+    # The app never refreshes (a session ends with its ID token): Cognito's minimum.
+    assert props["RefreshTokenValidity"] * minutes[units["RefreshToken"]] == 60
+    assert props["EnableTokenRevocation"] is True
+
+
+def test_export_bucket_access_is_logged_to_a_private_log_bucket(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    logging = resources["ExportBucket"]["Properties"]["LoggingConfiguration"]
+    assert logging == {
+        "DestinationBucketName": {"Ref": "AccessLogBucket"},
+        "LogFilePrefix": "export-bucket/",
+    }
+    logs = resources["AccessLogBucket"]["Properties"]
+    assert all(logs["PublicAccessBlockConfiguration"].values())
+    assert len(logs["PublicAccessBlockConfiguration"]) == 4
+    assert logs["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    (encryption,) = logs["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    # Server access log delivery accepts only S3-managed keys.
+    assert encryption["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    (rule,) = logs["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled" and rule["Prefix"] == "export-bucket/"
+    assert int(rule["ExpirationInDays"]) == 365
+    (policy,) = [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::S3::BucketPolicy"
+        and r["Properties"]["Bucket"] == {"Ref": "AccessLogBucket"}
+    ]
+    allow, deny = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert allow["Effect"] == "Allow"
+    assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert allow["Action"] == "s3:PutObject"
+    assert allow["Resource"] == {"Fn::Sub": "${AccessLogBucket.Arn}/export-bucket/*"}
+    assert allow["Condition"] == {
+        "ArnLike": {"aws:SourceArn": {"Fn::GetAtt": ["ExportBucket", "Arn"]}},
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+    }
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": False}}
+
+
+def test_http_api_writes_access_logs_without_query_strings(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    settings = resources["HttpApiStage"]["Properties"]["AccessLogSettings"]
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["HttpApiLogGroup", "Arn"]}
+    line = json.loads(settings["Format"])
+    assert {"requestId", "ip", "time", "method", "path", "status"} <= set(line)
+    assert line["ip"] == "$context.identity.sourceIp"
+    assert line["path"] == "$context.path"  # no query string: it may carry an upload key
+    group = resources["HttpApiLogGroup"]["Properties"]
+    assert group["RetentionInDays"] == 30
+
+
+def test_functions_have_reserved_concurrency_and_users_a_daily_quota(
+    template: dict[str, Any],
+) -> None:
+    reserved = {
+        name: _function(template, name)["Properties"]["ReservedConcurrentExecutions"]
+        for name in ("Web", "Worker", "Dispatcher")
+    }
+    assert reserved == {"Web": 20, "Worker": 4, "Dispatcher": 1}
+    # SQS never polls for more workers than may run (throttled deliveries count as receives).
+    (mapping,) = _resources(template, "AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": reserved["Worker"]}
+    env = _function(template)["Properties"]["Environment"]["Variables"]
+    assert env["MAX_ACTIVE_JOBS"] == "2"
+    assert env["MAX_JOBS_PER_DAY"] == "30"

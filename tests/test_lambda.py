@@ -158,3 +158,15 @@ def test_handler_answers_http_api_events(lambda_env: str) -> None:
     assert base64.b64decode(icon["body"]) == (ROOT / "static" / "favicon.svg").read_bytes()
     assert private["statusCode"] == 302
     assert private["headers"]["location"].startswith("/login?next=")
+
+
+def test_handler_answers_a_malformed_event_with_our_400(lambda_env: str) -> None:
+    entry = _import_handler()
+    event = make_v2_event(path="/healthz")
+    del event["requestContext"]["http"]
+
+    response = entry.handler(event, None)
+
+    assert response["statusCode"] == 400
+    assert response["headers"]["x-frame-options"] == "DENY"
+    assert response["headers"]["cache-control"] == "no-store"

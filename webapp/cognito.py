@@ -181,6 +181,26 @@ def _failure(exc: ClientError | BotoCoreError, *, challenge: bool) -> SignInErro
     return SignInError(Failure.UNAVAILABLE)
 
 
+def sign_out_everywhere(
+    cognito: CognitoIdentityProviderClient, pool_id: str, username: str
+) -> bool:
+    """Revoke every refresh and access token Cognito gave the user; return whether it did.
+
+    ``username`` is the email the user signs in with (Cognito takes it for the
+    username in a pool that signs in by email).
+
+    Best effort: the app's own sign-out marker is what ends its sessions (the app
+    keeps no Cognito token after sign-in); this also ends the user's Cognito
+    sessions. A failure is logged, never shown.
+    """
+    try:
+        cognito.admin_user_global_sign_out(UserPoolId=pool_id, Username=username)
+    except (ClientError, BotoCoreError) as exc:
+        log.warning("Cognito's global sign-out failed (the app's sessions still ended): %s", exc)
+        return False
+    return True
+
+
 def create_user(
     cognito: CognitoIdentityProviderClient,
     pool_id: str,

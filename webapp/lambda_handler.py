@@ -15,11 +15,13 @@ from typing import Any
 from apig_wsgi import make_lambda_handler
 
 from . import create_app
+from .gateway import guard
 
 app = create_app()
 
 # Payload 2.0 returns every Set-Cookie in its own `cookies` list (1.0 keeps only the
-# last) and base64-encodes any response that is not text, such as images.
-handler: Callable[[dict[str, Any], Any], dict[str, Any]] = make_lambda_handler(
-    app, binary_support=True
+# last) and base64-encodes any response that is not text, such as images. A malformed
+# event never reaches apig-wsgi: `guard` answers it with a 400 of ours.
+handler: Callable[[dict[str, Any], Any], dict[str, Any]] = guard(
+    app, make_lambda_handler(app, binary_support=True)
 )

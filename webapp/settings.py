@@ -72,6 +72,8 @@ class Settings:
     default_locale: str = "ja"
     #: Unfinished jobs one user may have at once; one more is refused (429).
     max_active_jobs: int = 2
+    #: Exports, previews and restores one user may start in any 24 hours (429 beyond).
+    max_jobs_per_day: int = 30
     #: The worker function's timeout: a running job silent for longer has died.
     worker_timeout: int = 900
     #: The largest archive a user may upload from their PC to restore, in bytes.
@@ -84,6 +86,11 @@ class Settings:
     notify_from: str | None = None
     #: The site's address, for the link in that mail (the page, never a download link).
     site_url: str | None = None
+    #: Failed sign-ins allowed per email address and per client address within
+    #: the window (minutes) that begins with the first of them.
+    signin_max_failures: int = 5
+    signin_max_failures_per_client: int = 20
+    signin_window_minutes: int = 15
 
     def __post_init__(self) -> None:
         if self.jwks_url and not self.local:
@@ -106,12 +113,18 @@ class Settings:
             raise ConfigError(
                 f"DEFAULT_LOCALE must be one of {', '.join(LOCALES)}, not {self.default_locale!r}"
             )
+        if self.max_jobs_per_day < 1:
+            raise ConfigError("MAX_JOBS_PER_DAY must be at least 1")
         if self.max_active_jobs < 1:
             raise ConfigError("MAX_ACTIVE_JOBS must be at least 1")
         if not 60 <= self.worker_timeout <= 900:
             raise ConfigError("WORKER_TIMEOUT must be between 60 and 900 seconds (Lambda's limit)")
         if not 1024 <= self.max_upload_bytes <= 4 * 1024**3:
             raise ConfigError("MAX_UPLOAD_MB must be between 1 and 4096")
+        if self.signin_max_failures < 1 or self.signin_max_failures_per_client < 1:
+            raise ConfigError("SIGNIN_MAX_FAILURES(_PER_CLIENT) must be at least 1")
+        if not 1 <= self.signin_window_minutes <= 24 * 60:
+            raise ConfigError("SIGNIN_WINDOW_MINUTES must be between 1 and 1440")
         if self.max_span_days < 1:
             raise ConfigError("EXPORT_MAX_DAYS must be at least 1")
         try:
@@ -161,12 +174,16 @@ class Settings:
             max_span_days=_int(env, "EXPORT_MAX_DAYS", 1827),
             default_locale=env.get("DEFAULT_LOCALE") or "ja",
             max_active_jobs=_int(env, "MAX_ACTIVE_JOBS", 2),
+            max_jobs_per_day=_int(env, "MAX_JOBS_PER_DAY", 30),
             worker_timeout=_int(env, "WORKER_TIMEOUT", 900),
             max_upload_bytes=_int(env, "MAX_UPLOAD_MB", 100) * 1024 * 1024,
             backup_keep=_int(env, "BACKUP_KEEP", 12),
             backup_retention_days=_int(env, "BACKUP_RETENTION_DAYS", 400),
             notify_from=env.get("NOTIFY_FROM") or None,
             site_url=env.get("SITE_URL") or None,
+            signin_max_failures=_int(env, "SIGNIN_MAX_FAILURES", 5),
+            signin_max_failures_per_client=_int(env, "SIGNIN_MAX_FAILURES_PER_CLIENT", 20),
+            signin_window_minutes=_int(env, "SIGNIN_WINDOW_MINUTES", 15),
         )
 
 

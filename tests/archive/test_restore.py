@@ -177,10 +177,15 @@ def archive_parts(
 
 
 def write_zip(
-    path: Path, files: Files, manifest: Manifest | bytes | None, *, key: SigningKey | None = KEY
+    path: Path,
+    files: Files,
+    manifest: Manifest | bytes | None,
+    *,
+    key: SigningKey | None = KEY,
+    compression: int = zipfile.ZIP_DEFLATED,
 ) -> Path:
     """Write files, then the manifest (signed with ``key``) and README, as the exporter does."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(path, "w", compression) as zf:
         for name, body in files.items():
             zf.writestr(name, body)
         if manifest is not None:
@@ -952,6 +957,29 @@ def test_restore_command_refuses_a_manifest_changed_after_signing(
     assert result.exit_code == 1
     assert "signature does not match" in result.output
     assert table_items(clients, settings.slips_table) == []
+
+
+def test_restore_command_refuses_json_nested_past_pythons_recursion_limit(
+    restore: Callable[..., Any], tmp_path: Path, clients: Clients, settings: Settings
+) -> None:
+    files, manifest = archive_parts(sample())
+    deep = b'{"Item": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}\n"
+    files["slips.json"] = files["slips.json"] + deep
+    listed = manifest["tables"]["slips"]["files"]["slips.json"]
+    listed.update(
+        bytes=len(files["slips.json"]), sha256=hashlib.sha256(files["slips.json"]).hexdigest()
+    )
+    # Stored, not deflated: brackets compress so well they would look like a zip bomb.
+    path = write_zip(tmp_path / "deep.zip", files, manifest, compression=zipfile.ZIP_STORED)
+
+    result = restore(path)
+
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "RecursionError" not in result.output
+    assert "Error: slips.json:31: not a line of DynamoDB JSON" in result.output
+    assert result.output.rstrip().endswith("Nothing was written.")
+    assert table_items(clients, settings.slips_table) == []
+    assert table_items(clients, settings.balances_table) == []
 
 
 def _bomb(path: Path, megabytes: int) -> Path:

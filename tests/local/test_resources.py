@@ -123,7 +123,7 @@ def test_jobs_queue_matches_serverless_yml(settings: Settings, clients: Clients)
 
 
 def test_bucket_lifecycle_matches_serverless_yml(settings: Settings, clients: Clients) -> None:
-    (bucket,) = resources_of("AWS::S3::Bucket").values()
+    bucket = resources_of("AWS::S3::Bucket")["ExportBucket"]  # not the access-log bucket
     rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
     declared = {rule["Id"]: rule for rule in rules}
     configured = clients.s3.get_bucket_lifecycle_configuration(Bucket=settings.export_bucket)

@@ -69,8 +69,9 @@ def test_demo_user_signs_in_and_lands_on_the_start_page(
     assert response.headers["Location"] == "/"
     data = session_of(app, client)
     # Only what is needed: the verified sub, the email to show, the token's expiry,
-    # and the access token for the account page, sealed (a JWT would start "eyJ").
-    assert set(data) == {"sub", "email", "exp", "access"}
+    # the session's id and start that a sign-out names, and the access token for the
+    # account page, sealed (a JWT would start "eyJ").
+    assert set(data) == {"sub", "email", "exp", "sid", "iat", "access"}
     assert not data["access"].startswith("eyJ") and "." not in data["access"]
     assert data["sub"] == demo.sub and data["email"] == "demo@example.com"
     assert 3500 < data["exp"] - time.time() <= 3600
@@ -208,7 +209,7 @@ def test_new_password_challenge_then_signed_in(
     assert done.status_code == 303
     assert done.headers["Location"] == "/?start=2025-01-01"
     data = session_of(app, client)
-    assert set(data) == {"sub", "email", "exp", "access"}  # the challenge is gone
+    assert set(data) == {"sub", "email", "exp", "sid", "iat", "access"}  # the challenge is gone
     assert data["sub"] == new_user.sub
 
     # The new password is now the one that works.
@@ -262,7 +263,7 @@ def test_challenge_state_in_the_cookie_is_sealed(
         },
     )
     assert done.status_code == 303
-    assert set(session_of(app, client)) == {"sub", "email", "exp", "access"}
+    assert set(session_of(app, client)) == {"sub", "email", "exp", "sid", "iat", "access"}
 
 
 # --- SOFTWARE_TOKEN_MFA -------------------------------------------------------------------------
@@ -332,7 +333,7 @@ def test_mfa_challenge_then_signed_in(
     assert done.status_code == 303
     assert done.headers["Location"] == "/?end=2025-12-31"
     data = session_of(app, client)
-    assert set(data) == {"sub", "email", "exp", "access"} and data["sub"] == user.sub
+    assert set(data) == {"sub", "email", "exp", "sid", "iat", "access"} and data["sub"] == user.sub
 
 
 def test_new_password_page_refuses_an_mfa_challenge(

@@ -372,7 +372,7 @@ def test_sign_in_export_download_delete_sign_out(stack: Stack, page: Any, tmp_pa
     assert page.get_by_text("そのアーカイブは削除されたか、存在しません。").is_visible()
     page.screenshot(path=str(ARTIFACTS / "archive-gone-page.png"), full_page=True)
 
-    page.get_by_role("button", name="サインアウト").click()
+    page.get_by_role("button", name="サインアウト", exact=True).click()
     page.wait_for_url(re.compile(re.escape(f"{stack.url}/login")))
     assert page.get_by_text("サインアウトしました。").is_visible()
     page.goto(f"{stack.url}/")
@@ -1004,7 +1004,7 @@ def test_set_up_an_authenticator_app_then_sign_in_with_its_code(stack: Stack, pa
     page.wait_for_url(f"{stack.url}/account")
     assert page.get_by_text("認証アプリを設定しました。").is_visible()
 
-    page.get_by_role("button", name="サインアウト").click()
+    page.get_by_role("button", name="サインアウト", exact=True).click()
     page.get_by_label("メールアドレス").fill(email)
     page.get_by_label("パスワード").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="サインイン").click()
@@ -1012,3 +1012,34 @@ def test_set_up_an_authenticator_app_then_sign_in_with_its_code(stack: Stack, pa
     page.get_by_label("6 桁のコード").fill(totp_code(secret))
     page.get_by_role("button", name="確認してサインイン").click()
     page.wait_for_url(f"{stack.url}/")
+
+
+def test_sign_out_everywhere_ends_the_other_browsers_session(
+    browser: Any, page: Any, stack: Stack, tmp_path: Path
+) -> None:
+    _sign_in(page, stack)
+    other = browser.new_context(java_script_enabled=False, locale="ja-JP")
+    try:
+        phone = other.new_page()
+        _sign_in(phone, stack)
+        saved = page.context.cookies()
+        assert _axe_problems(page) == []
+        page.screenshot(path=str(tmp_path / "header-with-sign-out-everywhere.png"))
+
+        page.get_by_role("button", name="すべての端末でサインアウト").click()
+
+        page.wait_for_url(re.compile(r"/login"))
+        assert page.get_by_text("すべてのブラウザーでサインアウトしました。").is_visible()
+        phone.goto(f"{stack.url}/")
+        assert phone.url.startswith(f"{stack.url}/login")
+        # The cookie saved before signing out opens nothing either.
+        replay = browser.new_context(java_script_enabled=False, locale="ja-JP")
+        try:
+            replay.add_cookies(saved)
+            thief = replay.new_page()
+            thief.goto(f"{stack.url}/")
+            assert thief.url.startswith(f"{stack.url}/login")
+        finally:
+            replay.close()
+    finally:
+        other.close()

@@ -113,13 +113,17 @@ def delete(clients: Clients, table: str, sub: str, sk: str) -> None:
     clients.dynamodb.delete_item(TableName=table, Key={"user_id": {"S": sub}, "sk": {"S": sk}})
 
 
-def rezip(body: bytes, change: Callable[[dict[str, bytes]], None]) -> bytes:
+def rezip(
+    body: bytes,
+    change: Callable[[dict[str, bytes]], None],
+    compression: int = zipfile.ZIP_DEFLATED,
+) -> bytes:
     """Return the archive with its entries changed by ``change`` (name -> bytes)."""
     with zipfile.ZipFile(io.BytesIO(body)) as zf:
         entries = {name: zf.read(name) for name in zf.namelist()}
     change(entries)
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(out, "w", compression) as zf:
         for name, data in entries.items():
             zf.writestr(name, data)
     return out.getvalue()
@@ -640,6 +644,24 @@ def _oversized(settings: Settings, clients: Clients) -> Callable[[dict[str, byte
     return change
 
 
+def _nested(settings: Settings, clients: Clients) -> Callable[[dict[str, bytes]], None]:
+    """Add a slip nested 100,000 lists deep (past Python's recursion limit), signed correctly."""
+    resign = _resign(settings, clients)
+
+    def change(entries: dict[str, bytes]) -> None:
+        manifest = json.loads(entries["manifest.json"])
+        body = entries["slips.json"] + b'{"Item": {"a": ' + b"[" * 100_000 + b"]" * 100_000
+        body += b"}}\n"
+        entries["slips.json"] = body
+        manifest["tables"]["slips"]["files"]["slips.json"].update(
+            bytes=len(body), sha256=hashlib.sha256(body).hexdigest()
+        )
+        entries["manifest.json"] = json.dumps(manifest).encode()
+        resign(entries)
+
+    return change
+
+
 def _bomb() -> bytes:
     """Return a small zip that inflates to 60 MB of zeros (a thousand times its size)."""
     out = io.BytesIO()
@@ -657,7 +679,10 @@ def _bomb() -> bytes:
     [
         ("other-user", "This archive belongs to another account."),
         ("tampered", "the archive's signature does not match"),
+        # The outside tester's forgery: another user's archive, its owner edited to ours.
+        ("forged-owner", "the archive's signature does not match"),
         ("unsigned", "the archive is not signed"),
+        ("nested", "not a line of DynamoDB JSON"),
         ("csv-only", "the archive holds slips as CSV only, which cannot be restored exactly"),
         ("bomb", "looks like a zip bomb, so it is not opened"),
         ("oversized", "400 KB"),
@@ -690,6 +715,20 @@ def test_a_bad_upload_is_refused_with_its_message_and_nothing_is_written(
             entries["manifest.json"] = json.dumps(manifest).encode()
 
         body = rezip(own, later)
+    elif make == "forged-owner":
+        bob = make_user("bob@example.com")
+        seed(clients, settings, bob.sub)
+        theirs = download(clients, settings, bob.sub, export(clients, settings, bob.sub))
+
+        def owned(entries: dict[str, bytes]) -> None:
+            manifest = json.loads(entries["manifest.json"])
+            manifest["user_sub"] = sub
+            entries["manifest.json"] = json.dumps(manifest).encode()
+
+        body = rezip(theirs, owned)
+    elif make == "nested":
+        # Stored: deflated brackets would look like a zip bomb.
+        body = rezip(own, _nested(settings, clients), zipfile.ZIP_STORED)
     elif make == "unsigned":
         body = rezip(own, lambda entries: entries.pop(SIGNATURE_NAME))
     elif make == "csv-only":

@@ -39,7 +39,8 @@ def decode_line(line: bytes, where: str) -> Item:
     """Return the item of one ``{"Item": {...}}`` line, ready for the low-level client."""
     try:
         data = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: "[[[[…" thousands deep, far past anything DynamoDB stores.
         raise DecodeError(N_("%(where)s: not a line of DynamoDB JSON"), where=where) from None
     if not isinstance(data, dict) or set(data) != {"Item"} or not isinstance(data["Item"], dict):
         raise DecodeError(N_('%(where)s: expected one {"Item": {...}} object'), where=where)

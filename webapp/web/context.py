@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 from datetime import timedelta
 
 from flask import current_app
@@ -9,6 +11,8 @@ from flask import current_app
 from ..archive.ids import BACKUP_PREFIX
 from ..archive.store import ArchiveStore
 from ..aws import Clients
+from ..guard.sessions import SessionStore
+from ..guard.throttle import Limits, SignInThrottle
 from ..jobs.backups import BackupPrefsStore
 from ..jobs.queue import JobQueue
 from ..jobs.store import JobStore
@@ -76,3 +80,31 @@ def job_queue() -> JobQueue:
 def stale_after() -> timedelta:
     """Return how long a running job may be silent before it counts as dead."""
     return timedelta(seconds=get_settings().worker_timeout + STALE_MARGIN)
+
+
+def session_store() -> SessionStore:
+    """Return the users' sign-out markers."""
+    return SessionStore(get_clients().dynamodb, get_settings().app_table)
+
+
+def clock() -> float:
+    """Return the current moment (epoch seconds); tests put their own clock in its place."""
+    now: float = current_app.extensions.get("kakeibo.clock", time.time)()
+    return now
+
+
+def signin_throttle() -> SignInThrottle:
+    """Return the failed sign-in counters, keyed by hashes salted with the app's secret."""
+    settings = get_settings()
+    secret = current_app.secret_key
+    raw = secret.encode() if isinstance(secret, str) else bytes(secret or b"")
+    return SignInThrottle(
+        get_clients().dynamodb,
+        settings.app_table,
+        Limits(
+            account=settings.signin_max_failures,
+            client=settings.signin_max_failures_per_client,
+            window=settings.signin_window_minutes * 60,
+        ),
+        salt=hashlib.sha256(b"kakeibo-export sign-in throttle\0" + raw).digest(),
+    )

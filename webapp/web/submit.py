@@ -1,4 +1,10 @@
-"""Start a job for the signed-in user: at most a few unfinished at once, then queue it."""
+"""Start a job for the signed-in user: at most a few unfinished at once and a quota a day.
+
+One user must not starve the rest (the worker's reserved concurrency is shared):
+besides ``max_active_jobs`` unfinished at once, a user may start at most
+``max_jobs_per_day`` exports, previews and restores in any 24 hours. Automatic
+backups are the dispatcher's, not counted here.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +21,23 @@ SHOW_FAILED_FOR = timedelta(days=1)
 NOT_STARTED = N_("The export could not be started just now. Try again.")
 
 
-class TooManyJobs(Exception):
-    """The user already has as many unfinished jobs as one may."""
+#: The rolling day the daily quota counts over.
+QUOTA_WINDOW = timedelta(hours=24)
+#: Jobs the dispatcher starts on its own; the daily quota leaves them out.
+_UNCOUNTED_KINDS = frozenset({"backup"})
 
-    def __init__(self, limit: int) -> None:
+
+class TooManyJobs(Exception):
+    """The user already has as many unfinished jobs as one may (or started as many today).
+
+    ``retry_in`` is set for the daily quota: how long until the oldest counted
+    job leaves the 24 hours.
+    """
+
+    def __init__(self, limit: int, retry_in: timedelta | None = None) -> None:
         super().__init__(limit)
         self.limit = limit
+        self.retry_in = retry_in
 
 
 def visible_jobs(jobs: list[Job], now: datetime) -> list[Job]:
@@ -47,6 +64,14 @@ def submit_job(
     current = store.list(sub) if jobs is None else jobs
     if sum(job.unfinished for job in visible_jobs(current, now)) >= limit:
         raise TooManyJobs(limit)
+    today = sorted(
+        job.created_at
+        for job in current
+        if job.kind not in _UNCOUNTED_KINDS and job.created_at > now - QUOTA_WINDOW
+    )
+    quota = get_settings().max_jobs_per_day
+    if len(today) >= quota:
+        raise TooManyJobs(quota, retry_in=today[-quota] + QUOTA_WINDOW - now)
     job = store.create(
         Job(
             user_id=sub,

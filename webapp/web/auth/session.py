@@ -1,13 +1,16 @@
 """Who the user is: the session of a verified sign-in, and the guard on every private page.
 
 The identity comes only from an ID token the server verified; the session
-cookie (signed by Flask) holds just the verified ``sub``, the email for display
-and when the Cognito session ends.
+cookie (signed by Flask) holds just the verified ``sub``, the email for display,
+when the Cognito session ends, and the session's own id and start. Every
+request with a session also reads the user's sign-out marker (one ``GetItem``,
+see ``guard.sessions``), so a cookie kept after sign-out opens nothing.
 """
 
 from __future__ import annotations
 
 import functools
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,10 +18,14 @@ from typing import ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, g, redirect, request, session, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Response
+
+from ...guard.sessions import SessionCheckError, now_ms
+from ..context import session_store
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -40,6 +47,15 @@ def start_session(user: User, expires_at: int) -> None:
     session["sub"] = user.sub
     session["email"] = user.email
     session["exp"] = int(expires_at)
+    # What a sign-out names: this session alone, or every one begun before it.
+    session["sid"] = secrets.token_urlsafe(16)
+    session["iat"] = now_ms()
+
+
+def session_id() -> tuple[str, int]:
+    """Return the current session's id and when it began (epoch ms; 0 if it predates ids)."""
+    sid, iat = session.get("sid"), session.get("iat")
+    return (sid if isinstance(sid, str) else ""), (iat if isinstance(iat, int) else 0)
 
 
 def current_user() -> User | None:
@@ -51,13 +67,27 @@ def current_user() -> User | None:
     user = None
     if isinstance(sub, str) and isinstance(email, str) and isinstance(exp, int):
         if exp > time.time():
-            user = User(sub=sub, email=email)
+            user = User(sub=sub, email=email) if _still_signed_in(sub) else None
         else:
             # The ID token has expired, so has Cognito's sign-in: no silent refresh.
             session.clear()
             flash(str(EXPIRED_SESSION), "info")
     g.user = user
     return user
+
+
+def _still_signed_in(sub: str) -> bool:
+    """Check the server's sign-out marker: a signed-out session is cleared here."""
+    try:
+        marker = session_store().marker(sub)
+    except SessionCheckError as exc:
+        g.user = None  # the error page must not ask again
+        # Fail closed: without the marker nobody can tell a signed-out cookie.
+        abort(503, description=_(exc.message))
+    if marker.allows(*session_id()):
+        return True
+    session.clear()
+    return False
 
 
 def signed_in_user() -> User:

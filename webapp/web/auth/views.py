@@ -8,21 +8,44 @@ until the challenge is answered.
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Callable
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from ... import cognito
 from ...cognito import Challenge, Failure, SignInError, Step
+from ...guard.sessions import SessionCheckError, now_ms
+from ...guard.throttle import ThrottleError
 from ...tokens import TokenError, jwks_client, jwks_url, verify_id_token
-from ..context import get_clients, get_settings
+from ..context import clock, get_clients, get_settings, session_store, signin_throttle
 from .access import keep_access_token
 from .challenge import drop_challenge, load_challenge, save_challenge
 from .forms import LoginForm, MfaForm, NewPasswordForm
 from .messages import EXPIRED_CHALLENGE, MESSAGES, weak_password
-from .session import User, current_user, login_required, safe_next, start_session
+from .session import (
+    User,
+    current_user,
+    login_required,
+    safe_next,
+    session_id,
+    signed_in_user,
+    start_session,
+)
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -54,14 +77,46 @@ def login() -> Response | str | tuple[str, int]:
         status = 400 if form.is_submitted() else 200
         return _render("auth/login.html", form, status, next_url=next_url)
     drop_challenge()
-    settings = get_settings()
+    settings, throttle, now = get_settings(), signin_throttle(), clock()
+    # API Gateway's own view of the caller (requestContext.http.sourceIp), not a header.
+    address = request.remote_addr or "unknown"
+    try:
+        wait = throttle.wait(form.email.data, address, now=now)
+    except ThrottleError as error:
+        # Open, not shut: Cognito's own lockout and threat protection still stand,
+        # and a table hiccup must not lock everyone out.
+        log.error("The sign-in throttle could not be read: %s", error.__cause__)
+        wait = 0
+    if wait:
+        return _throttled(form, wait, next_url)
     try:
         step = cognito.start_sign_in(
             get_clients().cognito, settings.cognito_client_id, form.email.data, form.password.data
         )
     except SignInError as exc:
+        if exc.failure is Failure.BAD_CREDENTIALS:
+            try:
+                throttle.failed(form.email.data, address, now=now)
+            except ThrottleError as error:
+                log.error("A failed sign-in could not be counted: %s", error.__cause__)
         return _failed("auth/login.html", form, exc, next_url=next_url)
     return _proceed(step, next_url, form, "auth/login.html")
+
+
+def _throttled(form: LoginForm, wait: int, next_url: str) -> Response:
+    # The same words whether or not the account exists: nothing to enumerate.
+    minutes = max(1, math.ceil(wait / 60))
+    form.form_errors.append(
+        ngettext(
+            "Too many attempts. Try again in %(num)d minute.",
+            "Too many attempts. Try again in %(num)d minutes.",
+            minutes,
+        )
+    )
+    body, status = _render("auth/login.html", form, 429, next_url=next_url)
+    response = make_response(body, status)
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 @bp.route("/login/new-password", methods=["GET", "POST"])
@@ -114,16 +169,41 @@ def mfa() -> Response | str | tuple[str, int]:
 @bp.post("/logout")
 @login_required
 def logout() -> Response:
-    """Clear the session and return to the sign-in page."""
+    """End this session on the server too, clear the cookie, return to the sign-in page."""
+    user, (sid, _issued) = signed_in_user(), session_id()
+    _end(lambda: session_store().revoke(user.sub, sid, session.get("exp", 0), now=now_ms()))
     session.clear()
     flash(_("You have been signed out."), "info")
     return redirect(url_for("auth.login"), code=303)
 
 
+@bp.post("/logout/everywhere")
+@login_required
+def logout_everywhere() -> Response:
+    """End every session of the user, in every browser, and their Cognito sessions."""
+    user = signed_in_user()
+    _end(lambda: session_store().end_all(user.sub, now=now_ms()))
+    cognito.sign_out_everywhere(
+        get_clients().cognito, get_settings().cognito_user_pool_id, user.email
+    )
+    session.clear()
+    flash(_("You have been signed out in every browser."), "info")
+    return redirect(url_for("auth.login"), code=303)
+
+
+def _end(write: Callable[[], None]) -> None:
+    # Until the marker is written the cookie would still work elsewhere: say so.
+    try:
+        write()
+    except SessionCheckError as exc:
+        abort(503, description=_(exc.message) + " " + _("You are still signed in. Try again."))
+
+
 @bp.app_context_processor
 def inject_user() -> dict[str, User | None]:
-    """Make ``current_user`` available to every template."""
-    return {"current_user": current_user()}
+    """Make ``current_user`` available to every template (none on a page for /static/)."""
+    # A missing static file needs neither the session check nor the email.
+    return {"current_user": None if request.endpoint == "static" else current_user()}
 
 
 def _proceed(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import zoneinfo
 from datetime import UTC, date, datetime
 from typing import Any
@@ -92,7 +93,7 @@ def create() -> Response | tuple[str, int]:
     try:
         job = submit_job(user.sub, EXPORT, params)
     except TooManyJobs as exc:
-        form.form_errors.append(too_many_jobs(exc.limit))
+        form.form_errors.append(too_many_jobs(exc))
         return _render(form), 429
     except JobError as exc:
         form.form_errors.append(translate_error(exc))
@@ -176,16 +177,28 @@ def unavailable(error: UserError) -> Response:
     return render_error(ServiceUnavailable(translate_error(error)))
 
 
-def too_many_jobs(limit: int) -> str:
-    """Return the message for one job too many."""
+def too_many_jobs(exc: TooManyJobs) -> str:
+    """Return the message for one job too many: at once, or in a day."""
+    if exc.retry_in is not None:
+        hours = max(1, math.ceil(exc.retry_in.total_seconds() / 3600))
+        return str(
+            ngettext(
+                "You have started %(count)s exports and restores in the last 24 hours, the "
+                "most one account may. Try again in %(num)d hour.",
+                "You have started %(count)s exports and restores in the last 24 hours, the "
+                "most one account may. Try again in %(num)d hours.",
+                hours,
+                count=exc.limit,
+            )
+        )
     return str(
         ngettext(
             "You already have %(count)s export in progress. Wait for it to finish "
             "(or cancel it), then try again.",
             "You already have %(count)s exports in progress. Wait for one to finish "
             "(or cancel one), then try again.",
-            limit,
-            count=limit,
+            exc.limit,
+            count=exc.limit,
         )
     )
 

@@ -122,7 +122,7 @@ def preview() -> Response | tuple[str, int]:
     try:
         job = submit_job(sub, PREVIEW, {"source": source})
     except TooManyJobs as exc:
-        return render_template("restore/refused.html", message=too_many_jobs(exc.limit)), 429
+        return render_template("restore/refused.html", message=too_many_jobs(exc)), 429
     except JobError as exc:
         return render_template("restore/refused.html", message=translate_error(exc)), 503
     return redirect(url_for("restore.job", job_id=job.id), code=303)
@@ -168,7 +168,7 @@ def confirm(job_id: str) -> Response | tuple[str, int]:
             checked.user_id, RESTORE, {"preview": checked.id, "mode": form.mode.data}
         )
     except TooManyJobs as exc:
-        form.form_errors.append(too_many_jobs(exc.limit))
+        form.form_errors.append(too_many_jobs(exc))
         return _render_job(checked, form), 429
     except JobError as exc:
         form.form_errors.append(translate_error(exc))
