@@ -67,6 +67,13 @@ def session_of(app: Flask, client: FlaskClient) -> dict[str, Any]:
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*\bvalue="([^"]+)"')
 
 
+def csrf_token(client: FlaskClient, path: str = "/") -> str:
+    """Fetch ``path`` and return the CSRF token of its form."""
+    match = CSRF_FIELD.search(client.get(path).get_data(as_text=True))
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
 class AuthActions:
     """Sign in and out through the real pages, as a browser would."""
 
@@ -75,9 +82,7 @@ class AuthActions:
 
     def csrf_token(self, path: str = "/login") -> str:
         """Fetch ``path`` and return the CSRF token of its form."""
-        match = CSRF_FIELD.search(self.client.get(path).get_data(as_text=True))
-        assert match, f"no CSRF token on {path}"
-        return match.group(1)
+        return csrf_token(self.client, path)
 
     def login(
         self,

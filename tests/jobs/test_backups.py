@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from support import csrf_token
 
 from webapp.archive.dynamo import put_items
 from webapp.archive.ids import BACKUP_PREFIX, ArchiveId, archive_key
@@ -256,12 +257,6 @@ def test_retention_keeps_exactly_the_newest_and_never_touches_exports(
 # --- the page ------------------------------------------------------------------------------------
 
 
-def _token(client: FlaskClient) -> str:
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/").get_data(True))
-    assert match
-    return match.group(1)
-
-
 def test_the_page_turns_the_backup_on_and_off_and_shows_the_next_run(
     client: FlaskClient, user: User, login: SignIn, prefs: BackupPrefsStore
 ) -> None:
@@ -272,7 +267,7 @@ def test_the_page_turns_the_backup_on_and_off_and_shows_the_next_run(
     assert off is not None and "checked" in off.group(0)
 
     answer = client.post(
-        "/backups/setting", data={"frequency": "weekly", "csrf_token": _token(client)}
+        "/backups/setting", data={"frequency": "weekly", "csrf_token": csrf_token(client)}
     )
     assert answer.status_code == 303
     choice = prefs.get(user.sub)
@@ -281,7 +276,7 @@ def test_the_page_turns_the_backup_on_and_off_and_shows_the_next_run(
     assert "Automatic backup is on." in page
     assert "Next backup" in page
 
-    client.post("/backups/setting", data={"frequency": "off", "csrf_token": _token(client)})
+    client.post("/backups/setting", data={"frequency": "off", "csrf_token": csrf_token(client)})
     assert not prefs.get(user.sub).on
     assert "Next backup" not in client.get("/").get_data(as_text=True)
 
@@ -292,7 +287,7 @@ def test_the_setting_needs_the_csrf_token_and_a_known_choice(
     login(user)
     assert client.post("/backups/setting", data={"frequency": "weekly"}).status_code == 400
     bad = client.post(
-        "/backups/setting", data={"frequency": "hourly", "csrf_token": _token(client)}
+        "/backups/setting", data={"frequency": "hourly", "csrf_token": csrf_token(client)}
     )
     assert bad.status_code == 400
     assert not prefs.get(user.sub).on

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from support import csrf_token
 from werkzeug.test import TestResponse
 
 from webapp.archive.dynamo import put_items
@@ -29,15 +30,9 @@ TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 JA = {"Accept-Language": "ja"}
 
 
-def _token(client: FlaskClient) -> str:
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/").get_data(True))
-    assert match
-    return match.group(1)
-
-
 def _export(client: FlaskClient, **fields: str) -> TestResponse:
     data = {"start": "2025-01-01", "end": "2025-12-31", "formats": "both", **fields}
-    data.setdefault("csrf_token", _token(client))
+    data.setdefault("csrf_token", csrf_token(client))
     return client.post("/exports", data=data)
 
 
@@ -321,7 +316,7 @@ def test_delete_asks_first_naming_the_archive_then_deletes(
 
     done = client.post(
         f"/exports/{archive}/delete",
-        data={"csrf_token": _token(client), "confirm": "yes"},
+        data={"csrf_token": csrf_token(client), "confirm": "yes"},
         follow_redirects=True,
     )
     assert "Deleted the archive of Apr 1, 2025 to Jun 30, 2025." in done.get_data(as_text=True)
@@ -346,7 +341,7 @@ def test_delete_all_asks_first_then_empties_only_the_owners_archives(
     login(alice)
     listing = client.get("/").get_data(as_text=True)
     assert 'href="/exports/delete-all">Delete all archives…' in listing
-    unconfirmed = client.post("/exports/delete-all", data={"csrf_token": _token(client)})
+    unconfirmed = client.post("/exports/delete-all", data={"csrf_token": csrf_token(client)})
     assert unconfirmed.status_code == 303
     assert unconfirmed.headers["Location"] == "/exports/delete-all"
     assert len(_archive_ids(clients, settings, alice.sub)) == 3
@@ -361,7 +356,7 @@ def test_delete_all_asks_first_then_empties_only_the_owners_archives(
 
     done = client.post(
         "/exports/delete-all",
-        data={"csrf_token": _token(client), "confirm": "yes"},
+        data={"csrf_token": csrf_token(client), "confirm": "yes"},
         follow_redirects=True,
     )
 

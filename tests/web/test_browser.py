@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
+from support import free_port
 
 from webapp.archive.decode import decode_line
 from webapp.local.demo import DEMO_PASSWORD, demo_items
@@ -80,13 +80,6 @@ def chromium() -> str:
         return found
     _unavailable("chromium is not installed (apt-get install -y chromium)")
     raise AssertionError("unreachable")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Stack:
@@ -148,7 +141,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Start `make run`'s stack on free ports; stop it cleanly afterwards."""
-    running = Stack(_free_port(), tmp_path_factory.mktemp("stack") / "stack.log")
+    running = Stack(free_port(), tmp_path_factory.mktemp("stack") / "stack.log")
     try:
         running.wait_until_healthy()
         yield running

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask.testing import FlaskClient
+from support import csrf_token
 from werkzeug.test import TestResponse
 
 from webapp.archive.dynamo import put_items
@@ -26,12 +27,6 @@ from webapp.web.auth.session import User
 SignIn = Callable[[User], None]
 
 
-def _token(client: FlaskClient, path: str = "/") -> str:
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get(path).get_data(True))
-    assert match, path
-    return match.group(1)
-
-
 def _export(client: FlaskClient, **fields: object) -> TestResponse:
     data: dict[str, object] = {
         "start": "2025-01-01",
@@ -39,7 +34,7 @@ def _export(client: FlaskClient, **fields: object) -> TestResponse:
         "formats": "json",
         **fields,
     }
-    data.setdefault("csrf_token", _token(client))
+    data.setdefault("csrf_token", csrf_token(client))
     return client.post("/exports", data=data)
 
 
@@ -200,7 +195,7 @@ def _filtered_preview(
     assert done is not None and done.state is State.DONE
     answer = client.post(
         "/restore/preview",
-        data={"source": f"archive:{done.result['archive_id']}", "csrf_token": _token(client)},
+        data={"source": f"archive:{done.result['archive_id']}", "csrf_token": csrf_token(client)},
     )
     assert answer.status_code == 303, answer.get_data(as_text=True)
     worker.drain()
@@ -224,13 +219,13 @@ def test_a_filtered_archive_is_offered_merge_only_and_a_posted_replace_is_refuse
     before = len(store.list(signed_in.sub))
     refused = client.post(
         f"{path}/confirm",
-        data={"mode": "replace", "confirm": "replace", "csrf_token": _token(client, path)},
+        data={"mode": "replace", "confirm": "replace", "csrf_token": csrf_token(client, path)},
     )
     assert refused.status_code == 400
     assert "Restore it by merging." in refused.get_data(as_text=True)
     assert len(store.list(signed_in.sub)) == before  # no restore job
 
     merged = client.post(
-        f"{path}/confirm", data={"mode": "merge", "csrf_token": _token(client, path)}
+        f"{path}/confirm", data={"mode": "merge", "csrf_token": csrf_token(client, path)}
     )
     assert merged.status_code == 303

@@ -19,6 +19,7 @@ from botocore.stub import Stubber
 from flask import Flask, abort
 from flask.testing import FlaskClient
 from markupsafe import escape
+from support import csrf_token
 from werkzeug.test import TestResponse
 
 from webapp import create_app
@@ -34,13 +35,6 @@ TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 GONE = b"gone or never existed"
 SignIn = Callable[[User], None]
 PutArchive = Callable[..., str]
-
-
-def _token(client: FlaskClient) -> str:
-    page = client.get("/").get_data(as_text=True)
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-    assert match, "the page carries a CSRF token"
-    return match.group(1)
 
 
 def _period(start: str, end: str) -> str:
@@ -67,7 +61,7 @@ def _keys(clients: Clients, settings: Settings, prefix: str = "exports/") -> lis
 
 def _export(client: FlaskClient, **fields: str) -> TestResponse:
     data = {"start": "2025-01-01", "end": "2025-12-31", "formats": "both", **fields}
-    data.setdefault("csrf_token", _token(client))
+    data.setdefault("csrf_token", csrf_token(client))
     return client.post("/exports", data=data)
 
 
@@ -168,7 +162,7 @@ def test_second_user_cannot_list_download_or_delete_the_first_users_archives(
     listing = client.get("/")
     download = client.get(f"/exports/{archive}")
     delete = client.post(
-        f"/exports/{archive}/delete", data={"csrf_token": _token(client), "confirm": "yes"}
+        f"/exports/{archive}/delete", data={"csrf_token": csrf_token(client), "confirm": "yes"}
     )
 
     assert listing.status_code == 200
@@ -559,7 +553,7 @@ def test_expired_archives_are_gone_even_if_s3_still_has_them(
     assert download.status_code == 404
     assert GONE in download.data
     delete = client.post(
-        f"/exports/{archive}/delete", data={"csrf_token": _token(client), "confirm": "yes"}
+        f"/exports/{archive}/delete", data={"csrf_token": csrf_token(client), "confirm": "yes"}
     )
     assert delete.status_code == 404
     assert len(_keys(clients, settings)) == 1  # S3's lifecycle removes it, not us
@@ -604,7 +598,7 @@ def test_malformed_or_crafted_ids_are_404(
     real = put_archive(bob.sub)
     own = put_archive(alice.sub)
     login(alice)
-    token = _token(client)
+    token = csrf_token(client)
     for pattern in CRAFTED_IDS:
         crafted = pattern.replace("{id}", real).replace("{ID}", real.upper())
         crafted = crafted.replace("{other}", bob.sub)
@@ -654,7 +648,7 @@ def test_delete_removes_the_archive_and_says_so(
     login(user)
 
     # The row's link only asks, and so does a post without the confirmation.
-    unconfirmed = client.post(f"/exports/{gone}/delete", data={"csrf_token": _token(client)})
+    unconfirmed = client.post(f"/exports/{gone}/delete", data={"csrf_token": csrf_token(client)})
     assert unconfirmed.status_code == 303
     assert unconfirmed.headers["Location"] == f"/exports/{gone}/delete"
     first = client.get(f"/exports/{gone}/delete")
@@ -662,7 +656,7 @@ def test_delete_removes_the_archive_and_says_so(
     assert "Delete this archive?" in first.get_data(as_text=True)
     assert len(_keys(clients, settings)) == 2
     response = client.post(
-        f"/exports/{gone}/delete", data={"csrf_token": _token(client), "confirm": "yes"}
+        f"/exports/{gone}/delete", data={"csrf_token": csrf_token(client), "confirm": "yes"}
     )
 
     assert response.status_code == 303
@@ -673,7 +667,7 @@ def test_delete_removes_the_archive_and_says_so(
     assert gone not in page
     assert keep in page
     again = client.post(
-        f"/exports/{gone}/delete", data={"csrf_token": _token(client), "confirm": "yes"}
+        f"/exports/{gone}/delete", data={"csrf_token": csrf_token(client), "confirm": "yes"}
     )
     assert again.status_code == 404
 

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask.testing import FlaskClient
+from support import csrf_token
 from werkzeug.test import TestResponse
 
 from webapp.archive.dynamo import put_items
@@ -21,15 +22,9 @@ from webapp.web.auth.session import User
 SignIn = Callable[[User], None]
 
 
-def _token(client: FlaskClient) -> str:
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/").get_data(True))
-    assert match
-    return match.group(1)
-
-
 def _export(client: FlaskClient, **fields: str) -> TestResponse:
     data = {"start": "2025-01-01", "end": "2025-12-31", "formats": "both", **fields}
-    data.setdefault("csrf_token", _token(client))
+    data.setdefault("csrf_token", csrf_token(client))
     return client.post("/exports", data=data)
 
 
@@ -214,7 +209,7 @@ def test_cancel_from_the_page_stops_the_job_and_the_worker_then_does_nothing(
     login(user)
     job_id = _job_id(_export(client))
 
-    response = client.post(f"/jobs/{job_id}/cancel", data={"csrf_token": _token(client)})
+    response = client.post(f"/jobs/{job_id}/cancel", data={"csrf_token": csrf_token(client)})
 
     assert response.status_code == 303 and response.headers["Location"] == "/"
     assert "The export was cancelled. Nothing was saved." in client.get("/").get_data(True)
@@ -223,7 +218,7 @@ def test_cancel_from_the_page_stops_the_job_and_the_worker_then_does_nothing(
     assert store.get(user.sub, job_id).state is State.CANCELLED  # type: ignore[union-attr]
     listed = clients.s3.list_objects_v2(Bucket=settings.export_bucket).get("Contents", [])
     assert listed == []
-    again = client.post(f"/jobs/{job_id}/cancel", data={"csrf_token": _token(client)})
+    again = client.post(f"/jobs/{job_id}/cancel", data={"csrf_token": csrf_token(client)})
     assert again.status_code == 303
     assert "That export had already finished." in client.get("/").get_data(True)
 
@@ -251,7 +246,7 @@ def test_another_user_cannot_see_poll_or_cancel_a_job(
     assert f"job-{job_id}" not in client.get("/").get_data(as_text=True)
     assert client.get(f"/jobs/{job_id}").status_code == 404
     assert (
-        client.post(f"/jobs/{job_id}/cancel", data={"csrf_token": _token(client)}).status_code
+        client.post(f"/jobs/{job_id}/cancel", data={"csrf_token": csrf_token(client)}).status_code
         == 404
     )
     assert client.get("/jobs/no-such-job").status_code == 404
@@ -270,7 +265,7 @@ def test_a_queue_that_refuses_the_message_leaves_a_failed_job_and_says_so(
     from botocore.stub import Stubber
 
     login(user)
-    token = _token(client)
+    token = csrf_token(client)
     clients: Clients = app.extensions["kakeibo.clients"]  # type: ignore[attr-defined]
     with Stubber(clients.sqs) as stub:
         stub.add_client_error("send_message", "AWS.SimpleQueueService.NonExistentQueue")

@@ -25,6 +25,7 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from support import csrf_token
 from werkzeug.test import TestResponse
 
 from webapp.archive.dates import DateRange
@@ -132,12 +133,6 @@ def rezip(
 # --- the page ----------------------------------------------------------------------------
 
 
-def token(client: FlaskClient, path: str = "/") -> str:
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get(path).get_data(True))
-    assert match, path
-    return match.group(1)
-
-
 def job_id(response: TestResponse) -> str:
     assert response.status_code == 303, response.get_data(as_text=True)
     path = urlsplit(response.headers["Location"]).path
@@ -147,13 +142,19 @@ def job_id(response: TestResponse) -> str:
 
 
 def preview(client: FlaskClient, source: str) -> TestResponse:
-    return client.post("/restore/preview", data={"source": source, "csrf_token": token(client)})
+    return client.post(
+        "/restore/preview", data={"source": source, "csrf_token": csrf_token(client)}
+    )
 
 
 def confirm(client: FlaskClient, job: str, mode: str = "merge", typed: str = "") -> TestResponse:
     return client.post(
         f"/restore/jobs/{job}/confirm",
-        data={"mode": mode, "confirm": typed, "csrf_token": token(client, f"/restore/jobs/{job}")},
+        data={
+            "mode": mode,
+            "confirm": typed,
+            "csrf_token": csrf_token(client, f"/restore/jobs/{job}"),
+        },
     )
 
 

@@ -6,15 +6,14 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
 # WTForms ships no type hints (see web/auth/forms.py).
-from wtforms import EmailField, PasswordField, StringField  # type: ignore[import-untyped, unused-ignore]
+from wtforms import EmailField, StringField  # type: ignore[import-untyped, unused-ignore]
 from wtforms.validators import (  # type: ignore[import-untyped, unused-ignore]
     DataRequired,
-    EqualTo,
     Length,
     Regexp,
 )
 
-from ..auth.forms import MAX_EMAIL, MAX_PASSWORD
+from ..auth.forms import MAX_EMAIL, NewPasswordForm
 
 #: Cognito's limit on a confirmation code (its own are 6 digits).
 MAX_CODE = 2048
@@ -53,8 +52,8 @@ class ForgotPasswordForm(FlaskForm):  # type: ignore[misc]
     email = _email_field()
 
 
-class ResetPasswordForm(FlaskForm):  # type: ignore[misc]
-    """The mailed code and a new password, typed twice."""
+class ResetPasswordForm(NewPasswordForm):
+    """The mailed code and a new password, typed twice (the new-password step's two fields)."""
 
     email = _email_field()
     code = StringField(
@@ -70,25 +69,6 @@ class ResetPasswordForm(FlaskForm):  # type: ignore[misc]
             "spellcheck": "false",
             "autocapitalize": "none",
         },
-    )
-    password = PasswordField(
-        _l("New password"),
-        validators=[
-            DataRequired(_l("Enter a new password.")),
-            Length(
-                max=MAX_PASSWORD,
-                message=_l("A password has at most %(max)s characters.", max=MAX_PASSWORD),
-            ),
-        ],
-        render_kw={"autocomplete": "new-password"},
-    )
-    confirm = PasswordField(
-        _l("New password, again"),
-        validators=[
-            DataRequired(_l("Enter the new password a second time.")),
-            EqualTo("password", message=_l("The two passwords are not the same.")),
-        ],
-        render_kw={"autocomplete": "new-password"},
     )
 
 
