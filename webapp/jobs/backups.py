@@ -19,7 +19,6 @@ would restate the other's.
 from __future__ import annotations
 
 import calendar
-import contextlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from ..model import PARTITION_KEY, SORT_KEY, TableName
 from .queue import JobMessage, JobQueue
 from .records import Job, JobExists, JobStopped, State, iso
 from .records import _plain as plain
-from .runner import Reporter
+from .runner import Reporter, fail_job
 from .store import JobStore
 from .vocabulary import VocabularyStore
 
@@ -368,8 +367,7 @@ def run_backup(
         logger.info("backup %s stopped (cancelled)", job.id)
         return
     except UserError as exc:
-        with contextlib.suppress(JobStopped):
-            store.fail(job, exc, reporter.now())
+        fail_job(store, job, exc, reporter)
         prefs.record(
             job.user_id,
             {

@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -42,7 +41,7 @@ from ..archive.signing import Keyring
 from ..aws import error_code
 from ..model import TableName
 from .records import Job, JobStopped
-from .runner import Reporter
+from .runner import Reporter, fail_job
 from .store import JobStore
 
 if TYPE_CHECKING:
@@ -214,7 +213,7 @@ def run_preview(
     except Stopped:
         logger.info("preview %s stopped (cancelled)", job.id)
     except UserError as exc:
-        _fail(store, job, exc, reporter)
+        fail_job(store, job, exc, reporter)
 
 
 def run_restore(
@@ -293,7 +292,7 @@ def run_restore(
     except Stopped:
         logger.info("restore %s stopped", job.id)
     except UserError as exc:
-        _fail(store, job, exc, reporter)
+        fail_job(store, job, exc, reporter)
 
 
 def _period(period: DateRange) -> dict[str, str]:
@@ -310,9 +309,3 @@ def _counter(reporter: Reporter, table: TableName) -> Callable[[int], None]:
         reporter(table, sent)
 
     return advance
-
-
-def _fail(store: JobStore, job: Job, error: UserError, reporter: Reporter) -> None:
-    logger.info("job %s failed: %s", job.id, error)
-    with suppress(JobStopped):
-        store.fail(job, error, reporter.now() if reporter else datetime.now(UTC))

@@ -172,11 +172,11 @@ def _run_export(
         logger.info("job %s stopped (cancelled); its upload was aborted", job.id)
         return reporter
     except UserError as exc:
-        _fail(store, job, exc, reporter)
+        fail_job(store, job, exc, reporter)
         return reporter
     except (ValueError, KeyError, TypeError, FilterError):
         logger.exception("job %s has parameters the worker cannot read", job.id)
-        _fail(store, job, ExportError(BROKEN), reporter)
+        fail_job(store, job, ExportError(BROKEN), reporter)
         return reporter
     outcome = {
         "archive_id": str(result.archive_id),
@@ -200,8 +200,9 @@ def _run_export(
     return reporter
 
 
-def _fail(store: JobStore, job: Job, error: UserError, reporter: Reporter) -> None:
-    # Cancelled meanwhile: cancelled it stays.
+def fail_job(store: JobStore, job: Job, error: UserError, reporter: Reporter) -> None:
+    """Record a job as failed with its message for the user; a cancelled job stays cancelled."""
+    logger.info("job %s failed: %s", job.id, error)
     with contextlib.suppress(JobStopped):
         store.fail(job, error, reporter.now())
 
