@@ -14,7 +14,11 @@
 
   function finish(row, data) {
     if (row.hasAttribute("data-reload-when-done")) {
-      // A restore's page (or a restore's row) shows its results server-rendered.
+      // A restore's page (or a restore's row) shows its results server-rendered. The
+      // restore page comes back at #outcome, where focus then goes (see start).
+      if (row.getAttribute("data-reload-when-done") === "outcome") {
+        window.history.replaceState(null, "", window.location.pathname + window.location.search + "#outcome");
+      }
       window.location.reload();
       return;
     }
@@ -70,6 +74,12 @@
   }
 
   function start() {
+    if (window.location.hash === "#outcome") {
+      var outcome = document.querySelector("[data-outcome]");
+      if (outcome) {
+        outcome.focus();
+      }
+    }
     var rows = document.querySelectorAll("[data-status-url]");
     Array.prototype.forEach.call(rows, function (row) {
       window.setTimeout(function () { poll(row); }, INTERVAL);
