@@ -24,15 +24,14 @@ def _strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
-def _digits(value: str | None) -> str | None:
-    # Authenticator apps show "123 456"; people type what they see.
+def no_spaces(value: str | None) -> str | None:
+    """Drop every space: an app shows "123 456", a mailed or pasted code may end in a newline."""
     return "".join(value.split()) if isinstance(value, str) else value
 
 
-class LoginForm(FlaskForm):  # type: ignore[misc]
-    """Email and password."""
-
-    email = EmailField(
+def email_field() -> EmailField:
+    """Return the email address field, as sign-in and the password reset ask for it."""
+    return EmailField(
         _l("Email address"),
         filters=[_strip],
         validators=[
@@ -47,6 +46,12 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
         ],
         render_kw={"autocomplete": "email", "spellcheck": "false", "autocapitalize": "none"},
     )
+
+
+class LoginForm(FlaskForm):  # type: ignore[misc]
+    """Email and password."""
+
+    email = email_field()
     password = PasswordField(
         _l("Password"),
         validators=[
@@ -89,7 +94,7 @@ class MfaForm(FlaskForm):  # type: ignore[misc]
 
     code = StringField(
         _l("6-digit code"),
-        filters=[_digits],
+        filters=[no_spaces],
         validators=[
             DataRequired(_l("Enter the 6-digit code from your authenticator app.")),
             Regexp(r"^[0-9]{6}$", message=_l("The code is 6 digits, like 123456.")),
