@@ -7,12 +7,21 @@ from flask import Flask
 
 from .aws import Clients
 from .secret_key import read_secret_key
-from .settings import Settings
+from .settings import ConfigError, Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app for ``settings`` (read from the environment when omitted)."""
-    settings = settings or Settings.from_env()
+    try:
+        return _build(settings or Settings.from_env())
+    except ConfigError as exc:
+        # Under ``flask --app webapp <command>``: the message alone, no traceback.
+        if click.get_current_context(silent=True) is not None:
+            raise click.ClickException(str(exc)) from None
+        raise
+
+
+def _build(settings: Settings) -> Flask:
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
     clients = Clients(settings)
     app.config.update(

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import error_code, error_reason
+from ..errors import N_
 from ..model import KEY_SCHEMA, PARTITION_KEY, SORT_KEY, TableName
 from .dates import DateRange
-from .errors import N_, ExportError, RestoreError, WriteError
+from .errors import ExportError, RestoreError, WriteError
 from .manifest import same_keys
 
 if TYPE_CHECKING:

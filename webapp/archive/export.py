@@ -28,12 +28,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..errors import N_, Stopped
 from ..model import SPECS, TABLES, TableName
 from . import encode
 from .dates import DateRange
 from .dynamo import BUSY, iter_pages, throttled
 from .encode import CSV_ENCODINGS, CsvEncoding
-from .errors import N_, ExportError, Stopped
+from .errors import ExportError
 from .filters import Filters, collect
 from .ids import EXPORT_PREFIX, ArchiveId, archive_key
 from .manifest import (

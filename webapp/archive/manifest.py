@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import N_
 from ..model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA, PARTITION_KEY, SORT_KEY, TABLES, TableName
-from .errors import N_, RestoreError
+from .errors import RestoreError
 from .filters import FilterError, Filters
 
 MANIFEST_NAME = "manifest.json"

@@ -23,9 +23,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from ..errors import N_
 from ..model import PARTITION_KEY, SORT_KEY, TableName
 from .decode import Item, check_size, decode_line
-from .errors import N_, RestoreError
+from .errors import RestoreError
 from .manifest import (
     MANIFEST_NAME,
     MAX_MANIFEST_BYTES,

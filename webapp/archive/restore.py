@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import IO, TYPE_CHECKING, Any
 
+from ..errors import N_
 from ..model import TABLES, TableName
 from .compare import TableDiff, count, pair
 from .dates import DateRange
 from .decode import MAX_PARTITION_KEY_BYTES
 from .dynamo import Progress, batch_write, check_tables, delete_request, iter_pages, put_request
-from .errors import N_, ExportError, RestoreError, WriteError
+from .errors import ExportError, RestoreError, WriteError
 from .ids import user_prefix
 from .reader import ArchiveReader, open_archive
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import error_code
-from .errors import N_, UserError
+from ..errors import N_, UserError
 from .ids import EXPORT_PREFIX, ArchiveId, archive_key, parse_key, user_prefix
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..archive.errors import N_, UserError
+from ..errors import N_, UserError
 from ..jobs.records import TTL_ATTRIBUTE
 from ..model import PARTITION_KEY, SORT_KEY
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..archive.errors import N_, UserError
 from ..aws import error_code
+from ..errors import N_, UserError
 from ..jobs.records import TTL_ATTRIBUTE
 from ..model import PARTITION_KEY, SORT_KEY
 

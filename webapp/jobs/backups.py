@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..archive.dates import EVERYTHING
-from ..archive.errors import N_, Stopped, UserError
 from ..archive.export import export_archive
 from ..archive.ids import BACKUP_PREFIX, ArchiveId, user_prefix
 from ..archive.signing import SigningKey
 from ..aws import error_code
+from ..errors import N_, Stopped, UserError
 from ..model import PARTITION_KEY, SORT_KEY, TableName
 from .queue import JobMessage, JobQueue
 from .records import Job, JobExists, JobStopped, State, iso

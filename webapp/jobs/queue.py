@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..archive.errors import N_
+from ..errors import N_
 from .records import JobError
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from ..archive.errors import N_, Stopped, UserError
+from ..errors import N_, Stopped, UserError
 from ..model import PARTITION_KEY, SORT_KEY
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..archive.dates import DateRange
-from ..archive.errors import N_, RestoreError, Stopped, UserError
+from ..archive.errors import RestoreError
 from ..archive.export import export_archive
 from ..archive.ids import BACKUP_PREFIX, EXPORT_PREFIX, ArchiveId, archive_key
 from ..archive.reader import ArchiveReader, open_archive
@@ -39,6 +39,7 @@ from ..archive.restore import (
 )
 from ..archive.signing import Keyring
 from ..aws import error_code
+from ..errors import N_, Stopped, UserError
 from ..model import TableName
 from .records import Job, JobStopped
 from .runner import Reporter, fail_job

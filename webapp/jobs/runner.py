@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING
 
 from ..archive.dates import DateRange
 from ..archive.encode import CSV_ENCODINGS, CsvEncoding
-from ..archive.errors import N_, ExportError, Stopped, UserError
+from ..archive.errors import ExportError
 from ..archive.export import ALL_FORMATS, Format, export_archive
 from ..archive.filters import FilterError, Filters
 from ..archive.signing import SigningKey
+from ..errors import N_, Stopped, UserError
 from ..model import TABLES, TableName
 from .records import Job, JobStopped
 from .store import JobStore

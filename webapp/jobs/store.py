@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..archive.errors import N_, UserError
 from ..aws import error_code
+from ..errors import N_, UserError
 from ..model import PARTITION_KEY, SORT_KEY
 from .records import (
     INTERRUPTED,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..archive.errors import N_, UserError
+from ..errors import N_, UserError
 from ..jobs.queue import JobMessage
 from ..jobs.records import Job, JobError, State, new_job_id
 from .context import get_settings, job_queue, job_store, stale_after

@@ -14,7 +14,6 @@ from flask_babel import ngettext
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
-from ...archive.errors import UserError
 from ...archive.ids import BACKUP_PREFIX
 from ...archive.store import (
     ArchiveNotFound,
@@ -23,6 +22,7 @@ from ...archive.store import (
     StoredArchive,
     download_filename,
 )
+from ...errors import UserError
 from ...jobs.contents import Contents, contents_by_archive
 from ...jobs.records import Job, JobError, State
 from ...jobs.restoring import RESTORE

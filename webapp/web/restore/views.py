@@ -18,8 +18,8 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
-from ...archive.errors import UserError
 from ...archive.store import ArchiveNotFound, StorageError
+from ...errors import UserError
 from ...jobs.records import Job, JobError, State
 from ...jobs.restoring import PREVIEW, RESTORE, upload_key
 from ..auth import login_required, signed_in_user
