@@ -13,7 +13,7 @@ from support import AuthActions
 
 from webapp import create_app
 from webapp.aws import Clients
-from webapp.cognito import create_user
+from webapp.identity.cognito import create_user
 from webapp.local.demo import DEMO_PASSWORD
 from webapp.local.stack import fake_credentials, provision, start_moto
 from webapp.local.worker import LocalWorker

@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from webapp.aws import Clients
-from webapp.cognito import Failure
+from webapp.identity.cognito import Failure
 from webapp.local.demo import DEMO_PASSWORD
 from webapp.settings import Settings
 from webapp.web.auth.views import MESSAGES

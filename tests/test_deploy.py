@@ -32,7 +32,7 @@ import pytest
 from support import make_v2_event
 
 from webapp.aws import Clients
-from webapp.cognito import create_user
+from webapp.identity.cognito import create_user
 from webapp.local.stack import provision
 from webapp.model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA
 from webapp.settings import REQUIRED, Settings

@@ -42,7 +42,7 @@ def create_user_command(email: str) -> None:
     """Create a Cognito user for EMAIL with a temporary password."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from .cognito import create_user
+    from .identity.cognito import create_user
 
     email = email.strip()
     if len(email) > 254 or not EMAIL.fullmatch(email):

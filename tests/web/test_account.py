@@ -219,7 +219,7 @@ def test_cognito_unavailable_on_the_account_page_is_503(
 
 
 def test_the_otpauth_link_is_what_authenticator_apps_read() -> None:
-    from webapp.account import totp_uri
+    from webapp.identity.selfservice import totp_uri
 
     assert totp_uri("JBSWY3DPEHPK3PXP", "a+b@example.com") == (
         "otpauth://totp/Kakeibo%20Export:a%2Bb@example.com"

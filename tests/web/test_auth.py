@@ -20,7 +20,7 @@ from support import message, session_of, text
 from werkzeug.test import TestResponse
 
 from webapp.aws import Clients
-from webapp.cognito import Failure, create_user
+from webapp.identity.cognito import Failure, create_user
 from webapp.local.demo import DEMO_PASSWORD
 from webapp.settings import Settings
 from webapp.web.auth.session import EXPIRED_SESSION, User

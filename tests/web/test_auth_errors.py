@@ -16,7 +16,7 @@ from support import OFFLINE, AuthActions, message, session_of, text
 
 from webapp import create_app
 from webapp.aws import Clients
-from webapp.cognito import Failure, SignInError, start_sign_in
+from webapp.identity.cognito import Failure, SignInError, start_sign_in
 from webapp.local.demo import DEMO_PASSWORD
 from webapp.settings import Settings
 from webapp.web.auth.session import safe_next

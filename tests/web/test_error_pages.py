@@ -10,7 +10,7 @@ from support import OFFLINE, text
 from werkzeug.exceptions import default_exceptions
 
 from webapp import create_app
-from webapp.guard.sessions import SessionMarker
+from webapp.identity.sessions import SessionMarker
 from webapp.web.auth import session as session_module
 from webapp.web.errors import TITLES
 

@@ -19,7 +19,7 @@ from support import text
 
 from webapp import create_app
 from webapp.aws import Clients
-from webapp.cognito import SOFTWARE_TOKEN_MFA, Challenge, create_user
+from webapp.identity.cognito import SOFTWARE_TOKEN_MFA, Challenge, create_user
 from webapp.local.worker import LocalWorker
 from webapp.settings import Settings
 from webapp.web.auth.challenge import save_challenge

@@ -14,7 +14,7 @@ from werkzeug.test import TestResponse
 
 from webapp import create_app
 from webapp.aws import Clients
-from webapp.cognito import create_user
+from webapp.identity.cognito import create_user
 from webapp.local.demo import DEMO_PASSWORD
 from webapp.settings import Settings
 from webapp.web.auth.session import User

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from support import AuthActions, message, text
 
 from webapp import create_app
-from webapp.cognito import Failure
+from webapp.identity.cognito import Failure
 from webapp.settings import Settings
 from webapp.web.auth.session import User
 

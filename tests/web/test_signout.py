@@ -140,7 +140,7 @@ def test_an_unreadable_marker_refuses_the_request(app: Flask, user: User) -> Non
 
 
 def test_the_marker_refuses_only_what_was_signed_out() -> None:
-    from webapp.guard.sessions import SessionMarker
+    from webapp.identity.sessions import SessionMarker
 
     assert SessionMarker().allows("", 0)  # no sign-out yet: even a session without an id
     everywhere = SessionMarker(signed_out_at=2_000)

@@ -58,7 +58,7 @@ class _Scan:
 
 
 @dataclass(frozen=True)
-class Limits:
+class ZipLimits:
     """What an archive may be, checked from the zip's directory before anything is inflated.
 
     Our archives hold a handful of files that deflate 5 to 15 times; a zip bomb
@@ -253,7 +253,7 @@ class ArchiveReader:
             raise RestoreError(N_("%(file)s cannot be read"), file=info.filename) from exc
 
 
-def open_archive(source: str | Path | IO[bytes], limits: Limits = Limits()) -> ArchiveReader:
+def open_archive(source: str | Path | IO[bytes], limits: ZipLimits = ZipLimits()) -> ArchiveReader:
     """Open a zip and read its manifest; refuse what is not a supported archive.
 
     The zip's directory is checked against ``limits`` first (entry count, file
@@ -279,7 +279,7 @@ def open_archive(source: str | Path | IO[bytes], limits: Limits = Limits()) -> A
     return ArchiveReader(zf, manifest, raw)
 
 
-def check_shape(zf: zipfile.ZipFile, limits: Limits, name: str = "the archive") -> None:
+def check_shape(zf: zipfile.ZipFile, limits: ZipLimits, name: str = "the archive") -> None:
     """Refuse a zip whose directory no archive of ours could have."""
     infos = zf.infolist()
     names = [info.filename for info in infos]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ..aws import Clients
-from ..cognito import create_user
+from ..identity.cognito import create_user
 from ..settings import Settings
 from .demo import DEMO_PASSWORD, DEMO_USERS, demo_items, write_items
 from .resources import (

@@ -11,8 +11,8 @@ from flask import current_app
 from ..archive.ids import BACKUP_PREFIX
 from ..archive.store import ArchiveStore
 from ..aws import Clients
-from ..guard.sessions import SessionStore
-from ..guard.throttle import Limits, SignInThrottle
+from ..identity.sessions import SessionStore
+from ..identity.throttle import SignInThrottle, ThrottleLimits
 from ..jobs.backups import BackupPrefsStore
 from ..jobs.queue import JobQueue
 from ..jobs.store import JobStore
@@ -101,7 +101,7 @@ def signin_throttle() -> SignInThrottle:
     return SignInThrottle(
         get_clients().dynamodb,
         settings.app_table,
-        Limits(
+        ThrottleLimits(
             account=settings.signin_max_failures,
             client=settings.signin_max_failures_per_client,
             window=settings.signin_window_minutes * 60,

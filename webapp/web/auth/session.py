@@ -4,7 +4,7 @@ The identity comes only from an ID token the server verified; the session
 cookie (signed by Flask) holds just the verified ``sub``, the email for display,
 when the Cognito session ends, and the session's own id and start. Every
 request with a session also reads the user's sign-out marker (one ``GetItem``,
-see ``guard.sessions``), so a cookie kept after sign-out opens nothing.
+see ``identity.sessions``), so a cookie kept after sign-out opens nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Response
 
-from ...guard.sessions import SessionCheckError, now_ms
+from ...identity.sessions import SessionCheckError, now_ms
 from ..context import session_store
 
 P = ParamSpec("P")

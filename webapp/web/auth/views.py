@@ -27,11 +27,11 @@ from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
-from ... import cognito
-from ...cognito import Challenge, Failure, SignInError, Step
-from ...guard.sessions import SessionCheckError, now_ms
-from ...guard.throttle import ThrottleError
-from ...tokens import TokenError, jwks_client, jwks_url, verify_id_token
+from ...identity import cognito
+from ...identity.cognito import Challenge, Failure, SignInError, Step
+from ...identity.sessions import SessionCheckError, now_ms
+from ...identity.throttle import ThrottleError
+from ...identity.tokens import TokenError, jwks_client, jwks_url, verify_id_token
 from ..context import clock, get_clients, get_settings, session_store, signin_throttle
 from .access import keep_access_token
 from .challenge import drop_challenge, load_challenge, save_challenge

@@ -36,7 +36,7 @@ class ThrottleError(UserError):
 
 
 @dataclass(frozen=True)
-class Limits:
+class ThrottleLimits:
     """How many failed sign-ins are allowed, and for how long they count."""
 
     account: int = 5
@@ -47,7 +47,9 @@ class Limits:
 class SignInThrottle:
     """Failed sign-in counters in the app table; every method takes the moment (epoch s)."""
 
-    def __init__(self, dynamodb: DynamoDBClient, table: str, limits: Limits, salt: bytes) -> None:
+    def __init__(
+        self, dynamodb: DynamoDBClient, table: str, limits: ThrottleLimits, salt: bytes
+    ) -> None:
         self.dynamodb = dynamodb
         self.table = table
         self.limits = limits
