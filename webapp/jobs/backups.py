@@ -27,13 +27,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..apptable import DUE_INDEX, DUE_SHARD, Key, backup_choice_key
 from ..archive.dates import EVERYTHING
 from ..archive.export import export_archive
 from ..archive.ids import BACKUP_PREFIX, ArchiveId, user_prefix
 from ..archive.signing import SigningKey
 from ..aws import error_code
 from ..errors import N_, Stopped, UserError
-from ..model import PARTITION_KEY, SORT_KEY, TableName
+from ..model import PARTITION_KEY, TableName
 from .queue import JobMessage, JobQueue
 from .records import Job, JobExists, JobStopped, State, iso
 from .records import _plain as plain
@@ -48,9 +49,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BACKUP = "backup"
-PREFS_SK = "backup"
-DUE_INDEX = "backups-due"
-DUE_SHARD = "due"
 Frequency = Literal["off", "weekly", "monthly"]
 FREQUENCIES: tuple[Frequency, ...] = ("off", "weekly", "monthly")
 #: Automatic archives kept per user; older ones go after each successful backup.
@@ -220,8 +218,8 @@ class BackupPrefsStore:
         )
 
     @staticmethod
-    def _key(user_id: str) -> dict[str, Any]:
-        return {PARTITION_KEY: {"S": user_id}, SORT_KEY: {"S": PREFS_SK}}
+    def _key(user_id: str) -> Key:
+        return backup_choice_key(user_id)
 
 
 def _prefs(item: dict[str, Any]) -> BackupPrefs:

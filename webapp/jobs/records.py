@@ -19,15 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from ..apptable import JOB_PREFIX, TTL_ATTRIBUTE, job_id_of
 from ..errors import N_, Stopped, UserError
 from ..model import PARTITION_KEY, SORT_KEY
 
 if TYPE_CHECKING:
     pass
 
-JOB_PREFIX = "job#"
-#: The TTL attribute of the app's table (epoch seconds).
-TTL_ATTRIBUTE = "expires_at"
 INTERRUPTED = N_("The export was interrupted. Please export again.")
 NEVER_STARTED = N_("The export could not be started. Please export again.")
 
@@ -124,7 +122,7 @@ def from_item(item: dict[str, Any]) -> Job:
     data = {name: _deserializer.deserialize(value) for name, value in item.items()}
     return Job(
         user_id=data[PARTITION_KEY],
-        id=str(data[SORT_KEY])[len(JOB_PREFIX) :],
+        id=job_id_of(str(data[SORT_KEY])),
         kind=data.get("kind", ""),
         state=State(data["state"]),
         created_at=_parse(data["created_at"]),

@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..apptable import JOB_PREFIX, TTL_ATTRIBUTE, Key, job_key
 from ..aws import error_code
 from ..errors import N_, UserError
 from ..model import PARTITION_KEY, SORT_KEY
 from .records import (
     INTERRUPTED,
-    JOB_PREFIX,
-    TTL_ATTRIBUTE,
     Job,
     JobError,
     JobExists,
@@ -279,8 +278,8 @@ class JobStore:
             raise JobError(N_("The job could not be updated just now. Try again.")) from exc
         return answer.get("Attributes", {})
 
-    def _key(self, user_id: str, job_id: str) -> dict[str, Any]:
-        return {PARTITION_KEY: {"S": user_id}, SORT_KEY: {"S": JOB_PREFIX + job_id}}
+    def _key(self, user_id: str, job_id: str) -> Key:
+        return job_key(user_id, job_id)
 
     @staticmethod
     def _ttl_clause() -> str:
