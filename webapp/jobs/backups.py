@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..apptable import DUE_INDEX, DUE_SHARD, Key, backup_choice_key
+from ..archive.bucket import ArchiveBucket, StorageError
 from ..archive.dates import EVERYTHING
 from ..archive.export import export_archive
-from ..archive.ids import BACKUP_PREFIX, ArchiveId, user_prefix
+from ..archive.ids import BACKUP_PREFIX
 from ..archive.signing import SigningKey
 from ..aws import error_code
 from ..errors import N_, Stopped, UserError
@@ -309,23 +310,6 @@ def _notify(
         notify(address, outcome)
 
 
-def prune(s3: S3Client, bucket: str, sub: str, *, keep: int = KEEP) -> list[str]:
-    """Delete the user's automatic backups beyond the newest ``keep``; return the keys."""
-    prefix = user_prefix(sub, BACKUP_PREFIX)
-    found: list[tuple[ArchiveId, str]] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            name = obj["Key"][len(prefix) :].removesuffix(".zip")
-            archive_id = ArchiveId.parse(name)
-            if archive_id is not None and obj["Key"].endswith(".zip"):
-                found.append((archive_id, obj["Key"]))
-    found.sort(reverse=True)
-    old = [key for _, key in found[keep:]]
-    for key in old:
-        s3.delete_object(Bucket=bucket, Key=key)
-    return old
-
-
 def run_backup(
     job: Job,
     *,
@@ -400,6 +384,12 @@ def run_backup(
         next_run=following,
     )
     _notify(notify, prefs, job.user_id, {"state": "done", **outcome}, choice.email)
-    removed = prune(s3, bucket, job.user_id, keep=keep)
+    try:
+        removed = ArchiveBucket(s3, bucket, retention_days=0, prefix=BACKUP_PREFIX).prune(
+            job.user_id, keep=keep
+        )
+    except StorageError:
+        logger.warning("backup %s: older automatic backups not pruned", job.id, exc_info=True)
+        return
     if removed:
         logger.info("backup %s: %d older automatic backups deleted", job.id, len(removed))

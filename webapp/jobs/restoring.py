@@ -28,7 +28,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..archive.dates import DateRange
 from ..archive.errors import RestoreError
 from ..archive.export import export_archive
-from ..archive.ids import BACKUP_PREFIX, EXPORT_PREFIX, ArchiveId, archive_key
+from ..archive.ids import (
+    BACKUP_PREFIX,
+    EXPORT_PREFIX,
+    UPLOAD_PREFIX,
+    ArchiveId,
+    archive_key,
+    upload_key,
+)
 from ..archive.reader import ArchiveReader, open_archive
 from ..archive.restore import (
     TablePlan,
@@ -53,7 +60,6 @@ logger = logging.getLogger(__name__)
 
 PREVIEW = "preview"
 RESTORE = "restore"
-UPLOAD_PREFIX = "uploads/"
 MERGE, REPLACE = "merge", "replace"
 _CHUNK = 1024 * 1024
 
@@ -65,13 +71,6 @@ GONE = N_("The archive or uploaded file is no longer there. Please start again."
 CHANGED = N_("The file changed after it was checked. Please start the restore again.")
 TOO_BIG = N_("The file is larger than %(limit)s bytes, the most a restore takes.")
 UNREADABLE = N_("The file could not be read just now. Please try again.")
-
-
-def upload_key(sub: str, token: str) -> str:
-    """Return where a user's upload from their PC lives."""
-    if not sub or "/" in sub or not token.isalnum():
-        raise ValueError("a user's sub and an upload token are plain segments")
-    return f"{UPLOAD_PREFIX}{sub}/{token}.zip"
 
 
 def source_key(job: Job) -> str:

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..apptable import DUE_INDEX, DUE_SHARD_ATTRIBUTE, NEXT_RUN_ATTRIBUTE, TTL_ATTRIBUTE
-from ..archive.ids import BACKUP_PREFIX, EXPORT_PREFIX
-from ..jobs.restoring import UPLOAD_PREFIX
+from ..archive.ids import BACKUP_PREFIX, EXPORT_PREFIX, UPLOAD_PREFIX
 from ..model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA
 
 if TYPE_CHECKING:

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from flask import current_app
 
+from ..archive.bucket import ArchiveBucket
 from ..archive.ids import BACKUP_PREFIX
-from ..archive.store import ArchiveStore
 from ..aws import Clients
 from ..identity.sessions import SessionStore
 from ..identity.throttle import SignInThrottle, ThrottleLimits
@@ -33,18 +33,18 @@ def get_clients() -> Clients:
     return clients
 
 
-def archive_store() -> ArchiveStore:
+def archive_store() -> ArchiveBucket:
     """Return the archives of the current app's bucket."""
     settings = get_settings()
-    return ArchiveStore(
+    return ArchiveBucket(
         get_clients().s3, settings.export_bucket, retention_days=settings.retention_days
     )
 
 
-def backup_store() -> ArchiveStore:
+def backup_store() -> ArchiveBucket:
     """Return the automatic backups of the current app's bucket (``backups/``)."""
     settings = get_settings()
-    return ArchiveStore(
+    return ArchiveBucket(
         get_clients().s3,
         settings.export_bucket,
         retention_days=settings.backup_retention_days,

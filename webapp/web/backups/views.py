@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
-from ...archive.store import ArchiveNotFound, StorageError
+from ...archive.bucket import ArchiveNotFound, StorageError
 from ...jobs.backups import BackupError, BackupPrefs
 from ..auth import login_required, signed_in_user
 from ..context import backup_prefs, backup_store, get_settings

@@ -14,7 +14,7 @@ from flask_babel import format_decimal, gettext, ngettext
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from ...archive.store import ArchiveNotFound
+from ...archive.bucket import ArchiveNotFound
 from ...jobs.backups import BACKUP
 from ...jobs.contents import contents_by_archive
 from ...jobs.records import Job, State

@@ -14,14 +14,14 @@ from flask_babel import ngettext
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
-from ...archive.ids import BACKUP_PREFIX
-from ...archive.store import (
+from ...archive.bucket import (
+    ArchiveBucket,
     ArchiveNotFound,
-    ArchiveStore,
     StorageError,
     StoredArchive,
     download_filename,
 )
+from ...archive.ids import BACKUP_PREFIX
 from ...errors import UserError
 from ...jobs.contents import Contents, contents_by_archive
 from ...jobs.records import Job, JobError, State
@@ -118,7 +118,7 @@ def download(archive_id: str) -> Response:
     return download_redirect(archive_store(), archive_id)
 
 
-def download_redirect(store: ArchiveStore, archive_id: str) -> Response:
+def download_redirect(store: ArchiveBucket, archive_id: str) -> Response:
     """Redirect to a fresh presigned link for one of the signed-in user's archives in ``store``.
 
     The saved file's name says the period, the formats and the creation time (in

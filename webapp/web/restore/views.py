@@ -8,7 +8,6 @@ the user's own ``uploads/<sub>/``; S3 sends the browser back here when done.
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -18,10 +17,11 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
-from ...archive.store import ArchiveNotFound, StorageError
+from ...archive.bucket import ArchiveNotFound, StorageError
+from ...archive.ids import parse_upload_key, upload_key
 from ...errors import UserError
 from ...jobs.records import Job, JobError, State
-from ...jobs.restoring import PREVIEW, RESTORE, upload_key
+from ...jobs.restoring import PREVIEW, RESTORE
 from ..auth import login_required, signed_in_user
 from ..context import archive_store, backup_store, get_settings, job_store, stale_after
 from ..errors import render_error
@@ -47,9 +47,6 @@ def not_found(error: ArchiveNotFound) -> Response:
 def unavailable(error: UserError) -> Response:
     """Answer 503 when S3 or the job table could not be reached."""
     return render_error(ServiceUnavailable(translate_error(error)))
-
-
-_UPLOAD = re.compile(r"uploads/(?P<sub>[^/]+)/(?P<token>[0-9a-f]{32})\.zip")
 
 
 @bp.get("/archives/<archive_id>")
@@ -94,12 +91,12 @@ def upload() -> str:
 @login_required
 def uploaded() -> str:
     """Confirm the upload S3 sent the browser back from, and offer to check it."""
-    match = _UPLOAD.fullmatch(request.args.get("key", ""))
     sub = signed_in_user().sub
-    if match is None or match["sub"] != sub:
+    token = parse_upload_key(request.args.get("key", ""), sub)
+    if token is None:
         abort(404)
-    size = archive_store().uploaded_size(upload_key(sub, match["token"]))
-    form = PreviewForm(data={"source": f"upload:{match['token']}"})
+    size = archive_store().uploaded_size(upload_key(sub, token))
+    form = PreviewForm(data={"source": f"upload:{token}"})
     return render_template("restore/start.html", form=form, archive=None, upload_size=size)
 
 
