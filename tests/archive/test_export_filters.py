@@ -15,10 +15,10 @@ from flask import Flask
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from support import run_export
 
 from webapp.archive.dates import DateRange
 from webapp.archive.errors import RestoreError
-from webapp.archive.export import export_archive
 from webapp.archive.filters import MAX_VALUES, FilterError, Filters
 from webapp.archive.manifest import ManifestError, parse_manifest
 from webapp.archive.restore import open_archive, restore_archive
@@ -62,7 +62,7 @@ def _tables(settings: Settings) -> dict[str, str]:
 
 
 def _export(clients: Clients, settings: Settings, sub: str, filters: Filters, **more: Any) -> Any:
-    return export_archive(
+    return run_export(
         dynamodb=clients.dynamodb,
         s3=clients.s3,
         bucket=settings.export_bucket,
@@ -168,7 +168,7 @@ def test_the_filter_rides_on_the_one_key_query_per_table_never_a_scan(
     recorder = _Recorder(clients.dynamodb)
     filters = Filters(accounts=frozenset({"cash", "card"}), kinds=frozenset({"expense"}))
 
-    export_archive(
+    run_export(
         dynamodb=recorder,  # type: ignore[arg-type]
         s3=clients.s3,
         bucket=settings.export_bucket,
@@ -201,7 +201,7 @@ def test_an_unfiltered_export_sends_no_filter_and_records_none(
 ) -> None:
     sub = str(uuid.uuid4())
     recorder = _Recorder(clients.dynamodb)
-    result = export_archive(
+    result = run_export(
         dynamodb=recorder,  # type: ignore[arg-type]
         s3=clients.s3,
         bucket=settings.export_bucket,

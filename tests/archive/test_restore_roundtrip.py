@@ -22,9 +22,10 @@ from flask import Flask
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from support import run_export
 
 from webapp.archive.dates import DateRange
-from webapp.archive.export import ExportResult, export_archive
+from webapp.archive.export import ExportResult
 from webapp.archive.manifest import MANIFEST_NAME, data_file
 from webapp.archive.reader import open_archive
 from webapp.archive.restore import restore_archive
@@ -47,7 +48,7 @@ def targets(settings: Settings) -> dict[TableName, str]:
 
 def export(clients: Clients, settings: Settings, sub: str, **options: Any) -> ExportResult:
     """Export ``sub``'s year 2025 with the real engine."""
-    return export_archive(
+    return run_export(
         dynamodb=clients.dynamodb,
         s3=clients.s3,
         bucket=settings.export_bucket,

@@ -30,6 +30,8 @@ Item = Mapping[str, Any]
 #: as Windows has it (accounting software such as freee).
 CsvEncoding = Literal["utf-8-sig", "cp932"]
 CSV_ENCODINGS: tuple[CsvEncoding, ...] = ("utf-8-sig", "cp932")
+#: UTF-8 with a byte order mark, which Excel opens correctly: the CSV unless asked otherwise.
+DEFAULT_ENCODING: CsvEncoding = "utf-8-sig"
 #: What stands for a character the encoding cannot hold.
 REPLACEMENT = "?"
 

@@ -30,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..apptable import DUE_INDEX, DUE_SHARD, Key, backup_choice_key
 from ..archive.bucket import ArchiveBucket, StorageError
 from ..archive.dates import EVERYTHING
-from ..archive.export import export_archive
+from ..archive.export import Exporter, ExportRequest
 from ..archive.ids import BACKUP_PREFIX
 from ..archive.signing import SigningKey
 from ..aws import error_code
@@ -332,19 +332,11 @@ def run_backup(
     """
     day = date.fromisoformat(str(job.params.get("day")))
     try:
-        result = export_archive(
-            dynamodb=dynamodb,
-            s3=s3,
-            bucket=bucket,
-            tables=tables,
-            sub=job.user_id,
-            date_range=EVERYTHING,
-            progress=reporter,
-            before_finish=reporter.write,
-            signing_key=signing_key,
-            prefix=BACKUP_PREFIX,
-            display_timezone=display_timezone,
+        exporter = Exporter(dynamodb, tables, s3, bucket, signing_key=signing_key)
+        request = ExportRequest(
+            job.user_id, EVERYTHING, prefix=BACKUP_PREFIX, display_timezone=display_timezone
         )
+        result = exporter.export(request, progress=reporter, before_finish=reporter.write)
     except Stopped:
         logger.info("backup %s stopped (cancelled)", job.id)
         return

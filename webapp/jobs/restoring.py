@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..archive.dates import DateRange
 from ..archive.errors import RestoreError
-from ..archive.export import export_archive
+from ..archive.export import Exporter, ExportRequest
 from ..archive.ids import (
     BACKUP_PREFIX,
     EXPORT_PREFIX,
@@ -252,17 +252,9 @@ def run_restore(
             reader, period = checked.reader, checked.period
             reporter.write()
             # The way back: an ordinary archive of the period as it is now.
-            undo = export_archive(
-                dynamodb=dynamodb,
-                s3=s3,
-                bucket=bucket,
-                tables=tables,
-                sub=job.user_id,
-                date_range=period,
-                signing_key=keyring.current(),
-                before_finish=reporter.write,
-                display_timezone=display_timezone,
-            )
+            exporter = Exporter(dynamodb, tables, s3, bucket, signing_key=keyring.current())
+            request = ExportRequest(job.user_id, period, display_timezone=display_timezone)
+            undo = exporter.export(request, before_finish=reporter.write)
             outcome: dict[str, Any] = {
                 "undo_archive_id": str(undo.archive_id),
                 "undo_counts": dict(undo.counts),

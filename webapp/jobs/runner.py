@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 from ..archive.dates import DateRange
 from ..archive.encode import CSV_ENCODINGS, CsvEncoding
 from ..archive.errors import ExportError
-from ..archive.export import ALL_FORMATS, Format, export_archive
+from ..archive.export import ALL_FORMATS, Exporter, ExportRequest, Format
 from ..archive.filters import FilterError, Filters
+from ..archive.ids import EXPORT_PREFIX
 from ..archive.signing import SigningKey
 from ..errors import N_, Stopped, UserError
 from ..model import TABLES, TableName
@@ -154,21 +155,11 @@ def _run_export(
 ) -> Reporter:
     try:
         date_range, formats, csv_encoding, filters = _export_params(job)
-        result = export_archive(
-            dynamodb=dynamodb,
-            s3=s3,
-            bucket=bucket,
-            tables=tables,
-            sub=job.user_id,
-            date_range=date_range,
-            formats=formats,
-            csv_encoding=csv_encoding,
-            progress=reporter,
-            before_finish=reporter.write,
-            signing_key=signing_key,
-            filters=filters,
-            display_timezone=display_timezone,
+        exporter = Exporter(dynamodb, tables, s3, bucket, signing_key=signing_key)
+        request = ExportRequest(
+            job.user_id, date_range, formats, csv_encoding, filters, EXPORT_PREFIX, display_timezone
         )
+        result = exporter.export(request, progress=reporter, before_finish=reporter.write)
     except Stopped:
         logger.info("job %s stopped (cancelled); its upload was aborted", job.id)
         return reporter
