@@ -8,8 +8,10 @@ from __future__ import annotations
 import re
 import secrets
 import string
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask.cli import with_appcontext
@@ -17,6 +19,9 @@ from flask.cli import with_appcontext
 from .aws import error_code, error_reason
 from .model import TABLES, TableName
 from .web.context import get_clients, get_settings
+
+if TYPE_CHECKING:
+    from .archive.compare import TableDiff
 
 #: A pragmatic shape check; Cognito itself has the last word on the address.
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -106,20 +111,16 @@ def restore(
     """Restore an archive's DynamoDB JSON into the tables, after verifying all of it."""
     # Imported here: every app (a Lambda container too) registers this command,
     # but only the CLI runs it.
-    from .archive.restore import (
-        RestoreError,
-        WriteError,
-        open_archive,
-        plan_restore,
-        preview_table,
-        write_table,
-    )
+    from .archive.errors import RestoreError, WriteError
+    from .archive.reader import open_archive
+    from .archive.restore import RestoreRequest, TablePlan, TableRestore, preview, restore_archive
     from .archive.signing import SignatureError
     from .secret_key import archive_keyring
 
     settings = get_settings()
     clients = get_clients()
-    dynamodb = clients.dynamodb
+    mode = "replace" if replace else "merge"
+    request = RestoreRequest(replace=replace, only=[table] if table else None, as_user=as_user)
     try:
         with open_archive(archive_path) as archive:
             manifest = archive.manifest
@@ -133,43 +134,49 @@ def restore(
                         "as with --as-user SUB"
                     ) from None
                 signed = False
-            plans = plan_restore(
-                dynamodb=dynamodb,
-                archive=archive,
-                tables=settings.data_tables,
-                only=[table] if table else None,
-                as_user=as_user,
-                replace=replace,
-            )
-            click.echo(
+            header = [
                 f"Archive of user {manifest.user_sub}, {manifest.range_start} to "
                 f"{manifest.range_end}, created {manifest.created_at}: verified"
                 + (", signed." if signed else " (NOT signed by this installation).")
-            )
+            ]
             if as_user is not None:
-                click.echo(
+                header.append(
                     f"Items {'would be' if dry_run else 'will be'} written as user {as_user}."
                 )
-            mode = "replace" if replace else "merge"
-            for plan in plans:
-                diff = preview_table(dynamodb, archive, plan)
+
+            def planned(plan: TablePlan, diff: TableDiff) -> None:
+                while header:
+                    click.echo(header.pop(0))
                 extra = "deleted" if replace else "kept"
                 click.echo(
                     f"{plan.table}: {diff.archived} in the archive: {diff.new} new, "
                     f"{diff.changed} changed, {diff.unchanged} unchanged; {diff.extra} only in "
                     f"the table {'would be ' if dry_run else 'to be '}{extra} ({mode})"
                 )
-                if dry_run:
-                    continue
-                total = diff.new + diff.changed + (diff.extra if replace else 0)
+
+            @contextmanager
+            def writing(plan: TablePlan, done: TableRestore) -> Iterator[Callable[[int], None]]:
                 label = f"{plan.table} -> {plan.target}"
-                with click.progressbar(length=total, label=label) as bar:
-                    done = write_table(
-                        dynamodb, archive, plan, replace=replace, progress=bar.update
-                    )
+                with click.progressbar(length=done.written + done.deleted, label=label) as bar:
+                    yield bar.update
                 click.echo(
                     f"{plan.table}: {done.written} written, {done.deleted} deleted, "
                     f"{done.unchanged} unchanged in {plan.target}"
+                )
+
+            if dry_run:
+                for plan, diff in preview(
+                    archive, request, dynamodb=clients.dynamodb, tables=settings.data_tables
+                ):
+                    planned(plan, diff)
+            else:
+                restore_archive(
+                    archive,
+                    request,
+                    dynamodb=clients.dynamodb,
+                    tables=settings.data_tables,
+                    planned=planned,
+                    writing=writing,
                 )
     except WriteError as exc:
         raise click.ClickException(str(exc)) from None

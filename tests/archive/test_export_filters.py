@@ -21,7 +21,8 @@ from webapp.archive.dates import DateRange
 from webapp.archive.errors import RestoreError
 from webapp.archive.filters import MAX_VALUES, FilterError, Filters
 from webapp.archive.manifest import ManifestError, parse_manifest
-from webapp.archive.restore import open_archive, restore_archive
+from webapp.archive.reader import open_archive
+from webapp.archive.restore import RestoreRequest, restore_archive
 from webapp.aws import Clients
 from webapp.jobs.vocabulary import VocabularyStore
 from webapp.settings import Settings
@@ -295,13 +296,21 @@ def test_a_filtered_archive_is_never_replaced_only_merged(
 
     with open_archive(path) as archive, pytest.raises(RestoreError) as refused:
         restore_archive(
-            dynamodb=clients.dynamodb, archive=archive, tables=_tables(settings), replace=True
+            archive,
+            RestoreRequest(replace=True),
+            dynamodb=clients.dynamodb,
+            tables=_tables(settings),  # type: ignore[arg-type]
         )
     assert "merging" in str(refused.value) and "accounts: cash" in str(refused.value)
     assert _slip_keys(clients, settings, sub) == before  # nothing written, nothing deleted
 
     with open_archive(path) as archive:
-        done = restore_archive(dynamodb=clients.dynamodb, archive=archive, tables=_tables(settings))
+        done = restore_archive(
+            archive,
+            RestoreRequest(),
+            dynamodb=clients.dynamodb,
+            tables=_tables(settings),  # type: ignore[arg-type]
+        ).tables
     assert done["slips"].written == 1
     assert _slip_keys(clients, settings, sub) == sorted([cash["sk"]["S"], card["sk"]["S"]])
 

@@ -20,14 +20,13 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..archive.dates import DateRange
 from ..archive.errors import RestoreError
-from ..archive.export import Exporter, ExportRequest
+from ..archive.export import Exporter, ExportRequest, ExportResult
 from ..archive.ids import (
     BACKUP_PREFIX,
     EXPORT_PREFIX,
@@ -38,11 +37,12 @@ from ..archive.ids import (
 )
 from ..archive.reader import ArchiveReader, open_archive
 from ..archive.restore import (
+    RestoreRequest,
     TablePlan,
+    TableRestore,
     archive_period,
-    plan_restore,
-    preview_table,
-    write_table,
+    preview,
+    restore_archive,
 )
 from ..archive.signing import Keyring
 from ..aws import error_code
@@ -137,36 +137,21 @@ def _open_own(spool: IO[bytes], job: Job, keyring: Keyring) -> ArchiveReader:
     return reader
 
 
-@dataclass
-class _Verified:
-    reader: ArchiveReader
-    period: DateRange
-    plans: list[TablePlan]
-    etag: str
-
-
 @contextmanager
-def _verified(
+def _opened(
     job: Job,
     key: str,
     *,
-    dynamodb: DynamoDBClient,
     s3: S3Client,
     bucket: str,
-    tables: Mapping[TableName, str],
     keyring: Keyring,
     limit: int,
     etag: str | None = None,
-    replace: bool = False,
-) -> Iterator[_Verified]:
-    """Download ``key``, open it as the job owner's signed archive, verify and plan it."""
+) -> Iterator[tuple[ArchiveReader, str]]:
+    """Download ``key`` and open it as the job owner's signed archive; yield it and its ETag."""
     spool, found = _download(s3, bucket, key, limit=limit, etag=etag)
     with spool, _open_own(spool, job, keyring) as reader:
-        period = archive_period(reader)
-        plans = plan_restore(
-            dynamodb=dynamodb, archive=reader, tables=tables, as_user=job.user_id, replace=replace
-        )
-        yield _Verified(reader, period, plans, found)
+        yield reader, found
 
 
 def run_preview(
@@ -187,27 +172,22 @@ def run_preview(
             key = source_key(job)
         except (KeyError, ValueError, TypeError):
             raise RestoreError(GONE) from None
-        with _verified(
-            job,
-            key,
-            dynamodb=dynamodb,
-            s3=s3,
-            bucket=bucket,
-            tables=tables,
-            keyring=keyring,
-            limit=max_upload_bytes,
-        ) as checked:
+        with _opened(job, key, s3=s3, bucket=bucket, keyring=keyring, limit=max_upload_bytes) as (
+            reader,
+            etag,
+        ):
             reporter.write()
             previews = {}
-            for plan in checked.plans:
-                previews[plan.table] = preview_table(dynamodb, checked.reader, plan).to_dict()
+            compared = preview(reader, RestoreRequest(), dynamodb=dynamodb, tables=tables)
+            for plan, diff in compared:
+                previews[plan.table] = diff.to_dict()
                 reporter(plan.table, plan.items)
             result = {
-                "etag": checked.etag,
-                "period": _period(checked.period),
-                "created_at": checked.reader.manifest.created_at,
+                "etag": etag,
+                "period": _period(archive_period(reader)),
+                "created_at": reader.manifest.created_at,
                 "tables": previews,
-                "filters": checked.reader.manifest.filters,
+                "filters": reader.manifest.filters,
             }
         store.finish(job, result, reporter.counts, reporter.now())
     except Stopped:
@@ -237,42 +217,53 @@ def run_restore(
             raise RestoreError(GONE)
         replace = job.params.get("mode") == REPLACE
         key = source_key(preview)
-        with _verified(
+        exporter = Exporter(dynamodb, tables, s3, bucket, signing_key=keyring.current())
+
+        def snapshot(period: DateRange) -> ExportResult:
+            # The way back: an ordinary archive of the period as it is now.
+            request = ExportRequest(job.user_id, period, display_timezone=display_timezone)
+            return exporter.export(request, before_finish=reporter.write)
+
+        @contextmanager
+        def writing(plan: TablePlan, done: TableRestore) -> Iterator[Callable[[int], None]]:
+            yield _counter(reporter, plan.table)
+
+        with _opened(
             job,
             key,
-            dynamodb=dynamodb,
             s3=s3,
             bucket=bucket,
-            tables=tables,
             keyring=keyring,
             limit=max_upload_bytes,
             etag=str(preview.result["etag"]),
-            replace=replace,
-        ) as checked:
-            reader, period = checked.reader, checked.period
+        ) as (reader, _etag):
             reporter.write()
-            # The way back: an ordinary archive of the period as it is now.
-            exporter = Exporter(dynamodb, tables, s3, bucket, signing_key=keyring.current())
-            request = ExportRequest(job.user_id, period, display_timezone=display_timezone)
-            undo = exporter.export(request, before_finish=reporter.write)
+            restored = restore_archive(
+                reader,
+                RestoreRequest(replace=replace),
+                dynamodb=dynamodb,
+                tables=tables,
+                snapshot=snapshot,
+                writing=writing,
+            )
+            undo = restored.snapshot
+            assert undo is not None
             outcome: dict[str, Any] = {
                 "undo_archive_id": str(undo.archive_id),
                 "undo_counts": dict(undo.counts),
                 "mode": REPLACE if replace else MERGE,
-                "period": _period(period),
-                "tables": {},
+                "period": _period(restored.period),
+                "tables": {
+                    table: {
+                        "archived": done.archived,
+                        "written": done.written,
+                        "deleted": done.deleted,
+                        "unchanged": done.unchanged,
+                        "kept": 0 if replace else done.extra,
+                    }
+                    for table, done in restored.tables.items()
+                },
             }
-            for plan in checked.plans:
-                restored = write_table(
-                    dynamodb, reader, plan, replace=replace, progress=_counter(reporter, plan.table)
-                )
-                outcome["tables"][plan.table] = {
-                    "archived": restored.archived,
-                    "written": restored.written,
-                    "deleted": restored.deleted,
-                    "unchanged": restored.unchanged,
-                    "kept": 0 if replace else restored.extra,
-                }
         outcome["elapsed_ms"] = int((time.monotonic() - started) * 1000)
         store.finish(job, outcome, reporter.counts, reporter.now())
         if key.startswith(UPLOAD_PREFIX):
