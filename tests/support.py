@@ -313,7 +313,7 @@ def reset_codes(app: Flask) -> list[str]:
     listens on the app's own Cognito client (botocore's public event hooks).
     """
     codes: list[str] = []
-    clients: Clients = app.extensions["kakeibo.clients"]
+    clients: Clients = app.extensions["kakeibo.services"].clients
 
     def keep(http_response: Any, **_: Any) -> None:
         code = http_response.headers.get("x-moto-forgot-password-confirmation-code")

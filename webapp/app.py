@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from .aws import Clients
 from .secret_key import read_secret_key
+from .services import Services
 from .settings import ConfigError, Settings
+from .web.context import SERVICES
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -23,9 +24,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _build(settings: Settings) -> Flask:
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
-    clients = Clients(settings)
+    services = Services(settings)
     app.config.update(
-        SECRET_KEY=settings.secret_key or read_secret_key(settings, clients),
+        SECRET_KEY=settings.secret_key or read_secret_key(settings, services.clients),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=not settings.local,
@@ -36,8 +37,7 @@ def _build(settings: Settings) -> Flask:
         BABEL_DEFAULT_LOCALE=settings.default_locale,
         BABEL_DEFAULT_TIMEZONE=settings.display_timezone,
     )
-    app.extensions["kakeibo.settings"] = settings
-    app.extensions["kakeibo.clients"] = clients
+    app.extensions[SERVICES] = services
     register_extensions(app)
     register_filters(app, settings)
     register_blueprints(app)

@@ -18,7 +18,7 @@ from flask.cli import with_appcontext
 
 from .aws import error_code, error_reason
 from .model import TABLES, TableName
-from .web.context import get_clients, get_settings
+from .web.context import get_clients, get_settings, services
 
 if TYPE_CHECKING:
     from .archive.compare import TableDiff
@@ -115,7 +115,6 @@ def restore(
     from .archive.reader import open_archive
     from .archive.restore import RestoreRequest, TablePlan, TableRestore, preview, restore_archive
     from .archive.signing import SignatureError
-    from .secret_key import archive_keyring
 
     settings = get_settings()
     clients = get_clients()
@@ -125,7 +124,7 @@ def restore(
         with open_archive(archive_path) as archive:
             manifest = archive.manifest
             try:
-                archive.check_signature(archive_keyring(settings, clients))
+                archive.check_signature(services().keyring)
                 signed = True
             except SignatureError as exc:
                 if as_user is None:
@@ -199,5 +198,5 @@ def run_schedule_command(today: Any) -> None:
     from .jobs.dispatcher import run_schedule
 
     day = today.date() if today is not None else None
-    done = run_schedule(get_settings(), get_clients(), day)
+    done = run_schedule(services(), day)
     click.echo(f"Automatic backups: {len(done.queued)} queued, {len(done.skipped)} already queued.")

@@ -488,7 +488,7 @@ def test_plan_restore_verifies_and_counts_without_writing(
     targets = {"slips": settings.slips_table, "balances": settings.balances_table}
     with open_archive(good_zip) as archive:
         plans = plan_restore(
-            dynamodb=clients.dynamodb, archive=archive, tables=targets, only=["balances"]
+            archive, RestoreRequest(only=["balances"]), dynamodb=clients.dynamodb, tables=targets
         )
     assert [(p.table, p.target, p.items) for p in plans] == [
         ("balances", settings.balances_table, 3)
@@ -856,7 +856,7 @@ def test_restore_command_refuses_a_missing_dynamodb_table(
 def test_restore_command_reports_a_write_failure_part_way(
     restore: Callable[..., Any], app: Flask, good_zip: Path, settings: Settings
 ) -> None:
-    dynamodb = app.extensions["kakeibo.clients"].dynamodb
+    dynamodb = app.extensions["kakeibo.services"].clients.dynamodb
     described = {"Table": {"KeySchema": KEY_SCHEMA}}
     stubber = Stubber(dynamodb)
     stubber.add_response("describe_table", described, {"TableName": settings.slips_table})

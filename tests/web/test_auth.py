@@ -40,7 +40,7 @@ def location(response: TestResponse) -> tuple[str, dict[str, list[str]]]:
 @pytest.fixture
 def cognito_stub(app: Flask) -> Iterator[Stubber]:
     """Stub the app's own Cognito client; every queued answer must be used."""
-    clients: Clients = app.extensions["kakeibo.clients"]
+    clients: Clients = app.extensions["kakeibo.services"].clients
     with Stubber(clients.cognito) as stubber:
         yield stubber
         stubber.assert_no_pending_responses()

@@ -205,7 +205,7 @@ def offline() -> Flask:
 @pytest.fixture
 def stub(offline: Flask) -> Iterator[Stubber]:
     """Stub the offline app's Cognito client; the pool's policy is always asked first."""
-    clients: Clients = offline.extensions["kakeibo.clients"]
+    clients: Clients = offline.extensions["kakeibo.services"].clients
     with Stubber(clients.cognito) as stubber:
         yield stubber
         stubber.assert_no_pending_responses()

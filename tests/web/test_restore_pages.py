@@ -33,7 +33,7 @@ from webapp.archive.dynamo import put_items
 from webapp.archive.ids import ArchiveId, archive_key
 from webapp.archive.signing import SIGNATURE_NAME, sign
 from webapp.aws import Clients
-from webapp.jobs.records import State
+from webapp.jobs.job import State
 from webapp.jobs.store import JobStore
 from webapp.local.worker import LocalWorker
 from webapp.secret_key import archive_keyring

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -33,18 +33,21 @@ from ..model import SPECS, TABLES, TableName
 from . import encode
 from .dates import DateRange
 from .dynamo import BUSY, iter_pages, throttled
-from .encode import CSV_ENCODINGS, DEFAULT_ENCODING, CsvEncoding
 from .errors import ExportError
 from .filters import Filters, collect
 from .ids import EXPORT_PREFIX, ArchiveId, archive_key
 from .manifest import (
-    CSV,
-    DYNAMODB_JSON,
+    ALL_FORMATS,
+    CSV_ENCODINGS,
+    DEFAULT_ENCODING,
+    DEFAULT_FORMATS,
+    FILE_FORMATS,
     FORMAT_VERSION,
     MANIFEST_NAME,
     README_NAME,
-    XLSX,
+    CsvEncoding,
     FileEntry,
+    Format,
     Manifest,
     TableEntry,
     data_file,
@@ -61,13 +64,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Format = Literal["csv", "json", "xlsx"]
-ALL_FORMATS: frozenset[Format] = frozenset({"csv", "json", "xlsx"})
-#: What an export writes unless asked otherwise: CSV to read, DynamoDB JSON to restore.
-DEFAULT_FORMATS: frozenset[Format] = frozenset({"csv", "json"})
-#: What the manifest calls each format, in archive order: per table its CSV and
-#: JSON files, then the one workbook with a sheet per table.
-FILE_FORMATS: dict[Format, str] = {"csv": CSV, "json": DYNAMODB_JSON, "xlsx": XLSX}
 #: Bytes read at a time from the finished workbook into the zip.
 _CHUNK = 1024 * 1024
 

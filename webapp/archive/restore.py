@@ -99,25 +99,32 @@ class TableRestore(TableDiff):
     deleted: int = 0
 
 
+@dataclass(frozen=True)
+class RestoreRequest:
+    """What a restore is asked to do: merge or replace, which tables, as whom."""
+
+    #: Also delete the period's items the archive lacks (refused for a filtered archive).
+    replace: bool = False
+    #: Only these tables (default: every table the archive holds).
+    only: Sequence[TableName] | None = None
+    #: Write the items as this user (the operator's override; see ``check_as_user``).
+    as_user: str | None = None
+
+
 def plan_restore(
+    archive: ArchiveReader,
+    request: RestoreRequest,
     *,
     dynamodb: DynamoDBClient,
-    archive: ArchiveReader,
     tables: Mapping[TableName, str],
-    only: Sequence[TableName] | None = None,
-    as_user: str | None = None,
-    replace: bool = False,
 ) -> list[TablePlan]:
     """Check the archive, its items and the target tables; write nothing.
 
-    ``tables`` maps "slips"/"balances" to DynamoDB table names; ``only`` limits
-    the restore to some tables; ``as_user`` moves the items to another user;
-    ``replace`` is refused for a filtered archive (``check_mode``).
+    ``tables`` maps "slips"/"balances" to DynamoDB table names.
     """
-    check_mode(archive, replace=replace)
-    chosen: list[TableName] = list(dict.fromkeys(only or TABLES))
-    if as_user is not None:
-        as_user = check_as_user(as_user)
+    check_mode(archive, replace=request.replace)
+    chosen: list[TableName] = list(dict.fromkeys(request.only or TABLES))
+    as_user = None if request.as_user is None else check_as_user(request.as_user)
     period = archive_period(archive)
     counts = archive.verify(chosen, as_user=as_user)
     targets = {table: tables[table] for table in chosen}
@@ -173,34 +180,6 @@ def preview_table(dynamodb: DynamoDBClient, archive: ArchiveReader, plan: TableP
     return diff
 
 
-@dataclass(frozen=True)
-class RestoreRequest:
-    """What a restore is asked to do: merge or replace, which tables, as whom."""
-
-    #: Also delete the period's items the archive lacks (refused for a filtered archive).
-    replace: bool = False
-    #: Only these tables (default: every table the archive holds).
-    only: Sequence[TableName] | None = None
-    #: Write the items as this user (the operator's override; see ``check_as_user``).
-    as_user: str | None = None
-
-
-def _plan(
-    archive: ArchiveReader,
-    request: RestoreRequest,
-    dynamodb: DynamoDBClient,
-    tables: Mapping[TableName, str],
-) -> list[TablePlan]:
-    return plan_restore(
-        dynamodb=dynamodb,
-        archive=archive,
-        tables=tables,
-        only=request.only,
-        as_user=request.as_user,
-        replace=request.replace,
-    )
-
-
 def preview(
     archive: ArchiveReader,
     request: RestoreRequest,
@@ -209,7 +188,7 @@ def preview(
     tables: Mapping[TableName, str],
 ) -> list[tuple[TablePlan, TableDiff]]:
     """Verify the archive and compare each table with it; write nothing."""
-    plans = _plan(archive, request, dynamodb, tables)
+    plans = plan_restore(archive, request, dynamodb=dynamodb, tables=tables)
     return [(plan, preview_table(dynamodb, archive, plan)) for plan in plans]
 
 
@@ -245,7 +224,7 @@ def restore_archive(
     ``snapshot(period)`` runs once, after every table is planned and before the
     first write; ``writing`` wraps the writing of each table (see ``Writing``).
     """
-    plans = _plan(archive, request, dynamodb, tables)
+    plans = plan_restore(archive, request, dynamodb=dynamodb, tables=tables)
     period = archive_period(archive)
     with ExitStack() as spools:
         prepared = [

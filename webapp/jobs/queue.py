@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import N_
-from .records import JobError
+from .job import JobError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -19,7 +19,7 @@ from ..apptable import JOB_PREFIX, TTL_ATTRIBUTE, Key, job_key
 from ..aws import error_code
 from ..errors import N_, UserError
 from ..model import PARTITION_KEY, SORT_KEY
-from .records import (
+from .job import (
     INTERRUPTED,
     Job,
     JobError,
@@ -46,14 +46,11 @@ class JobStore:
         table: str,
         *,
         retention: timedelta = timedelta(days=7),
-        lasting: Mapping[str, timedelta] | None = None,
     ) -> None:
         self.dynamodb = dynamodb
         self.table = table
+        #: How long a record lives unless its kind says otherwise (``finish``'s ``lasts``).
         self.retention = retention
-        #: Kinds of job whose finished record is kept longer: a backup's, as long as its
-        #: archive, so the list can still say what an old backup holds.
-        self.lasting = dict(lasting or {})
 
     # --- the web side -----------------------------------------------------------------------
 
@@ -204,9 +201,19 @@ class JobStore:
         )
 
     def finish(
-        self, job: Job, result: dict[str, Any], progress: Mapping[str, int], now: datetime
+        self,
+        job: Job,
+        result: dict[str, Any],
+        progress: Mapping[str, int],
+        now: datetime,
+        *,
+        lasts: timedelta | None = None,
     ) -> None:
-        """Record the job as done with its result; raise JobStopped if it is no longer ours."""
+        """Record the job as done with its result; raise JobStopped if it is no longer ours.
+
+        The record then lives ``lasts`` (the kind's lifetime; a backup's as long as its
+        archive, so the list can still say what an old backup holds).
+        """
         self._as_worker(
             job,
             "SET #state = :done, #result = :result, progress = :progress, updated_at = :now, "
@@ -216,7 +223,7 @@ class JobStore:
                 ":result": result,
                 ":progress": dict(progress),
                 ":now": iso(now),
-                ":ttl": int((now + self.lasting.get(job.kind, self.retention)).timestamp()),
+                ":ttl": int((now + (lasts or self.retention)).timestamp()),
             },
         )
 

@@ -25,7 +25,7 @@ from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Response
 
 from ...identity.sessions import SessionCheckError, now_ms
-from ..context import session_store
+from ..context import services
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -79,7 +79,7 @@ def current_user() -> User | None:
 def _still_signed_in(sub: str) -> bool:
     """Check the server's sign-out marker: a signed-out session is cleared here."""
     try:
-        marker = session_store().marker(sub)
+        marker = services().sessions.marker(sub)
     except SessionCheckError as exc:
         g.user = None  # the error page must not ask again
         # Fail closed: without the marker nobody can tell a signed-out cookie.

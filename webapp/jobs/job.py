@@ -1,6 +1,8 @@
-"""A job record: what one job of one user is, and how it is stored in the app's table.
+"""A job: what one job of one user is, and how its record is stored in the app's table.
 
-An item is ``user_id`` (the owner's sub) + ``sk`` = ``job#<id>``. Its state moves
+An item is ``user_id`` (the owner's sub) + ``sk`` = ``job#<id>`` (see
+``apptable``). Its ``kind`` names one of the kinds in ``registry``; its
+``params`` are that kind's parameters as the record stores them. Its state moves
 ``queued`` → ``running`` → ``done`` | ``failed`` | ``cancelled``; every write
 names the state (and, for the worker, the attempt) it expects, so a redelivered
 message, a superseded worker or a cancel racing the worker can never move a job
@@ -15,16 +17,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from ..apptable import JOB_PREFIX, TTL_ATTRIBUTE, job_id_of
 from ..errors import N_, Stopped, UserError
 from ..model import PARTITION_KEY, SORT_KEY
-
-if TYPE_CHECKING:
-    pass
 
 INTERRUPTED = N_("The export was interrupted. Please export again.")
 NEVER_STARTED = N_("The export could not be started. Please export again.")

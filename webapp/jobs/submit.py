@@ -1,30 +1,29 @@
-"""Start a job for the signed-in user: at most a few unfinished at once and a quota a day.
+"""Start a job for a user: at most a few unfinished at once, and a quota a day.
 
 One user must not starve the rest (the worker's reserved concurrency is shared):
 besides ``max_active_jobs`` unfinished at once, a user may start at most
-``max_jobs_per_day`` exports, previews and restores in any 24 hours. Automatic
-backups are the dispatcher's, not counted here.
+``max_jobs_per_day`` jobs of the kinds that count (exports, previews, restores)
+in any 24 hours. Automatic backups are the dispatcher's, not counted here.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from ..errors import N_, UserError
-from ..jobs.queue import JobMessage
-from ..jobs.records import Job, JobError, State, new_job_id
-from .context import get_settings, job_queue, job_store, stale_after
+from .job import Job, JobError, State, new_job_id
+from .kind import Kind, Params
+from .queue import JobMessage
+
+if TYPE_CHECKING:
+    from ..services import Services
 
 #: A failed job stays on the page this long, so its message is seen.
 SHOW_FAILED_FOR = timedelta(days=1)
 NOT_STARTED = N_("The export could not be started just now. Try again.")
-
-
 #: The rolling day the daily quota counts over.
 QUOTA_WINDOW = timedelta(hours=24)
-#: Jobs the dispatcher starts on its own; the daily quota leaves them out.
-_UNCOUNTED_KINDS = frozenset({"backup"})
 
 
 class TooManyJobs(Exception):
@@ -40,9 +39,9 @@ class TooManyJobs(Exception):
         self.retry_in = retry_in
 
 
-def visible_jobs(jobs: list[Job], now: datetime) -> list[Job]:
+def visible_jobs(jobs: list[Job], now: datetime, *, stale_after: timedelta) -> list[Job]:
     """Return the jobs the page shows: unfinished ones, and failures of the last day."""
-    seen = [job.seen_at(now, stale_after=stale_after()) for job in jobs]
+    seen = [job.seen_at(now, stale_after=stale_after) for job in jobs]
     recent = now - SHOW_FAILED_FOR
     return [
         job
@@ -52,39 +51,48 @@ def visible_jobs(jobs: list[Job], now: datetime) -> list[Job]:
     ]
 
 
-def submit_job(
-    sub: str, kind: str, params: dict[str, Any], *, jobs: list[Job] | None = None
+def submit(
+    services: Services,
+    sub: str,
+    kind: Kind[Any],
+    params: Params,
+    *,
+    jobs: list[Job] | None = None,
 ) -> Job:
     """Record a queued job of ``sub`` and send its message; refuse one too many.
 
     ``jobs`` are the user's jobs if the caller has read them already.
     """
-    store, now = job_store(), datetime.now(UTC)
-    limit = get_settings().max_active_jobs
+    from .registry import KINDS
+
+    settings, store, now = services.settings, services.jobs, services.now()
     current = store.list(sub) if jobs is None else jobs
-    if sum(job.unfinished for job in visible_jobs(current, now)) >= limit:
-        raise TooManyJobs(limit)
-    today = sorted(
-        job.created_at
-        for job in current
-        if job.kind not in _UNCOUNTED_KINDS and job.created_at > now - QUOTA_WINDOW
-    )
-    quota = get_settings().max_jobs_per_day
-    if len(today) >= quota:
-        raise TooManyJobs(quota, retry_in=today[-quota] + QUOTA_WINDOW - now)
+    visible = visible_jobs(current, now, stale_after=services.stale_after)
+    if sum(job.unfinished for job in visible) >= settings.max_active_jobs:
+        raise TooManyJobs(settings.max_active_jobs)
+    if kind.counted:
+        today = sorted(
+            job.created_at
+            for job in current
+            if job.created_at > now - QUOTA_WINDOW
+            and (job.kind not in KINDS or KINDS[job.kind].counted)
+        )
+        quota = settings.max_jobs_per_day
+        if len(today) >= quota:
+            raise TooManyJobs(quota, retry_in=today[-quota] + QUOTA_WINDOW - now)
     job = store.create(
         Job(
             user_id=sub,
             id=new_job_id(now),
-            kind=kind,
+            kind=kind.name,
             state=State.QUEUED,
             created_at=now,
-            params=params,
+            params=params.to_dict(),
             progress={"slips": 0, "balances": 0},
         )
     )
     try:
-        job_queue().send(JobMessage(user_id=sub, job_id=job.id))
+        services.queue.send(JobMessage(user_id=sub, job_id=job.id))
     except JobError:
         store.abandon(job, UserError(NOT_STARTED), now)
         raise
