@@ -39,7 +39,7 @@ def _build(settings: Settings) -> Flask:
     )
     app.extensions[SERVICES] = services
     register_extensions(app)
-    register_filters(app, settings)
+    register_formatting(app, settings)
     register_blueprints(app)
     register_errorhandlers(app)
     register_security(app)
@@ -56,9 +56,9 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
 
 
-def register_filters(app: Flask, settings: Settings) -> None:
+def register_formatting(app: Flask, settings: Settings) -> None:
     """Install the templates' formatting filters (sizes, counts, local times)."""
-    from .web.filters import register
+    from .web.formatting import register
 
     register(app, settings.display_timezone)
 

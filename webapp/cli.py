@@ -10,6 +10,7 @@ import secrets
 import string
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ from .web.context import get_clients, get_settings, services
 
 if TYPE_CHECKING:
     from .archive.compare import TableDiff
+    from .archive.reader import ArchiveReader
+    from .archive.restore import RestoreRequest, TablePlan, TableRestore
 
 #: A pragmatic shape check; Cognito itself has the last word on the address.
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -113,69 +116,26 @@ def restore(
     # but only the CLI runs it.
     from .archive.errors import RestoreError, WriteError
     from .archive.reader import open_archive
-    from .archive.restore import RestoreRequest, TablePlan, TableRestore, preview, restore_archive
-    from .archive.signing import SignatureError
+    from .archive.restore import RestoreRequest, preview, restore_archive
 
-    settings = get_settings()
-    clients = get_clients()
-    mode = "replace" if replace else "merge"
+    settings, clients = get_settings(), get_clients()
     request = RestoreRequest(replace=replace, only=[table] if table else None, as_user=as_user)
     try:
-        with open_archive(archive_path) as archive:
-            manifest = archive.manifest
-            try:
-                archive.check_signature(services().keyring)
-                signed = True
-            except SignatureError as exc:
-                if as_user is None:
-                    raise RestoreError(
-                        f"{exc}; if you know where it comes from, name the user to write it "
-                        "as with --as-user SUB"
-                    ) from None
-                signed = False
-            header = [
-                f"Archive of user {manifest.user_sub}, {manifest.range_start} to "
-                f"{manifest.range_end}, created {manifest.created_at}: verified"
-                + (", signed." if signed else " (NOT signed by this installation).")
-            ]
-            if as_user is not None:
-                header.append(
-                    f"Items {'would be' if dry_run else 'will be'} written as user {as_user}."
-                )
-
-            def planned(plan: TablePlan, diff: TableDiff) -> None:
-                while header:
-                    click.echo(header.pop(0))
-                extra = "deleted" if replace else "kept"
-                click.echo(
-                    f"{plan.table}: {diff.archived} in the archive: {diff.new} new, "
-                    f"{diff.changed} changed, {diff.unchanged} unchanged; {diff.extra} only in "
-                    f"the table {'would be ' if dry_run else 'to be '}{extra} ({mode})"
-                )
-
-            @contextmanager
-            def writing(plan: TablePlan, done: TableRestore) -> Iterator[Callable[[int], None]]:
-                label = f"{plan.table} -> {plan.target}"
-                with click.progressbar(length=done.written + done.deleted, label=label) as bar:
-                    yield bar.update
-                click.echo(
-                    f"{plan.table}: {done.written} written, {done.deleted} deleted, "
-                    f"{done.unchanged} unchanged in {plan.target}"
-                )
-
+        with open_archive(archive_path) as reader:
+            report = _RestoreReport(request, dry_run, _header(reader, as_user, dry_run))
             if dry_run:
                 for plan, diff in preview(
-                    archive, request, dynamodb=clients.dynamodb, tables=settings.data_tables
+                    reader, request, dynamodb=clients.dynamodb, tables=settings.data_tables
                 ):
-                    planned(plan, diff)
+                    report.planned(plan, diff)
             else:
                 restore_archive(
-                    archive,
+                    reader,
                     request,
                     dynamodb=clients.dynamodb,
                     tables=settings.data_tables,
-                    planned=planned,
-                    writing=writing,
+                    planned=report.planned,
+                    writing=report.writing,
                 )
     except WriteError as exc:
         raise click.ClickException(str(exc)) from None
@@ -183,6 +143,64 @@ def restore(
         raise click.ClickException(f"{exc}. Nothing was written.") from None
     if dry_run:
         click.echo("Dry run: nothing was written.")
+
+
+def _header(reader: ArchiveReader, as_user: str | None, dry_run: bool) -> list[str]:
+    """Check the signature (or take ``--as-user``'s word); return the lines that say so."""
+    from .archive.errors import RestoreError
+    from .archive.signing import SignatureError
+
+    manifest = reader.manifest
+    try:
+        reader.check_signature(services().keyring)
+        signed = True
+    except SignatureError as exc:
+        if as_user is None:
+            raise RestoreError(
+                f"{exc}; if you know where it comes from, name the user to write it "
+                "as with --as-user SUB"
+            ) from None
+        signed = False
+    header = [
+        f"Archive of user {manifest.user_sub}, {manifest.range_start} to "
+        f"{manifest.range_end}, created {manifest.created_at}: verified"
+        + (", signed." if signed else " (NOT signed by this installation).")
+    ]
+    if as_user is not None:
+        header.append(f"Items {'would be' if dry_run else 'will be'} written as user {as_user}.")
+    return header
+
+
+@dataclass
+class _RestoreReport:
+    """What the restore command prints: the plan of each table, then a bar while it writes."""
+
+    request: RestoreRequest
+    dry_run: bool
+    #: Printed once the archive is verified, before the first table's plan.
+    header: list[str]
+
+    def planned(self, plan: TablePlan, diff: TableDiff) -> None:
+        """Print what restoring one table would do."""
+        while self.header:
+            click.echo(self.header.pop(0))
+        mode, extra = ("replace", "deleted") if self.request.replace else ("merge", "kept")
+        click.echo(
+            f"{plan.table}: {diff.archived} in the archive: {diff.new} new, "
+            f"{diff.changed} changed, {diff.unchanged} unchanged; {diff.extra} only in "
+            f"the table {'would be ' if self.dry_run else 'to be '}{extra} ({mode})"
+        )
+
+    @contextmanager
+    def writing(self, plan: TablePlan, done: TableRestore) -> Iterator[Callable[[int], None]]:
+        """Show a progress bar while one table is written, then what was written."""
+        label = f"{plan.table} -> {plan.target}"
+        with click.progressbar(length=done.written + done.deleted, label=label) as bar:
+            yield bar.update
+        click.echo(
+            f"{plan.table}: {done.written} written, {done.deleted} deleted, "
+            f"{done.unchanged} unchanged in {plan.target}"
+        )
 
 
 @click.command("run-schedule")

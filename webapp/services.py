@@ -127,6 +127,10 @@ class Services:
             prefix=BACKUP_PREFIX,
         )
 
+    def bucket(self, prefix: str) -> ArchiveBucket:
+        """Return the archives under ``prefix``: the exports or the automatic backups."""
+        return self.backups if prefix == BACKUP_PREFIX else self.archives
+
     # --- the worker's ------------------------------------------------------------------------
 
     @cached_property

@@ -30,7 +30,7 @@ from webapp.local.worker import LocalWorker
 from webapp.services import Services
 from webapp.settings import Settings
 from webapp.web.auth.session import User
-from webapp.web.filters import format_datetime, format_day
+from webapp.web.formatting import format_datetime, format_day
 
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 GONE = b"gone or never existed"

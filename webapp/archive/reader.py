@@ -56,6 +56,24 @@ class _Scan:
     #: partition) also rules out duplicates, in constant memory.
     last_sk: str | None = None
 
+    def take(self, sk: str, where: str) -> None:
+        """Count one more item; refuse a sort key that repeats or comes out of order."""
+        if self.last_sk is not None and sk <= self.last_sk:
+            if sk == self.last_sk:
+                raise RestoreError(
+                    N_("%(where)s: the item with sk %(sk)s appears twice"), where=where, sk=repr(sk)
+                )
+            raise RestoreError(
+                N_(
+                    "%(where)s: the item with sk %(sk)s is out of sort-key order "
+                    "(an export writes them in order): the archive is damaged"
+                ),
+                where=where,
+                sk=repr(sk),
+            )
+        self.last_sk = sk
+        self.count += 1
+
 
 @dataclass(frozen=True)
 class ZipLimits:
@@ -202,24 +220,7 @@ class ArchiveReader:
                     item[PARTITION_KEY] = {"S": as_user}
                     check_size(item, where)
                 if scan is not None:
-                    sk = item[SORT_KEY]["S"]
-                    if scan.last_sk is not None and sk <= scan.last_sk:
-                        if sk == scan.last_sk:
-                            raise RestoreError(
-                                N_("%(where)s: the item with sk %(sk)s appears twice"),
-                                where=where,
-                                sk=repr(sk),
-                            )
-                        raise RestoreError(
-                            N_(
-                                "%(where)s: the item with sk %(sk)s is out of sort-key order "
-                                "(an export writes them in order): the archive is damaged"
-                            ),
-                            where=where,
-                            sk=repr(sk),
-                        )
-                    scan.last_sk = sk
-                    scan.count = number
+                    scan.take(item[SORT_KEY]["S"], where)
                 yield item
         if scan is not None:
             _check_digest(listed, size, digest.hexdigest())

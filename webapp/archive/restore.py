@@ -52,9 +52,9 @@ FILTERED = N_(
 )
 
 
-def check_mode(archive: ArchiveReader, *, replace: bool) -> None:
+def check_mode(reader: ArchiveReader, *, replace: bool) -> None:
     """Refuse a replace from a filtered archive: it would delete what the filter left out."""
-    filters = archive.manifest.filters
+    filters = reader.manifest.filters
     if replace and filters:
         shown = "; ".join(f"{name}: {', '.join(values)}" for name, values in filters.items())
         raise RestoreError(FILTERED, filters=shown)
@@ -112,7 +112,7 @@ class RestoreRequest:
 
 
 def plan_restore(
-    archive: ArchiveReader,
+    reader: ArchiveReader,
     request: RestoreRequest,
     *,
     dynamodb: DynamoDBClient,
@@ -122,14 +122,14 @@ def plan_restore(
 
     ``tables`` maps "slips"/"balances" to DynamoDB table names.
     """
-    check_mode(archive, replace=request.replace)
+    check_mode(reader, replace=request.replace)
     chosen: list[TableName] = list(dict.fromkeys(request.only or TABLES))
     as_user = None if request.as_user is None else check_as_user(request.as_user)
-    period = archive_period(archive)
-    counts = archive.verify(chosen, as_user=as_user)
+    period = archive_period(reader)
+    counts = reader.verify(chosen, as_user=as_user)
     targets = {table: tables[table] for table in chosen}
     check_tables(dynamodb, targets)
-    owner = as_user or archive.manifest.user_sub
+    owner = as_user or reader.manifest.user_sub
     return [
         TablePlan(
             table=table,
@@ -143,9 +143,9 @@ def plan_restore(
     ]
 
 
-def archive_period(archive: ArchiveReader) -> DateRange:
+def archive_period(reader: ArchiveReader) -> DateRange:
     """Return the period the archive's manifest names; refuse one that is not two dates."""
-    manifest = archive.manifest
+    manifest = reader.manifest
     try:
         return DateRange(
             date.fromisoformat(manifest.range_start), date.fromisoformat(manifest.range_end)
@@ -159,21 +159,21 @@ def archive_period(archive: ArchiveReader) -> DateRange:
 
 
 def _pairs(
-    dynamodb: DynamoDBClient, archive: ArchiveReader, plan: TablePlan
+    dynamodb: DynamoDBClient, reader: ArchiveReader, plan: TablePlan
 ) -> Iterator[tuple[Any, Any, Any]]:
     low, high = plan.bounds
     current = (
         item for page in iter_pages(dynamodb, plan.target, plan.owner, plan.period) for item in page
     )
-    archived = archive.iter_items(plan.table, as_user=plan.as_user)
+    archived = reader.iter_items(plan.table, as_user=plan.as_user)
     return pair(archived, current, low=low, high=high)
 
 
-def preview_table(dynamodb: DynamoDBClient, archive: ArchiveReader, plan: TablePlan) -> TableDiff:
+def preview_table(dynamodb: DynamoDBClient, reader: ArchiveReader, plan: TablePlan) -> TableDiff:
     """Compare one planned table with the archive; write nothing."""
     diff = TableDiff()
     try:
-        for kind, archived, now in _pairs(dynamodb, archive, plan):
+        for kind, archived, now in _pairs(dynamodb, reader, plan):
             count(diff, kind, archived, now)
     except ExportError as exc:  # the table could not be read
         raise RestoreError(exc.message, **exc.fields) from exc
@@ -181,15 +181,15 @@ def preview_table(dynamodb: DynamoDBClient, archive: ArchiveReader, plan: TableP
 
 
 def preview(
-    archive: ArchiveReader,
+    reader: ArchiveReader,
     request: RestoreRequest,
     *,
     dynamodb: DynamoDBClient,
     tables: Mapping[TableName, str],
 ) -> list[tuple[TablePlan, TableDiff]]:
     """Verify the archive and compare each table with it; write nothing."""
-    plans = plan_restore(archive, request, dynamodb=dynamodb, tables=tables)
-    return [(plan, preview_table(dynamodb, archive, plan)) for plan in plans]
+    plans = plan_restore(reader, request, dynamodb=dynamodb, tables=tables)
+    return [(plan, preview_table(dynamodb, reader, plan)) for plan in plans]
 
 
 #: What a restore calls as it writes one table: ``writing(plan, what it will do)``
@@ -208,7 +208,7 @@ class Restored(Generic[S]):
 
 
 def restore_archive(
-    archive: ArchiveReader,
+    reader: ArchiveReader,
     request: RestoreRequest,
     *,
     dynamodb: DynamoDBClient,
@@ -224,11 +224,11 @@ def restore_archive(
     ``snapshot(period)`` runs once, after every table is planned and before the
     first write; ``writing`` wraps the writing of each table (see ``Writing``).
     """
-    plans = plan_restore(archive, request, dynamodb=dynamodb, tables=tables)
-    period = archive_period(archive)
+    plans = plan_restore(reader, request, dynamodb=dynamodb, tables=tables)
+    period = archive_period(reader)
     with ExitStack() as spools:
         prepared = [
-            (plan, *_prepare(dynamodb, archive, plan, request.replace, spools)) for plan in plans
+            (plan, *_prepare(dynamodb, reader, plan, request.replace, spools)) for plan in plans
         ]
         if planned is not None:
             for plan, result, _ in prepared:
@@ -242,7 +242,7 @@ def restore_archive(
 
 def _prepare(
     dynamodb: DynamoDBClient,
-    archive: ArchiveReader,
+    reader: ArchiveReader,
     plan: TablePlan,
     replace: bool,
     spools: ExitStack,
@@ -253,11 +253,11 @@ def _prepare(
     writing while the table's pages are still being read could make an item just
     put back look like one the archive lacks.
     """
-    check_mode(archive, replace=replace)
+    check_mode(reader, replace=replace)
     result = TableRestore()
     spool = spools.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 (the stack closes it)
     try:
-        for kind, archived, now in _pairs(dynamodb, archive, plan):
+        for kind, archived, now in _pairs(dynamodb, reader, plan):
             count(result, kind, archived, now)
             if kind in ("new", "changed"):
                 pickle.dump(put_request(archived), spool)

@@ -18,7 +18,7 @@ from ..aws import Clients
 from ..services import Services
 from ..settings import Settings
 from . import backup
-from .job import Job, JobExists, State
+from .job import Job, JobExists
 from .queue import JobMessage
 from .schedule import local_day
 
@@ -45,15 +45,7 @@ def dispatch(services: Services, today: date) -> Dispatch:
                 done.skipped.append(choice.user_id)  # yesterday's is still going
                 continue
         params = backup.BackupParams(day=today, frequency=choice.frequency)
-        job = Job(
-            user_id=choice.user_id,
-            id=job_id,
-            kind=backup.NAME,
-            state=State.QUEUED,
-            created_at=now,
-            params=params.to_dict(),
-            progress={"slips": 0, "balances": 0},
-        )
+        job = Job.queued(choice.user_id, backup.NAME, params.to_dict(), now, job_id)
         try:
             jobs.create(job)
         except JobExists:

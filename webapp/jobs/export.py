@@ -87,11 +87,11 @@ def run(services: Services, job: Job, params: ExportParams, reporter: Reporter) 
     from ..archive.export import ExportRequest
 
     request = ExportRequest(
-        sub=job.user_id,
-        period=params.period,
-        formats=params.formats,
-        csv_encoding=params.csv_encoding,
-        filters=params.filters,
+        job.user_id,
+        params.period,
+        params.formats,
+        params.csv_encoding,
+        params.filters,
         display_timezone=services.settings.display_timezone,
     )
     made = services.exporter.export(request, progress=reporter, before_finish=reporter.write)

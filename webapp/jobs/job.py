@@ -78,6 +78,21 @@ class Job:
     heartbeat_at: datetime | None = None
     updated_at: datetime | None = None
 
+    @classmethod
+    def queued(
+        cls, user_id: str, kind: str, params: dict[str, Any], now: datetime, job_id: str = ""
+    ) -> Job:
+        """Return a new job of ``kind`` waiting for the worker (a fresh id unless given)."""
+        return cls(
+            user_id=user_id,
+            id=job_id or new_job_id(now),
+            kind=kind,
+            state=State.QUEUED,
+            created_at=now,
+            params=params,
+            progress={"slips": 0, "balances": 0},
+        )
+
     @property
     def unfinished(self) -> bool:
         """Return whether the job is still queued or running (as stored)."""

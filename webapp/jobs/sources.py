@@ -39,49 +39,54 @@ CHANGED = N_("The file changed after it was checked. Please start the restore ag
 TOO_BIG = N_("The file is larger than %(limit)s bytes, the most a restore takes.")
 UNREADABLE = N_("The file could not be read just now. Please try again.")
 
-SourceKind = Literal["archive", "backup", "upload"]
-SOURCE_KINDS: tuple[SourceKind, ...] = ("archive", "backup", "upload")
+#: Where the file comes from: the user's own exports, their automatic backups, or their PC.
+Origin = Literal["archive", "backup", "upload"]
+ORIGINS: tuple[Origin, ...] = ("archive", "backup", "upload")
 
 
 @dataclass(frozen=True)
 class RestoreSource:
     """Which file to restore from: an archive or backup (by id), or an upload (by token)."""
 
-    kind: SourceKind
+    origin: Origin
     #: The archive id, or the upload's token.
     name: str
 
     def key(self, user_id: str) -> str:
         """Return the S3 key to read: always under ``user_id``'s own prefix."""
-        if self.kind == "upload":
+        if self.uploaded:
             return upload_key(user_id, self.name)
         parsed = ArchiveId.parse(self.name)
         if parsed is None:
             raise RestoreError(GONE)
-        prefix = BACKUP_PREFIX if self.kind == "backup" else EXPORT_PREFIX
-        return archive_key(user_id, parsed, prefix)
+        return archive_key(user_id, parsed, self.prefix)
+
+    @property
+    def prefix(self) -> str:
+        """Return where in the bucket an archive or backup lives (not for an upload)."""
+        return BACKUP_PREFIX if self.origin == "backup" else EXPORT_PREFIX
 
     @property
     def uploaded(self) -> bool:
         """Return whether the file is an upload (deleted once restored)."""
-        return self.kind == "upload"
+        return self.origin == "upload"
 
     def to_dict(self) -> dict[str, str]:
         """Return the source as a job record stores it."""
-        if self.kind == "upload":
-            return {"kind": "upload", "token": self.name}
-        return {"kind": self.kind, "archive_id": self.name}
+        if self.uploaded:
+            return {"kind": self.origin, "token": self.name}
+        return {"kind": self.origin, "archive_id": self.name}
 
     @classmethod
     def from_dict(cls, raw: object) -> RestoreSource:
         """Return the source a record stores; refuse (as gone) anything else."""
-        if not isinstance(raw, Mapping) or raw.get("kind") not in SOURCE_KINDS:
+        if not isinstance(raw, Mapping) or raw.get("kind") not in ORIGINS:
             raise RestoreError(GONE)
-        kind: SourceKind = raw["kind"]
-        name = raw.get("token" if kind == "upload" else "archive_id")
+        origin: Origin = raw["kind"]
+        name = raw.get("token" if origin == "upload" else "archive_id")
         if not isinstance(name, str) or not name:
             raise RestoreError(GONE)
-        return cls(kind, name)
+        return cls(origin, name)
 
 
 @contextmanager

@@ -12,9 +12,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import N_, UserError
-from .job import Job, JobError, State, new_job_id
+from .job import Job, JobError, State
 from .kind import Kind, Params
 from .queue import JobMessage
+from .registry import KINDS
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -63,8 +64,6 @@ def submit(
 
     ``jobs`` are the user's jobs if the caller has read them already.
     """
-    from .registry import KINDS
-
     settings, store, now = services.settings, services.jobs, services.now()
     current = store.list(sub) if jobs is None else jobs
     visible = visible_jobs(current, now, stale_after=services.stale_after)
@@ -80,17 +79,7 @@ def submit(
         quota = settings.max_jobs_per_day
         if len(today) >= quota:
             raise TooManyJobs(quota, retry_in=today[-quota] + QUOTA_WINDOW - now)
-    job = store.create(
-        Job(
-            user_id=sub,
-            id=new_job_id(now),
-            kind=kind.name,
-            state=State.QUEUED,
-            created_at=now,
-            params=params.to_dict(),
-            progress={"slips": 0, "balances": 0},
-        )
-    )
+    job = store.create(Job.queued(sub, kind.name, params.to_dict(), now))
     try:
         services.queue.send(JobMessage(user_id=sub, job_id=job.id))
     except JobError:

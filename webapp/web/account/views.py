@@ -22,7 +22,7 @@ from ..auth.forms import MfaForm
 from ..auth.messages import account_message
 from ..auth.sealing import seal, unseal
 from ..context import get_clients
-from .forms import ConfirmForm
+from .forms import ButtonForm
 from .qr import qr_svg
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -67,14 +67,14 @@ def index() -> str | tuple[str, int]:
         _refused(exc)
         message, status = account_message(exc.failure)
         return render_template("account/index.html", enabled=None, problem=message), status
-    return render_template("account/index.html", enabled=enabled, problem=None, form=ConfirmForm())
+    return render_template("account/index.html", enabled=enabled, problem=None, form=ButtonForm())
 
 
 @bp.post("/authenticator/new")
 @login_required
 def start_totp() -> Response | tuple[str, int]:
     """Have Cognito make a new authenticator secret, then show it."""
-    form = ConfirmForm()
+    form = ButtonForm()
     if not form.validate_on_submit():
         return redirect(url_for("account.index"), code=303)
     try:
@@ -124,7 +124,7 @@ def totp() -> Response | tuple[str, int]:
 @login_required
 def disable_totp() -> Response | tuple[str, int]:
     """Ask to confirm, then stop asking for an authenticator code at sign-in."""
-    form = ConfirmForm()
+    form = ButtonForm()
     if not form.validate_on_submit():
         status = 400 if form.is_submitted() else 200
         return render_template("account/disable.html", form=form), status

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 from ..auth import login_required, signed_in_user
 from ..context import services
 from ..downloads import user_contents
-from ..filters import format_day, format_number, page_locale
+from ..formatting import format_day, format_number, page_locale
 from .views import bp
 
 

@@ -35,7 +35,7 @@ from ...archive.errors import InvalidRange
 from ...archive.filters import FIELDS, FilterError, Filters, checked
 from ...archive.manifest import DEFAULT_ENCODING, DEFAULT_FORMATS, CsvEncoding, Format
 from ...jobs.export import ExportParams
-from ..filters import KIND_LABELS
+from ..formatting import KIND_LABELS
 from ..i18n import translate_error
 
 #: The earliest and latest dates the form accepts: four-digit years only, so a

@@ -7,24 +7,34 @@ way the words come from ``job_status``, so the two always say the same.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from flask import flash, get_template_attribute, jsonify, redirect, url_for
 from flask_babel import format_decimal, gettext, ngettext
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
 from ...archive.bucket import ArchiveNotFound
-from ...jobs import backup, preview, restore
+from ...jobs import backup, export, preview, restore
 from ...jobs.contents import contents_by_archive
 from ...jobs.job import Job, State
 from ..auth import login_required, signed_in_user
 from ..context import services
-from ..filters import count_balances, count_slips, format_size, page_locale
+from ..formatting import count_balances, count_slips, format_size, page_locale
 from ..i18n import translate_message
 from .views import bp
 
 
 def _(message: str, **fields: object) -> str:
     return str(gettext(message, **fields))
+
+
+#: The kinds' names for templates (``job.kind == kinds.export``): each is spelled once,
+#: in its own module.
+KINDS = SimpleNamespace(
+    export=export.NAME, backup=backup.NAME, preview=preview.NAME, restore=restore.NAME
+)
+bp.record_once(lambda state: state.app.jinja_env.globals.update(kinds=KINDS))
 
 
 @bp.app_template_global()

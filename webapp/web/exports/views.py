@@ -29,7 +29,7 @@ from ..backups.views import backups_context
 from ..context import get_settings, services
 from ..downloads import download_redirect
 from ..errors import render_error
-from ..filters import format_datetime, page_locale
+from ..formatting import format_datetime, page_locale
 from ..i18n import translate_error
 from .forms import ExportForm, presets
 

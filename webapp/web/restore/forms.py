@@ -56,9 +56,9 @@ class PreviewForm(FlaskForm):  # type: ignore[misc]
     @property
     def chosen(self) -> RestoreSource:
         """Return the file chosen, once ``validate()`` has passed."""
-        kind, _, name = str(self.source.data).partition(":")
+        origin, _, name = str(self.source.data).partition(":")
         return RestoreSource.from_dict(
-            {"kind": kind, ("token" if kind == "upload" else "archive_id"): name}
+            {"kind": origin, ("token" if origin == "upload" else "archive_id"): name}
         )
 
 

@@ -113,7 +113,7 @@ def preview() -> Response | tuple[str, int]:
         found.archives.uploaded_size(upload_key(sub, source.name))
     else:
         # 404 unless it is theirs and still there.
-        (found.backups if source.kind == "backup" else found.archives).find(sub, source.name)
+        found.bucket(source.prefix).find(sub, source.name)
     try:
         job = submit(found, sub, preview_job.KIND, preview_job.PreviewParams(source))
     except TooManyJobs as exc:
@@ -180,7 +180,8 @@ def _render_job(found: Job, form: RestoreForm | None) -> str:
                 undo = services().archives.find(found.user_id, undo_id)
             except ArchiveNotFound:
                 undo = None
-        preview = services().jobs.get(found.user_id, str(found.params.get("preview", "")))
+        checked = RestoreParams.from_dict(found.params).preview
+        preview = services().jobs.get(found.user_id, checked)
     return render_template(
         "restore/job.html",
         job=found,
