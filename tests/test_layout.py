@@ -201,7 +201,8 @@ def test_the_web_app_serves_a_page_without_loading_the_worker_or_xlsxwriter() ->
 
 
 @pytest.mark.parametrize(
-    "module", ["webapp.settings", "webapp.services", "webapp.jobs.worker", "webapp.jobs.dispatcher"]
+    "module",
+    ["webapp.settings", "webapp.services", "webapp.worker_handler", "webapp.dispatcher_handler"],
 )
 def test_the_worker_and_the_dispatcher_load_no_web_framework(module: str) -> None:
     loaded = {name.split(".")[0] for name in _loaded_after(f"import {module}")}

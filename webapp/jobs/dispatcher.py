@@ -1,4 +1,7 @@
-"""The dispatcher function: once a day (EventBridge Scheduler), queue the due backups.
+"""The daily dispatch of automatic backups: queue one backup job per due user.
+
+The dispatcher function (``dispatcher_handler.py``) runs it once a day
+(EventBridge Scheduler); ``flask --app webapp run-schedule`` runs it by hand.
 
 It reads the sparse index of the app table (who is due, see ``schedule``),
 writes one job record per due user (conditional: one per user and day) and
@@ -11,16 +14,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from ..aws import Clients
-from ..services import Services
-from ..settings import Settings
 from . import backup
 from .job import Job, JobExists
 from .queue import JobMessage
 from .schedule import local_day
+
+if TYPE_CHECKING:
+    from ..services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -80,11 +83,3 @@ def event_day(event: dict[str, Any], timezone: str) -> date | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return local_day(parsed, ZoneInfo(timezone))
-
-
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda's entry point."""
-    settings = Settings.from_env()
-    services = Services(settings, Clients(settings))
-    done = run_schedule(services, event_day(event, settings.display_timezone))
-    return {"queued": len(done.queued), "skipped": len(done.skipped)}

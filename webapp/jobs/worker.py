@@ -1,6 +1,7 @@
 """The worker function: SQS messages (batch size 1) into claimed, run and finished jobs.
 
-``serverless.yml`` names ``webapp.jobs.worker.handler``. The worker alone claims
+The worker function's entry point (``worker_handler.py``) hands each SQS event to
+``Worker.handle``. The worker alone claims
 a job (a conditional write: ``queued`` → ``running``), reports its progress,
 stops it when it is cancelled, fails it with a message for the user, and
 finishes it; the job's kind (``registry``) only says what to run. Each record is
@@ -16,17 +17,17 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..aws import Clients
 from ..errors import N_, Stopped, UserError
-from ..services import Services
-from ..settings import Settings
 from .job import Job, JobStopped, State
 from .kind import Kind
 from .queue import JobMessage
 from .registry import KINDS
 from .reporter import REPORT_INTERVAL, Reporter
+
+if TYPE_CHECKING:
+    from ..services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -160,15 +161,3 @@ def _remaining(context: Any) -> Callable[[], float] | None:
     if method is None:
         return None
     return lambda: float(method()) / 1000
-
-
-_worker: Worker | None = None
-
-
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda's entry point: build the worker once per container, then handle the event."""
-    global _worker
-    if _worker is None:
-        settings = Settings.from_env()
-        _worker = Worker(Services(settings, Clients(settings)))
-    return _worker.handle(event, context)
