@@ -21,12 +21,11 @@ from ..archive.bucket import StorageError
 from ..archive.dates import EVERYTHING
 from ..archive.ids import BACKUP_PREFIX
 from .job import iso
-from .kind import Kind, Outcome
+from .kind import JobServices, Kind, Outcome
 from .schedule import FREQUENCIES, Frequency, following_run
 
 if TYPE_CHECKING:
     from ..errors import UserError
-    from ..services import Services
     from ..settings import Settings
     from .job import Job
     from .reporter import Reporter
@@ -61,7 +60,7 @@ class BackupParams:
         return cls(day=date.fromisoformat(str(raw["day"])), frequency=frequency)
 
 
-def run(services: Services, job: Job, params: BackupParams, reporter: Reporter) -> Outcome:
+def run(services: JobServices, job: Job, params: BackupParams, reporter: Reporter) -> Outcome:
     """Back up the user's whole partition, in both formats, under ``backups/``."""
     from ..archive.export import ExportRequest
 
@@ -83,7 +82,7 @@ def run(services: Services, job: Job, params: BackupParams, reporter: Reporter) 
     return Outcome(result, counts={str(t): n for t, n in made.counts.items()}, made=made.key)
 
 
-def done(services: Services, job: Job, params: BackupParams, outcome: Outcome) -> None:
+def done(services: JobServices, job: Job, params: BackupParams, outcome: Outcome) -> None:
     """Record the success, move the schedule on, mail the user, keep only the newest."""
     choices = services.backup_prefs
     choice = choices.get(job.user_id)
@@ -102,7 +101,7 @@ def done(services: Services, job: Job, params: BackupParams, outcome: Outcome) -
         logger.info("backup %s: %d older automatic backups deleted", job.id, len(removed))
 
 
-def failed(services: Services, job: Job, params: BackupParams, error: UserError) -> None:
+def failed(services: JobServices, job: Job, params: BackupParams, error: UserError) -> None:
     """Record the failure (the backup stays due) and mail the user."""
     services.backup_prefs.record(
         job.user_id,
@@ -118,7 +117,7 @@ def failed(services: Services, job: Job, params: BackupParams, error: UserError)
 
 
 def _mail(
-    services: Services, user_id: str, outcome: dict[str, Any], email: str | None = None
+    services: JobServices, user_id: str, outcome: dict[str, Any], email: str | None = None
 ) -> None:
     mailer = services.mailer
     if mailer is None:

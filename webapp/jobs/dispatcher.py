@@ -23,7 +23,7 @@ from .queue import JobMessage
 from .schedule import local_day
 
 if TYPE_CHECKING:
-    from ..services import Services
+    from .kind import JobServices
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class Dispatch:
     skipped: list[str] = field(default_factory=list)
 
 
-def dispatch(services: Services, today: date) -> Dispatch:
+def dispatch(services: JobServices, today: date) -> Dispatch:
     """Queue one backup job for every user due on ``today``; idempotent for a day."""
     now, jobs, choices = services.now(), services.jobs, services.backup_prefs
     job_id = backup.backup_job_id(today)
@@ -60,7 +60,7 @@ def dispatch(services: Services, today: date) -> Dispatch:
     return done
 
 
-def run_schedule(services: Services, today: date | None = None) -> Dispatch:
+def run_schedule(services: JobServices, today: date | None = None) -> Dispatch:
     """Queue the backups due ``today`` (default: today in the display time zone)."""
     zone = ZoneInfo(services.settings.display_timezone)
     day = today or local_day(services.now(), zone)

@@ -22,10 +22,9 @@ from ..archive.manifest import (
     CsvEncoding,
     Format,
 )
-from .kind import Kind, Outcome
+from .kind import JobServices, Kind, Outcome
 
 if TYPE_CHECKING:
-    from ..services import Services
     from .job import Job
     from .reporter import Reporter
 
@@ -82,7 +81,7 @@ class ExportParams:
         )
 
 
-def run(services: Services, job: Job, params: ExportParams, reporter: Reporter) -> Outcome:
+def run(services: JobServices, job: Job, params: ExportParams, reporter: Reporter) -> Outcome:
     """Write the user's archive of the chosen period; remember the filter choices it saw."""
     from ..archive.export import ExportRequest
 

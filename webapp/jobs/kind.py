@@ -18,11 +18,81 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ..archive.bucket import ArchiveBucket
+    from ..archive.export import Exporter
+    from ..archive.signing import Keyring
+    from ..aws import Clients
     from ..errors import UserError
-    from ..services import Services
     from ..settings import Settings
     from .job import Job
+    from .notify import Mailer
+    from .queue import JobQueue
     from .reporter import Reporter
+    from .schedule import BackupPrefsStore
+    from .store import JobStore
+    from .vocabulary import VocabularyStore
+
+
+class JobServices(Protocol):
+    """What jobs use of their deployment: stores, queue, bucket, keys, clock.
+
+    The composition root (``services.Services``) is one; jobs name only this, so
+    ``jobs/`` never imports the root that builds it.
+    """
+
+    settings: Settings
+    clients: Clients
+
+    def now(self) -> datetime:
+        """Return the current moment (aware, UTC)."""
+        ...
+
+    @property
+    def stale_after(self) -> timedelta:
+        """Return how long a running job may be silent before it counts as dead."""
+        ...
+
+    @property
+    def jobs(self) -> JobStore:
+        """Return the job records."""
+        ...
+
+    @property
+    def queue(self) -> JobQueue:
+        """Return the jobs queue."""
+        ...
+
+    @property
+    def backup_prefs(self) -> BackupPrefsStore:
+        """Return the automatic backup choices."""
+        ...
+
+    @property
+    def vocabulary(self) -> VocabularyStore:
+        """Return what the users' exports have seen."""
+        ...
+
+    @property
+    def backups(self) -> ArchiveBucket:
+        """Return the automatic backups."""
+        ...
+
+    @property
+    def keyring(self) -> Keyring:
+        """Return the archive keys."""
+        ...
+
+    @property
+    def exporter(self) -> Exporter:
+        """Return the export engine."""
+        ...
+
+    @property
+    def mailer(self) -> Mailer | None:
+        """Return what mails users, or None without a sender."""
+        ...
 
 
 class Params(Protocol):
@@ -66,12 +136,12 @@ class Kind(Generic[P]):
 
     name: str
     params: type[P]
-    run: Callable[[Services, Job, P, Reporter], Outcome]
+    run: Callable[[JobServices, Job, P, Reporter], Outcome]
     #: Counts toward the user's daily quota (a job the user started, not the schedule).
     counted: bool = True
     #: How long the record lives once finished (the archive list reads old records).
     lifetime: Callable[[Settings], timedelta] = kept_like_exports
     #: Called after the record says done (e.g. move the schedule on, mail the user).
-    done: Callable[[Services, Job, P, Outcome], None] | None = None
+    done: Callable[[JobServices, Job, P, Outcome], None] | None = None
     #: Called after the record says failed with the user's message.
-    failed: Callable[[Services, Job, P, UserError], None] | None = None
+    failed: Callable[[JobServices, Job, P, UserError], None] | None = None

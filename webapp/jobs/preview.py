@@ -10,11 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .kind import Kind, Outcome
+from .kind import JobServices, Kind, Outcome
 from .sources import RestoreSource, opened
 
 if TYPE_CHECKING:
-    from ..services import Services
     from .job import Job
     from .reporter import Reporter
 
@@ -37,7 +36,7 @@ class PreviewParams:
         return cls(source=RestoreSource.from_dict(raw.get("source")))
 
 
-def run(services: Services, job: Job, params: PreviewParams, reporter: Reporter) -> Outcome:
+def run(services: JobServices, job: Job, params: PreviewParams, reporter: Reporter) -> Outcome:
     """Verify the archive and compare it with the user's tables, table by table."""
     from ..archive.restore import RestoreRequest, archive_period, preview
 

@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..archive.dates import DateRange
 from ..archive.errors import RestoreError
 from . import preview
-from .kind import Kind, Outcome
+from .kind import JobServices, Kind, Outcome
 from .sources import GONE, opened
 
 if TYPE_CHECKING:
     from ..archive.export import ExportResult
     from ..archive.restore import TablePlan, TableRestore
-    from ..services import Services
     from .job import Job
     from .reporter import Reporter
 
@@ -55,7 +54,7 @@ class RestoreParams:
         return cls(preview=str(raw.get("preview", "")), mode=mode)
 
 
-def run(services: Services, job: Job, params: RestoreParams, reporter: Reporter) -> Outcome:
+def run(services: JobServices, job: Job, params: RestoreParams, reporter: Reporter) -> Outcome:
     """Restore what the preview checked: before-snapshot first, then write; say what it did."""
     from ..archive.restore import RestoreRequest, restore_archive
 

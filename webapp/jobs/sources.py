@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from ..archive.reader import ArchiveReader
     from ..archive.signing import Keyring
-    from ..services import Services
+    from .kind import JobServices
 
 _CHUNK = 1024 * 1024
 
@@ -91,7 +91,7 @@ class RestoreSource:
 
 @contextmanager
 def opened(
-    services: Services, user_id: str, source: RestoreSource, *, etag: str | None = None
+    services: JobServices, user_id: str, source: RestoreSource, *, etag: str | None = None
 ) -> Iterator[tuple[ArchiveReader, str]]:
     """Download the source and open it as the user's signed archive; yield it and its ETag.
 

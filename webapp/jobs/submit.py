@@ -9,16 +9,13 @@ in any 24 hours. Automatic backups are the dispatcher's, not counted here.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import N_, UserError
 from .job import Job, JobError, State
-from .kind import Kind, Params
+from .kind import JobServices, Kind, Params
 from .queue import JobMessage
 from .registry import KINDS
-
-if TYPE_CHECKING:
-    from ..services import Services
 
 #: A failed job stays on the page this long, so its message is seen.
 SHOW_FAILED_FOR = timedelta(days=1)
@@ -53,7 +50,7 @@ def visible_jobs(jobs: list[Job], now: datetime, *, stale_after: timedelta) -> l
 
 
 def submit(
-    services: Services,
+    services: JobServices,
     sub: str,
     kind: Kind[Any],
     params: Params,

@@ -17,17 +17,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import N_, Stopped, UserError
 from .job import Job, JobStopped, State
-from .kind import Kind
+from .kind import JobServices, Kind
 from .queue import JobMessage
 from .registry import KINDS
 from .reporter import REPORT_INTERVAL, Reporter
-
-if TYPE_CHECKING:
-    from ..services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +35,7 @@ BROKEN = N_("The export failed, so no archive was made. Please try again.")
 class Worker:
     """Runs jobs for one deployment (or the local stack)."""
 
-    def __init__(self, services: Services, *, report_interval: float = REPORT_INTERVAL) -> None:
+    def __init__(self, services: JobServices, *, report_interval: float = REPORT_INTERVAL) -> None:
         self.services = services
         self.report_interval = report_interval
 
