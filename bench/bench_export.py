@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from webapp.archive.dates import DateRange  # noqa: E402
 from webapp.archive.dynamo import iter_pages  # noqa: E402
-from webapp.archive.export import export_archive  # noqa: E402
+from webapp.archive.export import Exporter, ExportRequest  # noqa: E402
 from webapp.aws import Clients  # noqa: E402
 from webapp.local.resources import create_bucket  # noqa: E402
 from webapp.local.stack import BUCKET, REGION, fake_credentials, start_moto  # noqa: E402
@@ -101,14 +101,7 @@ def item_size(item: dict[str, Any]) -> int:
 
 def run_ours(dynamodb: Any, s3: Any) -> int:
     """Export with our engine; return the archive's size."""
-    result = export_archive(
-        dynamodb=dynamodb,
-        s3=s3,
-        bucket=BUCKET,
-        tables=TABLE_NAMES,
-        sub=SUB,
-        date_range=RANGE,
-    )
+    result = Exporter(dynamodb, TABLE_NAMES, s3, BUCKET).export(ExportRequest(SUB, RANGE))
     return result.size
 
 
@@ -146,15 +139,8 @@ def run_article(dynamodb: Any, s3: Any) -> int:
 
 def run_xlsx(dynamodb: Any, s3: Any) -> int:
     """Export with our engine as the Excel workbook only (constant_memory, via a temp file)."""
-    result = export_archive(
-        dynamodb=dynamodb,
-        s3=s3,
-        bucket=BUCKET,
-        tables=TABLE_NAMES,
-        sub=SUB,
-        date_range=RANGE,
-        formats=frozenset({"xlsx"}),
-    )
+    request = ExportRequest(SUB, RANGE, formats=frozenset({"xlsx"}))
+    result = Exporter(dynamodb, TABLE_NAMES, s3, BUCKET).export(request)
     return result.size
 
 

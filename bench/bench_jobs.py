@@ -34,11 +34,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from bench_export import SUB, TABLE_NAMES, MemoryDynamoDB  # noqa: E402
 
 from webapp.archive.dates import DateRange  # noqa: E402
-from webapp.archive.export import export_archive  # noqa: E402
+from webapp.archive.export import Exporter, ExportRequest  # noqa: E402
 from webapp.aws import Clients  # noqa: E402
 from webapp.jobs.queue import JobMessage, JobQueue  # noqa: E402
-from webapp.jobs.records import Job, State, new_job_id  # noqa: E402
-from webapp.jobs.runner import EXPORT  # noqa: E402
+from webapp.jobs.job import Job, State, new_job_id  # noqa: E402
+from webapp.jobs.reporter import EXPORT  # noqa: E402
 from webapp.jobs.store import JobStore  # noqa: E402
 from webapp.local.stack import fake_credentials, provision  # noqa: E402
 from webapp.local.worker import LocalWorker  # noqa: E402
@@ -93,14 +93,8 @@ threading.Event().wait()
 
 def run_direct(clients: Clients, memory: MemoryDynamoDB, bucket: str) -> float:
     started = time.perf_counter()
-    export_archive(
-        dynamodb=memory,  # type: ignore[arg-type]
-        s3=clients.s3,
-        bucket=bucket,
-        tables=TABLE_NAMES,
-        sub=SUB,
-        date_range=RANGE,
-    )
+    exporter = Exporter(memory, TABLE_NAMES, clients.s3, bucket)  # type: ignore[arg-type]
+    exporter.export(ExportRequest(SUB, RANGE))
     return time.perf_counter() - started
 
 

@@ -62,7 +62,8 @@ from webapp.archive.manifest import (  # noqa: E402
     TableEntry,
     data_file,
 )
-from webapp.archive.restore import TableRestore, open_archive, plan_restore, write_table  # noqa: E402
+from webapp.archive.reader import open_archive  # noqa: E402
+from webapp.archive.restore import RestoreRequest, TableRestore, restore_archive  # noqa: E402
 from webapp.archive.signing import SIGNATURE_NAME, SigningKey, StaticKeyring, sign  # noqa: E402
 from webapp.aws import Clients  # noqa: E402
 from webapp.local.resources import create_table  # noqa: E402
@@ -133,8 +134,8 @@ def restore(dynamodb: Any, path: Path) -> TableRestore:
     """Restore as the restore job does once downloaded; return the slips table's result."""
     with open_archive(path) as reader:
         reader.check_signature(StaticKeyring(KEY))
-        plans = plan_restore(dynamodb=dynamodb, archive=reader, tables=TABLE_NAMES, as_user=SUB)
-        results = {plan.table: write_table(dynamodb, reader, plan) for plan in plans}
+        request = RestoreRequest(as_user=SUB)
+        results = restore_archive(reader, request, dynamodb=dynamodb, tables=TABLE_NAMES).tables
     return results["slips"]
 
 

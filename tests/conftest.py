@@ -13,10 +13,11 @@ from support import AuthActions
 
 from webapp import create_app
 from webapp.aws import Clients
-from webapp.cognito import create_user
+from webapp.identity.cognito import create_user
 from webapp.local.demo import DEMO_PASSWORD
 from webapp.local.stack import fake_credentials, provision, start_moto
 from webapp.local.worker import LocalWorker
+from webapp.services import Services
 from webapp.settings import Settings
 from webapp.web.auth.session import User
 
@@ -46,9 +47,15 @@ def clients(settings: Settings) -> Clients:
 
 
 @pytest.fixture
-def worker(settings: Settings, clients: Clients) -> LocalWorker:
+def services(settings: Settings, clients: Clients) -> Services:
+    """Return the stores, queue and buckets on those clients (the production wiring)."""
+    return Services(settings, clients)
+
+
+@pytest.fixture
+def worker(services: Services) -> LocalWorker:
     """Return the local stand-in for Lambda's SQS trigger; ``drain()`` runs queued jobs."""
-    return LocalWorker(settings, clients)
+    return LocalWorker(services)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from webapp.aws import Clients
-from webapp.cognito import Failure
+from webapp.identity.cognito import Failure
 from webapp.local.demo import DEMO_PASSWORD
 from webapp.settings import Settings
 from webapp.web.auth.views import MESSAGES
@@ -313,7 +313,7 @@ def reset_codes(app: Flask) -> list[str]:
     listens on the app's own Cognito client (botocore's public event hooks).
     """
     codes: list[str] = []
-    clients: Clients = app.extensions["kakeibo.clients"]
+    clients: Clients = app.extensions["kakeibo.services"].clients
 
     def keep(http_response: Any, **_: Any) -> None:
         code = http_response.headers.get("x-moto-forgot-password-confirmation-code")
@@ -322,3 +322,28 @@ def reset_codes(app: Flask) -> list[str]:
 
     clients.cognito.meta.events.register("after-call.cognito-idp.ForgotPassword", keep)
     return codes
+
+
+#: Which of an export's settings belong to the engine (``Exporter``), the request
+#: (``ExportRequest``) or the one call (``Exporter.export``).
+_EXPORTER = {"dynamodb", "tables", "s3", "bucket", "signing_key", "part_size", "page_limit"}
+_CALL = {"progress", "before_finish", "now"}
+
+
+def run_export(**arguments: Any) -> Any:
+    """Run the export engine with its settings given flat, as the tests list them.
+
+    ``date_range`` is the request's ``period``; everything else keeps its name.
+    """
+    from webapp.archive.export import Exporter, ExportRequest
+
+    if "date_range" in arguments:
+        arguments["period"] = arguments.pop("date_range")
+    if "formats" in arguments:
+        arguments["formats"] = frozenset(arguments["formats"])
+    if arguments.get("filters") is None:
+        arguments.pop("filters", None)
+    engine = {k: v for k, v in arguments.items() if k in _EXPORTER}
+    call = {k: v for k, v in arguments.items() if k in _CALL}
+    request = {k: v for k, v in arguments.items() if k not in _EXPORTER | _CALL}
+    return Exporter(**engine).export(ExportRequest(**request), **call)

@@ -77,7 +77,7 @@ def test_create_user_rejects_a_malformed_email_and_writes_nothing(
 
 
 def test_create_user_reports_other_cognito_errors_clearly(app: Flask) -> None:
-    app_clients: Clients = app.extensions["kakeibo.clients"]
+    app_clients: Clients = app.extensions["kakeibo.services"].clients
     with Stubber(app_clients.cognito) as stub:
         stub.add_client_error(
             "admin_create_user",

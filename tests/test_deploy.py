@@ -32,7 +32,7 @@ import pytest
 from support import make_v2_event
 
 from webapp.aws import Clients
-from webapp.cognito import create_user
+from webapp.identity.cognito import create_user
 from webapp.local.stack import provision
 from webapp.model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA
 from webapp.settings import REQUIRED, Settings
@@ -541,7 +541,7 @@ def test_worker_runs_jobs_from_the_queue_for_up_to_15_minutes(template: dict[str
     queue = template["Resources"]["JobsQueue"]["Properties"]
     dead_letter = template["Resources"]["JobsDeadLetterQueue"]["Properties"]
 
-    assert worker["Handler"] == "webapp.jobs.worker.handler"
+    assert worker["Handler"] == "webapp.worker_handler.handler"
     assert worker["Code"] == _function(template)["Properties"]["Code"]  # the same zip
     assert 29 < worker["Timeout"] <= 900
     # /tmp holds the Excel workbook's sheet XML (~610 MB at Excel's row limit).
@@ -956,7 +956,7 @@ def test_the_dispatcher_runs_daily_in_the_display_time_zone_with_least_rights(
         (["sqs:SendMessage"], {"Fn::GetAtt": ["JobsQueue", "Arn"]}, None),
     ]
     function = _function(template, "Dispatcher")["Properties"]
-    assert function["Handler"] == "webapp.jobs.dispatcher.handler"
+    assert function["Handler"] == "webapp.dispatcher_handler.handler"
 
 
 @pytest.mark.parametrize("role", ["WebRole", "WorkerRole", "DispatcherRole", "SchedulerRole"])

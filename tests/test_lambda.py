@@ -116,7 +116,7 @@ def _import_handler() -> ModuleType:
 def test_handler_reads_the_secret_once_per_container(lambda_env: str, clients: Clients) -> None:
     entry = _import_handler()
     assert entry.app.secret_key == lambda_env
-    app_clients: Clients = entry.app.extensions["kakeibo.clients"]
+    app_clients: Clients = entry.app.extensions["kakeibo.services"].clients
     reads: list[str] = []
     app_clients.ssm.meta.events.register(
         "before-call.ssm.GetParameter", lambda **kwargs: reads.append("read")
@@ -130,7 +130,7 @@ def test_handler_reads_the_secret_once_per_container(lambda_env: str, clients: C
     assert reads == []
     assert entry.app.secret_key == lambda_env
     # The hook does see a read when one happens.
-    read_secret_key(entry.app.extensions["kakeibo.settings"], app_clients)
+    read_secret_key(entry.app.extensions["kakeibo.services"].settings, app_clients)
     assert reads == ["read"]
 
 

@@ -17,10 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from webapp.aws import Clients
-from webapp.cognito import create_user
-from webapp.local.demo import DEMO_PASSWORD
-from webapp.settings import Settings
-from webapp.tokens import (
+from webapp.identity.cognito import create_user
+from webapp.identity.tokens import (
     Identity,
     TokenError,
     jwks_client,
@@ -28,6 +26,8 @@ from webapp.tokens import (
     make_jwks_client,
     verify_id_token,
 )
+from webapp.local.demo import DEMO_PASSWORD
+from webapp.settings import Settings
 
 ISSUER = "https://cognito-idp.ap-northeast-1.amazonaws.com/ap-northeast-1_test"
 CLIENT_ID = "test-client-id"

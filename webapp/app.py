@@ -5,18 +5,28 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from .aws import Clients
 from .secret_key import read_secret_key
-from .settings import Settings
+from .services import Services
+from .settings import ConfigError, Settings
+from .web.context import SERVICES
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app for ``settings`` (read from the environment when omitted)."""
-    settings = settings or Settings.from_env()
+    try:
+        return _build(settings or Settings.from_env())
+    except ConfigError as exc:
+        # Under ``flask --app webapp <command>``: the message alone, no traceback.
+        if click.get_current_context(silent=True) is not None:
+            raise click.ClickException(str(exc)) from None
+        raise
+
+
+def _build(settings: Settings) -> Flask:
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
-    clients = Clients(settings)
+    services = Services(settings)
     app.config.update(
-        SECRET_KEY=settings.secret_key or read_secret_key(settings, clients),
+        SECRET_KEY=settings.secret_key or read_secret_key(settings, services.clients),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=not settings.local,
@@ -27,10 +37,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         BABEL_DEFAULT_LOCALE=settings.default_locale,
         BABEL_DEFAULT_TIMEZONE=settings.display_timezone,
     )
-    app.extensions["kakeibo.settings"] = settings
-    app.extensions["kakeibo.clients"] = clients
+    app.extensions[SERVICES] = services
     register_extensions(app)
-    register_filters(app, settings)
+    register_formatting(app, settings)
     register_blueprints(app)
     register_errorhandlers(app)
     register_security(app)
@@ -47,9 +56,9 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
 
 
-def register_filters(app: Flask, settings: Settings) -> None:
+def register_formatting(app: Flask, settings: Settings) -> None:
     """Install the templates' formatting filters (sizes, counts, local times)."""
-    from .web.filters import register
+    from .web.formatting import register
 
     register(app, settings.display_timezone)
 

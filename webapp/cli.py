@@ -8,15 +8,23 @@ from __future__ import annotations
 import re
 import secrets
 import string
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask.cli import with_appcontext
 
 from .aws import error_code, error_reason
 from .model import TABLES, TableName
-from .web.context import get_clients, get_settings
+from .web.context import get_clients, get_settings, services
+
+if TYPE_CHECKING:
+    from .archive.compare import TableDiff
+    from .archive.reader import ArchiveReader
+    from .archive.restore import RestoreRequest, TablePlan, TableRestore
 
 #: A pragmatic shape check; Cognito itself has the last word on the address.
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -42,7 +50,7 @@ def create_user_command(email: str) -> None:
     """Create a Cognito user for EMAIL with a temporary password."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from .cognito import create_user
+    from .identity.cognito import create_user
 
     email = email.strip()
     if len(email) > 254 or not EMAIL.fullmatch(email):
@@ -106,70 +114,28 @@ def restore(
     """Restore an archive's DynamoDB JSON into the tables, after verifying all of it."""
     # Imported here: every app (a Lambda container too) registers this command,
     # but only the CLI runs it.
-    from .archive.restore import (
-        RestoreError,
-        WriteError,
-        open_archive,
-        plan_restore,
-        preview_table,
-        write_table,
-    )
-    from .archive.signing import SignatureError
-    from .secret_key import archive_keyring
+    from .archive.errors import RestoreError, WriteError
+    from .archive.reader import open_archive
+    from .archive.restore import RestoreRequest, preview, restore_archive
 
-    settings = get_settings()
-    clients = get_clients()
-    dynamodb = clients.dynamodb
+    settings, clients = get_settings(), get_clients()
+    request = RestoreRequest(replace=replace, only=[table] if table else None, as_user=as_user)
     try:
-        with open_archive(archive_path) as archive:
-            manifest = archive.manifest
-            try:
-                archive.check_signature(archive_keyring(settings, clients))
-                signed = True
-            except SignatureError as exc:
-                if as_user is None:
-                    raise RestoreError(
-                        f"{exc}; if you know where it comes from, name the user to write it "
-                        "as with --as-user SUB"
-                    ) from None
-                signed = False
-            plans = plan_restore(
-                dynamodb=dynamodb,
-                archive=archive,
-                tables=settings.data_tables,
-                only=[table] if table else None,
-                as_user=as_user,
-                replace=replace,
-            )
-            click.echo(
-                f"Archive of user {manifest.user_sub}, {manifest.range_start} to "
-                f"{manifest.range_end}, created {manifest.created_at}: verified"
-                + (", signed." if signed else " (NOT signed by this installation).")
-            )
-            if as_user is not None:
-                click.echo(
-                    f"Items {'would be' if dry_run else 'will be'} written as user {as_user}."
-                )
-            mode = "replace" if replace else "merge"
-            for plan in plans:
-                diff = preview_table(dynamodb, archive, plan)
-                extra = "deleted" if replace else "kept"
-                click.echo(
-                    f"{plan.table}: {diff.archived} in the archive: {diff.new} new, "
-                    f"{diff.changed} changed, {diff.unchanged} unchanged; {diff.extra} only in "
-                    f"the table {'would be ' if dry_run else 'to be '}{extra} ({mode})"
-                )
-                if dry_run:
-                    continue
-                total = diff.new + diff.changed + (diff.extra if replace else 0)
-                label = f"{plan.table} -> {plan.target}"
-                with click.progressbar(length=total, label=label) as bar:
-                    done = write_table(
-                        dynamodb, archive, plan, replace=replace, progress=bar.update
-                    )
-                click.echo(
-                    f"{plan.table}: {done.written} written, {done.deleted} deleted, "
-                    f"{done.unchanged} unchanged in {plan.target}"
+        with open_archive(archive_path) as reader:
+            report = _RestoreReport(request, dry_run, _header(reader, as_user, dry_run))
+            if dry_run:
+                for plan, diff in preview(
+                    reader, request, dynamodb=clients.dynamodb, tables=settings.data_tables
+                ):
+                    report.planned(plan, diff)
+            else:
+                restore_archive(
+                    reader,
+                    request,
+                    dynamodb=clients.dynamodb,
+                    tables=settings.data_tables,
+                    planned=report.planned,
+                    writing=report.writing,
                 )
     except WriteError as exc:
         raise click.ClickException(str(exc)) from None
@@ -177,6 +143,64 @@ def restore(
         raise click.ClickException(f"{exc}. Nothing was written.") from None
     if dry_run:
         click.echo("Dry run: nothing was written.")
+
+
+def _header(reader: ArchiveReader, as_user: str | None, dry_run: bool) -> list[str]:
+    """Check the signature (or take ``--as-user``'s word); return the lines that say so."""
+    from .archive.errors import RestoreError
+    from .archive.signing import SignatureError
+
+    manifest = reader.manifest
+    try:
+        reader.check_signature(services().keyring)
+        signed = True
+    except SignatureError as exc:
+        if as_user is None:
+            raise RestoreError(
+                f"{exc}; if you know where it comes from, name the user to write it "
+                "as with --as-user SUB"
+            ) from None
+        signed = False
+    header = [
+        f"Archive of user {manifest.user_sub}, {manifest.range_start} to "
+        f"{manifest.range_end}, created {manifest.created_at}: verified"
+        + (", signed." if signed else " (NOT signed by this installation).")
+    ]
+    if as_user is not None:
+        header.append(f"Items {'would be' if dry_run else 'will be'} written as user {as_user}.")
+    return header
+
+
+@dataclass
+class _RestoreReport:
+    """What the restore command prints: the plan of each table, then a bar while it writes."""
+
+    request: RestoreRequest
+    dry_run: bool
+    #: Printed once the archive is verified, before the first table's plan.
+    header: list[str]
+
+    def planned(self, plan: TablePlan, diff: TableDiff) -> None:
+        """Print what restoring one table would do."""
+        while self.header:
+            click.echo(self.header.pop(0))
+        mode, extra = ("replace", "deleted") if self.request.replace else ("merge", "kept")
+        click.echo(
+            f"{plan.table}: {diff.archived} in the archive: {diff.new} new, "
+            f"{diff.changed} changed, {diff.unchanged} unchanged; {diff.extra} only in "
+            f"the table {'would be ' if self.dry_run else 'to be '}{extra} ({mode})"
+        )
+
+    @contextmanager
+    def writing(self, plan: TablePlan, done: TableRestore) -> Iterator[Callable[[int], None]]:
+        """Show a progress bar while one table is written, then what was written."""
+        label = f"{plan.table} -> {plan.target}"
+        with click.progressbar(length=done.written + done.deleted, label=label) as bar:
+            yield bar.update
+        click.echo(
+            f"{plan.table}: {done.written} written, {done.deleted} deleted, "
+            f"{done.unchanged} unchanged in {plan.target}"
+        )
 
 
 @click.command("run-schedule")
@@ -192,5 +216,5 @@ def run_schedule_command(today: Any) -> None:
     from .jobs.dispatcher import run_schedule
 
     day = today.date() if today is not None else None
-    done = run_schedule(get_settings(), get_clients(), day)
+    done = run_schedule(services(), day)
     click.echo(f"Automatic backups: {len(done.queued)} queued, {len(done.skipped)} already queued.")

@@ -7,8 +7,6 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import click
-
 from .model import TableName
 
 #: Settings a deployment must set, by environment name.
@@ -27,11 +25,11 @@ MAX_DOWNLOAD_URL_EXPIRY = 300
 LOCALES = ("ja", "en")
 
 
-class ConfigError(click.ClickException):
+class ConfigError(Exception):
     """A setting is missing or invalid; the message names it.
 
-    A ClickException, so ``flask --app webapp <command>`` prints just the message
-    (and exits 1) instead of a traceback; Lambda's init log shows it as is.
+    The ``flask --app webapp`` commands print just the message (see ``cli``);
+    Lambda's init log shows it as is.
     """
 
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
-from support import Spy, leftovers, require_tool
+from support import Spy, leftovers, require_tool, run_export
 
 from webapp.archive.dates import DateRange, check_range
 from webapp.archive.errors import ExportError, InvalidRange
-from webapp.archive.export import ExportResult, export_archive
+from webapp.archive.export import ExportResult
 from webapp.archive.ids import ArchiveId, parse_key, user_prefix
 from webapp.archive.upload import MIN_PART_SIZE
 from webapp.aws import Clients
@@ -82,7 +82,7 @@ def export(clients: Clients, settings: Settings, sub: str = ALICE, **options: An
         "now": NOW,
     }
     arguments.update(options)
-    return export_archive(**arguments)
+    return run_export(**arguments)
 
 
 def fetch(clients: Clients, settings: Settings, key: str) -> zipfile.ZipFile:

@@ -15,13 +15,14 @@ from flask import Flask
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from support import run_export
 
 from webapp.archive.dates import DateRange
 from webapp.archive.errors import RestoreError
-from webapp.archive.export import export_archive
 from webapp.archive.filters import MAX_VALUES, FilterError, Filters
 from webapp.archive.manifest import ManifestError, parse_manifest
-from webapp.archive.restore import open_archive, restore_archive
+from webapp.archive.reader import open_archive
+from webapp.archive.restore import RestoreRequest, restore_archive
 from webapp.aws import Clients
 from webapp.jobs.vocabulary import VocabularyStore
 from webapp.settings import Settings
@@ -62,7 +63,7 @@ def _tables(settings: Settings) -> dict[str, str]:
 
 
 def _export(clients: Clients, settings: Settings, sub: str, filters: Filters, **more: Any) -> Any:
-    return export_archive(
+    return run_export(
         dynamodb=clients.dynamodb,
         s3=clients.s3,
         bucket=settings.export_bucket,
@@ -168,7 +169,7 @@ def test_the_filter_rides_on_the_one_key_query_per_table_never_a_scan(
     recorder = _Recorder(clients.dynamodb)
     filters = Filters(accounts=frozenset({"cash", "card"}), kinds=frozenset({"expense"}))
 
-    export_archive(
+    run_export(
         dynamodb=recorder,  # type: ignore[arg-type]
         s3=clients.s3,
         bucket=settings.export_bucket,
@@ -201,7 +202,7 @@ def test_an_unfiltered_export_sends_no_filter_and_records_none(
 ) -> None:
     sub = str(uuid.uuid4())
     recorder = _Recorder(clients.dynamodb)
-    result = export_archive(
+    result = run_export(
         dynamodb=recorder,  # type: ignore[arg-type]
         s3=clients.s3,
         bucket=settings.export_bucket,
@@ -295,13 +296,21 @@ def test_a_filtered_archive_is_never_replaced_only_merged(
 
     with open_archive(path) as archive, pytest.raises(RestoreError) as refused:
         restore_archive(
-            dynamodb=clients.dynamodb, archive=archive, tables=_tables(settings), replace=True
+            archive,
+            RestoreRequest(replace=True),
+            dynamodb=clients.dynamodb,
+            tables=_tables(settings),  # type: ignore[arg-type]
         )
     assert "merging" in str(refused.value) and "accounts: cash" in str(refused.value)
     assert _slip_keys(clients, settings, sub) == before  # nothing written, nothing deleted
 
     with open_archive(path) as archive:
-        done = restore_archive(dynamodb=clients.dynamodb, archive=archive, tables=_tables(settings))
+        done = restore_archive(
+            archive,
+            RestoreRequest(),
+            dynamodb=clients.dynamodb,
+            tables=_tables(settings),  # type: ignore[arg-type]
+        ).tables
     assert done["slips"].written == 1
     assert _slip_keys(clients, settings, sub) == sorted([cash["sk"]["S"], card["sk"]["S"]])
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import openpyxl
 import pytest
-from support import leftovers
+from support import leftovers, run_export
 
 from webapp.archive import workbook
 from webapp.archive.dates import DateRange
 from webapp.archive.errors import ExportError, RestoreError
-from webapp.archive.export import ExportResult, export_archive
+from webapp.archive.export import ExportResult
 from webapp.archive.reader import open_archive
 from webapp.archive.workbook import MAX_DATA_ROWS, WORKBOOK_NAME, TooManyRows, check_rows
 from webapp.aws import Clients
@@ -85,7 +85,7 @@ def seeded(clients: Clients, settings: Settings) -> None:
 
 
 def export(clients: Clients, settings: Settings, **options: Any) -> ExportResult:
-    return export_archive(
+    return run_export(
         dynamodb=clients.dynamodb,
         s3=clients.s3,
         bucket=settings.export_bucket,

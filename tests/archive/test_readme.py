@@ -10,11 +10,11 @@ from datetime import UTC, date, datetime
 from webapp.archive.ids import ArchiveId
 from webapp.archive.readme import SEPARATOR, render_readme
 from webapp.aws import Clients
+from webapp.jobs import export
+from webapp.jobs.job import Job, State, new_job_id
 from webapp.jobs.queue import JobMessage, JobQueue
-from webapp.jobs.records import Job, State, new_job_id
-from webapp.jobs.runner import EXPORT
-from webapp.jobs.store import JobStore
 from webapp.local.worker import LocalWorker
+from webapp.services import Services
 from webapp.settings import Settings
 
 ARCHIVE = ArchiveId(
@@ -79,14 +79,14 @@ def test_the_worker_writes_readme_times_in_the_display_time_zone(
     clients: Clients, settings: Settings
 ) -> None:
     paris = replace(settings, display_timezone="Europe/Paris")
-    store = JobStore(clients.dynamodb, paris.app_table)
+    store = Services(paris, clients).jobs
     sub = "readme-zone-user"
     created = datetime.now(UTC)
     job = store.create(
         Job(
             user_id=sub,
             id=new_job_id(created),
-            kind=EXPORT,
+            kind=export.NAME,
             state=State.QUEUED,
             created_at=created,
             params={"start": "2025-01-01", "end": "2025-12-31", "formats": ["json"]},
@@ -94,7 +94,7 @@ def test_the_worker_writes_readme_times_in_the_display_time_zone(
         )
     )
     JobQueue(clients.sqs, paris.jobs_queue_url).send(JobMessage(sub, job.id))
-    assert LocalWorker(paris, clients).drain() == 1
+    assert LocalWorker(Services(paris, clients)).drain() == 1
     done = store.get(sub, job.id)
     assert done is not None and done.state is State.DONE, done
     listed = clients.s3.list_objects_v2(Bucket=paris.export_bucket, Prefix=f"exports/{sub}/")

@@ -32,7 +32,7 @@ from webapp.archive.dynamo import put_items
 from webapp.archive.errors import RestoreError, WriteError
 from webapp.archive.manifest import FORMAT_NAME, MANIFEST_NAME, README_NAME, data_file
 from webapp.archive.reader import open_archive
-from webapp.archive.restore import plan_restore, restore_archive
+from webapp.archive.restore import RestoreRequest, plan_restore, restore_archive
 from webapp.archive.signing import SIGNATURE_NAME, SigningKey, sign
 from webapp.aws import Clients
 from webapp.local.demo import write_items
@@ -470,7 +470,9 @@ def test_restore_archive_writes_exactly_the_archived_items(
 ) -> None:
     targets = {"slips": settings.slips_table, "balances": settings.balances_table}
     with open_archive(good_zip) as archive:
-        done = restore_archive(dynamodb=clients.dynamodb, archive=archive, tables=targets)
+        done = restore_archive(
+            archive, RestoreRequest(), dynamodb=clients.dynamodb, tables=targets
+        ).tables
     assert {table: (r.new, r.written, r.deleted) for table, r in done.items()} == {
         "slips": (30, 30, 0),
         "balances": (3, 3, 0),
@@ -486,7 +488,7 @@ def test_plan_restore_verifies_and_counts_without_writing(
     targets = {"slips": settings.slips_table, "balances": settings.balances_table}
     with open_archive(good_zip) as archive:
         plans = plan_restore(
-            dynamodb=clients.dynamodb, archive=archive, tables=targets, only=["balances"]
+            archive, RestoreRequest(only=["balances"]), dynamodb=clients.dynamodb, tables=targets
         )
     assert [(p.table, p.target, p.items) for p in plans] == [
         ("balances", settings.balances_table, 3)
@@ -854,7 +856,7 @@ def test_restore_command_refuses_a_missing_dynamodb_table(
 def test_restore_command_reports_a_write_failure_part_way(
     restore: Callable[..., Any], app: Flask, good_zip: Path, settings: Settings
 ) -> None:
-    dynamodb = app.extensions["kakeibo.clients"].dynamodb
+    dynamodb = app.extensions["kakeibo.services"].clients.dynamodb
     described = {"Table": {"KeySchema": KEY_SCHEMA}}
     stubber = Stubber(dynamodb)
     stubber.add_response("describe_table", described, {"TableName": settings.slips_table})

@@ -22,12 +22,13 @@ from flask import Flask
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from support import run_export
 
 from webapp.archive.dates import DateRange
-from webapp.archive.export import ExportResult, export_archive
+from webapp.archive.export import ExportResult
 from webapp.archive.manifest import MANIFEST_NAME, data_file
 from webapp.archive.reader import open_archive
-from webapp.archive.restore import restore_archive
+from webapp.archive.restore import RestoreRequest, restore_archive
 from webapp.aws import Clients
 from webapp.local.demo import iter_balances, iter_slips, write_items
 from webapp.model import TABLES, TableName
@@ -47,7 +48,7 @@ def targets(settings: Settings) -> dict[TableName, str]:
 
 def export(clients: Clients, settings: Settings, sub: str, **options: Any) -> ExportResult:
     """Export ``sub``'s year 2025 with the real engine."""
-    return export_archive(
+    return run_export(
         dynamodb=clients.dynamodb,
         s3=clients.s3,
         bucket=settings.export_bucket,
@@ -253,7 +254,9 @@ def test_export_delete_restore_gives_back_every_item_exactly(
         delete_user(clients, names[table], sub)
 
     with open_archive(io.BytesIO(raw)) as archive:
-        written = restore_archive(dynamodb=clients.dynamodb, archive=archive, tables=names)
+        written = restore_archive(
+            archive, RestoreRequest(), dynamodb=clients.dynamodb, tables=names
+        ).tables
 
     assert {table: done.written for table, done in written.items()} == {
         "slips": len(slips),

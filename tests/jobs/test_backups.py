@@ -18,18 +18,17 @@ from support import csrf_token
 from webapp.archive.dynamo import put_items
 from webapp.archive.ids import BACKUP_PREFIX, ArchiveId, archive_key
 from webapp.aws import Clients
-from webapp.jobs.backups import (
+from webapp.jobs.backup import backup_job_id
+from webapp.jobs.dispatcher import dispatch, event_day, run_schedule
+from webapp.jobs.job import State
+from webapp.jobs.schedule import (
     BackupPrefsStore,
-    backup_job_id,
-    dispatch,
     following_run,
     local_day,
 )
-from webapp.jobs.dispatcher import event_day, run_schedule
-from webapp.jobs.queue import JobQueue
-from webapp.jobs.records import State
 from webapp.jobs.store import JobStore
 from webapp.local.worker import LocalWorker
+from webapp.services import Services
 from webapp.settings import Settings
 from webapp.web.auth.session import User
 
@@ -38,13 +37,13 @@ TODAY = date(2026, 12, 3)
 
 
 @pytest.fixture
-def prefs(clients: Clients, settings: Settings) -> BackupPrefsStore:
-    return BackupPrefsStore(clients.dynamodb, settings.app_table)
+def prefs(services: Services) -> BackupPrefsStore:
+    return services.backup_prefs
 
 
 @pytest.fixture
-def store(clients: Clients, settings: Settings) -> JobStore:
-    return JobStore(clients.dynamodb, settings.app_table)
+def store(services: Services) -> JobStore:
+    return services.jobs
 
 
 def _waiting(clients: Clients, settings: Settings) -> int:
@@ -130,14 +129,17 @@ def test_a_success_after_turning_off_leaves_it_off(prefs: BackupPrefsStore) -> N
 
 
 def test_dispatching_twice_on_one_day_queues_nothing_more(
-    prefs: BackupPrefsStore, store: JobStore, clients: Clients, settings: Settings
+    prefs: BackupPrefsStore,
+    store: JobStore,
+    services: Services,
+    clients: Clients,
+    settings: Settings,
 ) -> None:
     for user in ("u1", "u2"):
         prefs.choose(user, "weekly", today=TODAY, email=None)
-    queue = JobQueue(clients.sqs, settings.jobs_queue_url)
 
-    first = dispatch(TODAY, prefs=prefs, jobs=store, queue=queue)
-    second = dispatch(TODAY, prefs=prefs, jobs=store, queue=queue)
+    first = dispatch(services, TODAY)
+    second = dispatch(services, TODAY)
 
     assert sorted(first.queued) == ["u1", "u2"] and first.skipped == []
     assert second.queued == [] and sorted(second.skipped) == ["u1", "u2"]
@@ -147,13 +149,12 @@ def test_dispatching_twice_on_one_day_queues_nothing_more(
 
 
 def test_an_unfinished_backup_of_yesterday_is_not_queued_again(
-    prefs: BackupPrefsStore, store: JobStore, clients: Clients, settings: Settings
+    prefs: BackupPrefsStore, services: Services, clients: Clients, settings: Settings
 ) -> None:
     prefs.choose("u1", "weekly", today=TODAY, email=None)
-    queue = JobQueue(clients.sqs, settings.jobs_queue_url)
-    dispatch(TODAY, prefs=prefs, jobs=store, queue=queue)
+    dispatch(services, TODAY)
     # Still queued the next day (the worker is behind): nothing new.
-    tomorrow = dispatch(TODAY + timedelta(days=1), prefs=prefs, jobs=store, queue=queue)
+    tomorrow = dispatch(services, TODAY + timedelta(days=1))
     assert tomorrow.queued == [] and tomorrow.skipped == ["u1"]
     assert _waiting(clients, settings) == 1
 
@@ -190,7 +191,7 @@ def test_a_backup_holds_the_whole_partition_and_moves_the_next_run_on(
         [{"user_id": {"S": sub}, "sk": {"S": "1999-12-31#cash"}, "balance": {"N": "1"}}],
     )
     prefs.choose(sub, "monthly", today=TODAY, email=None)
-    run_schedule(settings, clients, TODAY)
+    run_schedule(Services(settings, clients), TODAY)
     worker.drain()
 
     job = store.get(sub, backup_job_id(TODAY))
@@ -239,7 +240,7 @@ def test_retention_keeps_exactly_the_newest_and_never_touches_exports(
     clients.s3.put_object(Bucket=settings.export_bucket, Key=other, Body=b"PK")
 
     prefs.choose(sub, "weekly", today=TODAY, email=None)
-    run_schedule(settings, clients, TODAY)
+    run_schedule(Services(settings, clients), TODAY)
     worker.drain()
 
     job = store.get(sub, backup_job_id(TODAY))
@@ -306,7 +307,7 @@ def test_a_backup_is_listed_downloadable_and_restorable_only_by_its_owner(
 ) -> None:
     login(user)
     prefs.choose(user.sub, "weekly", today=TODAY, email=None)
-    run_schedule(settings, clients, TODAY)
+    run_schedule(Services(settings, clients), TODAY)
     worker.drain()
     job = store.get(user.sub, backup_job_id(TODAY))
     assert job is not None and job.state is State.DONE
@@ -378,8 +379,9 @@ def test_a_mail_goes_out_after_a_backup_only_when_a_sender_is_set(
     configured = replace(settings, notify_from=sender, site_url="https://kakeibo.example/")
     before = _sent(clients)
     prefs.choose("mailed", "weekly", today=TODAY, email="alice@example.com")
-    run_schedule(configured, clients, TODAY)
-    LocalWorker(configured, clients).drain()
+    wired = Services(configured, clients)
+    run_schedule(wired, TODAY)
+    LocalWorker(wired).drain()
     job = store.get("mailed", backup_job_id(TODAY))
     assert job is not None and job.state is State.DONE
     assert _sent(clients) - before == (1 if sender else 0)

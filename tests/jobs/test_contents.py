@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from webapp.jobs.contents import Contents, contents_by_archive
-from webapp.jobs.records import Job, State
+from webapp.jobs.job import Job, State
 
 NOW = datetime(2026, 12, 2, 21, 31, tzinfo=UTC)
 

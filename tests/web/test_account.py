@@ -158,7 +158,7 @@ def test_an_expired_setup_starts_again(
 
 @pytest.fixture
 def stub(app: Flask) -> Iterator[Stubber]:
-    clients: Clients = app.extensions["kakeibo.clients"]
+    clients: Clients = app.extensions["kakeibo.services"].clients
     with Stubber(clients.cognito) as stubber:
         yield stubber
         stubber.assert_no_pending_responses()
@@ -169,7 +169,8 @@ def test_a_revoked_access_token_ends_the_session(
 ) -> None:
     auth.login()
     clients.cognito.admin_user_global_sign_out(
-        UserPoolId=app.extensions["kakeibo.settings"].cognito_user_pool_id, Username=user.email
+        UserPoolId=app.extensions["kakeibo.services"].settings.cognito_user_pool_id,
+        Username=user.email,
     )
     response = client.get("/account")
     assert response.status_code == 303
@@ -197,7 +198,7 @@ def test_cognito_refusals_of_the_code_are_our_words(
 ) -> None:
     auth.login()
     start(client, auth)
-    clients: Clients = app.extensions["kakeibo.clients"]
+    clients: Clients = app.extensions["kakeibo.services"].clients
     with Stubber(clients.cognito) as stub:
         stub.add_client_error("verify_software_token", code, "Cognito's own sentence")
         refused = send_code(client, auth, "123456")
@@ -210,7 +211,7 @@ def test_cognito_unavailable_on_the_account_page_is_503(
     app: Flask, client: FlaskClient, auth: AuthActions, user: User
 ) -> None:
     auth.login()
-    clients: Clients = app.extensions["kakeibo.clients"]
+    clients: Clients = app.extensions["kakeibo.services"].clients
     with Stubber(clients.cognito) as stub:
         stub.add_client_error("get_user", "InternalErrorException", "Cognito's own sentence")
         page = client.get("/account")
@@ -219,7 +220,7 @@ def test_cognito_unavailable_on_the_account_page_is_503(
 
 
 def test_the_otpauth_link_is_what_authenticator_apps_read() -> None:
-    from webapp.account import totp_uri
+    from webapp.identity.selfservice import totp_uri
 
     assert totp_uri("JBSWY3DPEHPK3PXP", "a+b@example.com") == (
         "otpauth://totp/Kakeibo%20Export:a%2Bb@example.com"

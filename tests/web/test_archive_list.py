@@ -18,7 +18,7 @@ from werkzeug.test import TestResponse
 from webapp.archive.dynamo import put_items
 from webapp.archive.ids import BACKUP_PREFIX, ArchiveId, archive_key
 from webapp.aws import Clients
-from webapp.jobs.records import Job, State
+from webapp.jobs.job import Job, State
 from webapp.jobs.store import JobStore
 from webapp.local.worker import LocalWorker
 from webapp.settings import Settings
@@ -77,7 +77,7 @@ def s3_calls(app: Flask) -> Iterator[list[str]]:
     def record(model: Any, **_: Any) -> None:
         names.append(model.name)
 
-    s3 = app.extensions["kakeibo.clients"].s3
+    s3 = app.extensions["kakeibo.services"].clients.s3
     s3.meta.events.register("before-call.s3", record)
     yield names
     s3.meta.events.unregister("before-call.s3", record)

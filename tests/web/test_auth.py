@@ -20,7 +20,7 @@ from support import message, session_of, text
 from werkzeug.test import TestResponse
 
 from webapp.aws import Clients
-from webapp.cognito import Failure, create_user
+from webapp.identity.cognito import Failure, create_user
 from webapp.local.demo import DEMO_PASSWORD
 from webapp.settings import Settings
 from webapp.web.auth.session import EXPIRED_SESSION, User
@@ -40,7 +40,7 @@ def location(response: TestResponse) -> tuple[str, dict[str, list[str]]]:
 @pytest.fixture
 def cognito_stub(app: Flask) -> Iterator[Stubber]:
     """Stub the app's own Cognito client; every queued answer must be used."""
-    clients: Clients = app.extensions["kakeibo.clients"]
+    clients: Clients = app.extensions["kakeibo.services"].clients
     with Stubber(clients.cognito) as stubber:
         yield stubber
         stubber.assert_no_pending_responses()

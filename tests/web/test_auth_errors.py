@@ -16,7 +16,7 @@ from support import OFFLINE, AuthActions, message, session_of, text
 
 from webapp import create_app
 from webapp.aws import Clients
-from webapp.cognito import Failure, SignInError, start_sign_in
+from webapp.identity.cognito import Failure, SignInError, start_sign_in
 from webapp.local.demo import DEMO_PASSWORD
 from webapp.settings import Settings
 from webapp.web.auth.session import safe_next
@@ -37,7 +37,7 @@ def app() -> Flask:
 @pytest.fixture
 def stub(app: Flask) -> Iterator[Stubber]:
     """Stub the app's own Cognito client; every queued answer must be used."""
-    clients: Clients = app.extensions["kakeibo.clients"]
+    clients: Clients = app.extensions["kakeibo.services"].clients
     with Stubber(clients.cognito) as stubber:
         yield stubber
         stubber.assert_no_pending_responses()
@@ -358,7 +358,7 @@ def test_challenge_state_from_another_key_is_refused(
     other = create_app(Settings(**{**OFFLINE.__dict__, "secret_key": "another-secret-key"}))
     other.config["TESTING"] = True
     other_client = other.test_client()
-    with Stubber(other.extensions["kakeibo.clients"].cognito) as other_stub:
+    with Stubber(other.extensions["kakeibo.services"].clients.cognito) as other_stub:
         challenge(other_stub, "NEW_PASSWORD_REQUIRED")
         AuthActions(other_client).login()
     with other_client.session_transaction() as session:

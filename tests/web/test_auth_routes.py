@@ -110,7 +110,7 @@ def test_public_route_answers_without_session(path: str, offline_app: Flask) -> 
 @pytest.fixture
 def cognito_untouched(app: Flask) -> Iterator[None]:
     """Fail the test if anything calls Cognito."""
-    clients: Clients = app.extensions["kakeibo.clients"]
+    clients: Clients = app.extensions["kakeibo.services"].clients
     with Stubber(clients.cognito):  # no answers queued: any call raises
         yield
 

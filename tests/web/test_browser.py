@@ -926,7 +926,7 @@ def test_the_list_says_what_each_archive_holds_and_delete_asks_first(
 
 def _new_user(stack: Stack, email: str) -> None:
     """Create a confirmed user (password ``DEMO_PASSWORD``) in the stack's pool."""
-    from webapp.cognito import create_user
+    from webapp.identity.cognito import create_user
 
     cognito = _aws(stack, "cognito-idp")
     (pool,) = cognito.list_user_pools(MaxResults=10)["UserPools"]

@@ -12,7 +12,7 @@ from werkzeug.test import TestResponse
 
 from webapp import create_app
 from webapp.aws import Clients
-from webapp.jobs.records import Job, State, new_job_id
+from webapp.jobs.job import Job, State, new_job_id
 from webapp.jobs.store import JobStore
 from webapp.settings import Settings
 from webapp.web.auth.session import User

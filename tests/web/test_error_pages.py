@@ -10,8 +10,7 @@ from support import OFFLINE, text
 from werkzeug.exceptions import default_exceptions
 
 from webapp import create_app
-from webapp.guard.sessions import SessionMarker
-from webapp.web.auth import session as session_module
+from webapp.identity.sessions import SessionMarker
 from webapp.web.errors import TITLES
 
 CODES = [400, 401, 403, 404, 405, 413, 429, 500, 503]
@@ -46,13 +45,11 @@ def _stock(code: int) -> list[str]:
 
 @pytest.mark.parametrize("code", CODES)
 @pytest.mark.parametrize("signed_in", [False, True], ids=["signed-out", "signed-in"])
-def test_each_error_page_is_ours_with_a_link_home(
-    app: Flask, code: int, signed_in: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_each_error_page_is_ours_with_a_link_home(app: Flask, code: int, signed_in: bool) -> None:
     client = app.test_client()
     if signed_in:
         # Offline there is no table: the session's sign-out marker is an empty one.
-        monkeypatch.setattr(session_module, "session_store", lambda: _NoMarkers())
+        app.extensions["kakeibo.services"].sessions = _NoMarkers()
         with client.session_transaction() as session:
             session.update(sub="s", email="a@example.com", exp=int(time.time()) + 600)
     page = client.get(f"/boom/{code}", headers={"Accept-Language": "en"})

@@ -17,7 +17,7 @@ from werkzeug.test import TestResponse
 
 from webapp.archive.dynamo import put_items
 from webapp.aws import Clients
-from webapp.jobs.records import State
+from webapp.jobs.job import State
 from webapp.jobs.store import JobStore
 from webapp.jobs.vocabulary import VocabularyStore
 from webapp.local.worker import LocalWorker

@@ -27,9 +27,10 @@ from webapp.archive.ids import ArchiveId
 from webapp.aws import Clients
 from webapp.local.demo import write_items
 from webapp.local.worker import LocalWorker
+from webapp.services import Services
 from webapp.settings import Settings
 from webapp.web.auth.session import User
-from webapp.web.filters import format_datetime, format_day
+from webapp.web.formatting import format_datetime, format_day
 
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 GONE = b"gone or never existed"
@@ -247,7 +248,7 @@ def test_listing_failure_still_offers_the_form(
     app: Flask, client: FlaskClient, user: User, login: SignIn
 ) -> None:
     login(user)
-    with Stubber(app.extensions["kakeibo.clients"].s3) as stub:
+    with Stubber(app.extensions["kakeibo.services"].clients.s3) as stub:
         stub.add_client_error("list_objects_v2", "InternalError", http_status_code=500)
         response = client.get("/")
     assert response.status_code == 200
@@ -488,7 +489,7 @@ def test_export_failure_shows_a_clear_message_and_leaves_nothing(
     _sign_in(client, alice)
     response = _export(client)
     assert response.status_code == 303
-    assert LocalWorker(broken, clients).drain() == 1
+    assert LocalWorker(Services(broken, clients)).drain() == 1
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "job job--failed" in page
     assert "Your account book could not be read, so no archive was made." in page
@@ -623,7 +624,7 @@ def test_download_when_s3_fails_is_a_503_page(
     app: Flask, client: FlaskClient, user: User, login: SignIn
 ) -> None:
     login(user)
-    with Stubber(app.extensions["kakeibo.clients"].s3) as stub:
+    with Stubber(app.extensions["kakeibo.services"].clients.s3) as stub:
         stub.add_client_error("head_object", "SlowDown", http_status_code=503)
         response = client.get("/exports/20261125T193442Z_20250101_20251231_abcdefabcdef")
     assert response.status_code == 503

@@ -19,7 +19,7 @@ from support import text
 
 from webapp import create_app
 from webapp.aws import Clients
-from webapp.cognito import SOFTWARE_TOKEN_MFA, Challenge, create_user
+from webapp.identity.cognito import SOFTWARE_TOKEN_MFA, Challenge, create_user
 from webapp.local.worker import LocalWorker
 from webapp.settings import Settings
 from webapp.web.auth.challenge import save_challenge
@@ -191,15 +191,19 @@ SignIn = Callable[[User], None]
 
 
 def test_the_archive_list_formats_dates_sizes_and_times_per_language(
-    client: FlaskClient, user: User, login: SignIn, put_archive: Callable[..., str]
+    app: Flask,
+    client: FlaskClient,
+    user: User,
+    login: SignIn,
+    put_archive: Callable[..., str],
 ) -> None:
     created = datetime(2026, 12, 2, 5, 5, tzinfo=UTC)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("webapp.web.exports.views.datetime", _Frozen)
-        put_archive(user.sub, date(2025, 1, 1), date(2025, 12, 31), created=created)
-        login(user)
-        ja = _words(client.get("/", headers={"Accept-Language": "ja"}).get_data(True))
-        en = _words(client.get("/", headers={"Accept-Language": "en"}).get_data(True))
+    # The page is drawn a minute after the archive was made.
+    app.extensions["kakeibo.services"].clock = lambda: datetime(2026, 12, 2, 5, 6, tzinfo=UTC)
+    put_archive(user.sub, date(2025, 1, 1), date(2025, 12, 31), created=created)
+    login(user)
+    ja = _words(client.get("/", headers={"Accept-Language": "ja"}).get_data(True))
+    en = _words(client.get("/", headers={"Accept-Language": "en"}).get_data(True))
     assert "2025年1月1日 – 2025年12月31日" in ja
     assert "2026年12月2日 14:05" in ja and "2026年12月9日 14:05" in ja
     assert "22 バイト" in ja and "7 日後" in ja and "時刻は日本時間です。" in ja
@@ -217,15 +221,6 @@ def text_of(html: str) -> str:
     parser = _Visible()
     parser.feed(html)
     return "".join(parser.chunks)
-
-
-class _Frozen(datetime):
-    """``datetime.now()`` a minute after the archive of the test above was made."""
-
-    @classmethod
-    def now(cls, tz: object = None) -> _Frozen:  # type: ignore[override]
-        moment = datetime(2026, 12, 2, 5, 6, tzinfo=UTC)
-        return cls.fromtimestamp(moment.timestamp(), tz)  # type: ignore[arg-type]
 
 
 def test_an_export_is_reported_in_japanese_with_counts(

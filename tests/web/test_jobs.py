@@ -13,7 +13,7 @@ from werkzeug.test import TestResponse
 
 from webapp.archive.dynamo import put_items
 from webapp.aws import Clients
-from webapp.jobs.records import State
+from webapp.jobs.job import State
 from webapp.jobs.store import JobStore
 from webapp.local.worker import LocalWorker
 from webapp.settings import Settings
@@ -266,7 +266,7 @@ def test_a_queue_that_refuses_the_message_leaves_a_failed_job_and_says_so(
 
     login(user)
     token = csrf_token(client)
-    clients: Clients = app.extensions["kakeibo.clients"]  # type: ignore[attr-defined]
+    clients: Clients = app.extensions["kakeibo.services"].clients  # type: ignore[attr-defined]
     with Stubber(clients.sqs) as stub:
         stub.add_client_error("send_message", "AWS.SimpleQueueService.NonExistentQueue")
         response = _export(client, csrf_token=token)

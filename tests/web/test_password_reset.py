@@ -14,7 +14,7 @@ from werkzeug.test import TestResponse
 
 from webapp import create_app
 from webapp.aws import Clients
-from webapp.cognito import create_user
+from webapp.identity.cognito import create_user
 from webapp.local.demo import DEMO_PASSWORD
 from webapp.settings import Settings
 from webapp.web.auth.session import User
@@ -205,7 +205,7 @@ def offline() -> Flask:
 @pytest.fixture
 def stub(offline: Flask) -> Iterator[Stubber]:
     """Stub the offline app's Cognito client; the pool's policy is always asked first."""
-    clients: Clients = offline.extensions["kakeibo.clients"]
+    clients: Clients = offline.extensions["kakeibo.services"].clients
     with Stubber(clients.cognito) as stubber:
         yield stubber
         stubber.assert_no_pending_responses()

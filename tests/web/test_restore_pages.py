@@ -25,16 +25,15 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from support import csrf_token
+from support import csrf_token, run_export
 from werkzeug.test import TestResponse
 
 from webapp.archive.dates import DateRange
 from webapp.archive.dynamo import put_items
-from webapp.archive.export import export_archive
 from webapp.archive.ids import ArchiveId, archive_key
 from webapp.archive.signing import SIGNATURE_NAME, sign
 from webapp.aws import Clients
-from webapp.jobs.records import State
+from webapp.jobs.job import State
 from webapp.jobs.store import JobStore
 from webapp.local.worker import LocalWorker
 from webapp.secret_key import archive_keyring
@@ -75,7 +74,7 @@ def seed(clients: Clients, settings: Settings, sub: str, slips: int = 10) -> Non
 
 def export(clients: Clients, settings: Settings, sub: str, **options: Any) -> ArchiveId:
     """Export ``sub``'s May 2025 with the real engine, signed; return the archive id."""
-    result = export_archive(
+    result = run_export(
         dynamodb=clients.dynamodb,
         s3=clients.s3,
         bucket=settings.export_bucket,

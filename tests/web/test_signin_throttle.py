@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from flask import Flask
 from flask.testing import FlaskClient
 from support import AuthActions, message, text
 
 from webapp import create_app
-from webapp.cognito import Failure
+from webapp.identity.cognito import Failure
 from webapp.settings import Settings
 from webapp.web.auth.session import User
 
@@ -24,15 +25,15 @@ class Clock:
     def __init__(self) -> None:
         self.now = time.time()
 
-    def __call__(self) -> float:
-        return self.now
+    def __call__(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
 
 
 def _app(settings: Settings, **limits: int) -> tuple[Flask, Clock]:
     app = create_app(replace(settings, **limits))
     app.config["TESTING"] = True
     clock = Clock()
-    app.extensions["kakeibo.clock"] = clock
+    app.extensions["kakeibo.services"].clock = clock
     return app, clock
 
 
@@ -44,7 +45,7 @@ def _client(app: Flask, address: str = "203.0.113.7") -> tuple[FlaskClient, Auth
 
 def _cognito_calls(app: Flask) -> list[str]:
     calls: list[str] = []
-    cognito = app.extensions["kakeibo.clients"].cognito
+    cognito = app.extensions["kakeibo.services"].clients.cognito
     cognito.meta.events.register(
         "before-call.cognito-idp.InitiateAuth", lambda **_: calls.append("InitiateAuth")
     )
@@ -145,7 +146,7 @@ def test_an_unreadable_throttle_fails_open_and_cognito_still_answers(
 
     app, _ = _app(settings)
     _, auth = _client(app)
-    dynamodb = app.extensions["kakeibo.clients"].dynamodb
+    dynamodb = app.extensions["kakeibo.services"].clients.dynamodb
 
     def fail(**_: object) -> None:
         error = {"Error": {"Code": "InternalServerError", "Message": "injected"}}

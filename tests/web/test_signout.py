@@ -108,7 +108,7 @@ def test_sign_out_everywhere_needs_the_csrf_token(app: Flask, user: User) -> Non
 def test_each_request_reads_the_sign_out_marker_once(app: Flask, user: User) -> None:
     client, _ = _browser(app, user)
     reads: list[str] = []
-    dynamodb = app.extensions["kakeibo.clients"].dynamodb
+    dynamodb = app.extensions["kakeibo.services"].clients.dynamodb
 
     def count(params: dict[str, object], **_: object) -> None:
         key = params.get("Key")
@@ -127,7 +127,7 @@ def test_each_request_reads_the_sign_out_marker_once(app: Flask, user: User) -> 
 
 def test_an_unreadable_marker_refuses_the_request(app: Flask, user: User) -> None:
     client, _ = _browser(app, user)
-    dynamodb = app.extensions["kakeibo.clients"].dynamodb
+    dynamodb = app.extensions["kakeibo.services"].clients.dynamodb
 
     def fail(params: dict[str, object], **_: object) -> None:
         error = {"Error": {"Code": "InternalServerError", "Message": "injected"}}
@@ -140,7 +140,7 @@ def test_an_unreadable_marker_refuses_the_request(app: Flask, user: User) -> Non
 
 
 def test_the_marker_refuses_only_what_was_signed_out() -> None:
-    from webapp.guard.sessions import SessionMarker
+    from webapp.identity.sessions import SessionMarker
 
     assert SessionMarker().allows("", 0)  # no sign-out yet: even a session without an id
     everywhere = SessionMarker(signed_out_at=2_000)
@@ -155,7 +155,7 @@ def test_a_sign_out_that_cannot_be_recorded_says_so_and_keeps_the_session(
 ) -> None:
     client, auth = _browser(app, user)
     token = auth.csrf_token("/")
-    dynamodb = app.extensions["kakeibo.clients"].dynamodb
+    dynamodb = app.extensions["kakeibo.services"].clients.dynamodb
 
     def fail(**_: object) -> None:
         error = {"Error": {"Code": "InternalServerError", "Message": "injected"}}

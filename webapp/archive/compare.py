@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from ..errors import N_
 from ..model import SORT_KEY
-from .errors import N_, RestoreError
+from .errors import RestoreError
 
 Item = dict[str, Any]
 Kind = Literal["new", "changed", "unchanged", "extra"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from .errors import N_, InvalidRange
+from ..errors import N_
+from .errors import InvalidRange
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from ..errors import N_
 from ..model import PARTITION_KEY, SORT_KEY
-from .errors import N_, RestoreError
+from .errors import RestoreError
 
 # DynamoDB's own limits (Developer Guide, "Service quotas"): item size, key
 # sizes, nesting depth, number precision and range.

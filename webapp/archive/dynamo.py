@@ -10,14 +10,16 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import error_code, error_reason
+from ..errors import N_
 from ..model import KEY_SCHEMA, PARTITION_KEY, SORT_KEY, TableName
 from .dates import DateRange
-from .errors import N_, ExportError, RestoreError, WriteError
+from .errors import ExportError, RestoreError, WriteError
 from .manifest import same_keys
 
 if TYPE_CHECKING:
@@ -151,56 +153,76 @@ def batch_write(
     Unprocessed requests are retried with exponential backoff and jitter, as AWS
     advises; ``max_retries`` bounds consecutive answers that made no progress at all.
     """
+    backoff = _Backoff(sleep, max_retries, base_delay, max_delay)
     written = 0
     batch: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        nonlocal written
-        pending: list[Any] = list(batch)
-        stalled = 0
-        attempt = 0
-        while pending:
-            if attempt:
-                # Exponential backoff with jitter, as AWS advises for UnprocessedItems.
-                delay = min(max_delay, base_delay * 2 ** (attempt - 1))
-                sleep(delay / 2 + random.uniform(0, delay / 2))
-            try:
-                answer = dynamodb.batch_write_item(RequestItems={table_name: pending})
-            except (ClientError, BotoCoreError) as exc:
-                raise WriteError(
-                    N_(
-                        "DynamoDB refused a write to %(table)s after %(count)s items: "
-                        "%(reason)s. Running the restore again is safe."
-                    ),
-                    table=table_name,
-                    count=written,
-                    reason=error_reason(exc),
-                ) from None
-            left: list[Any] = list((answer.get("UnprocessedItems") or {}).get(table_name, []))
-            done = len(pending) - len(left)
-            written += done
-            if progress is not None and done:
-                progress(done)
-            stalled = 0 if done else stalled + 1
-            if stalled > max_retries:
-                raise WriteError(
-                    N_(
-                        "DynamoDB kept throttling writes to %(table)s after %(count)s items. "
-                        "Running the restore again later is safe."
-                    ),
-                    table=table_name,
-                    count=written,
-                )
-            pending = left
-            attempt += 1
-        batch.clear()
-
     for request in requests:
         batch.append(request)
         if len(batch) == BATCH_SIZE:
-            flush()
+            written += _send(dynamodb, table_name, batch, written, progress, backoff)
+            batch = []
     if batch:
-        flush()
+        written += _send(dynamodb, table_name, batch, written, progress, backoff)
+    return written
+
+
+@dataclass(frozen=True)
+class _Backoff:
+    sleep: Callable[[float], None]
+    #: Consecutive answers that made no progress at all before giving up.
+    max_retries: int
+    base_delay: float
+    max_delay: float
+
+    def wait(self, attempt: int) -> None:
+        """Sleep before retry ``attempt``: exponential backoff with jitter, as AWS advises."""
+        delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        self.sleep(delay / 2 + random.uniform(0, delay / 2))
+
+
+def _send(
+    dynamodb: DynamoDBClient,
+    table_name: str,
+    batch: list[dict[str, Any]],
+    before: int,
+    progress: Progress | None,
+    backoff: _Backoff,
+) -> int:
+    """Send one batch until DynamoDB has processed all of it; return how many it wrote."""
+    pending: list[Any] = list(batch)
+    written = stalled = attempt = 0
+    while pending:
+        if attempt:
+            backoff.wait(attempt)
+        try:
+            answer = dynamodb.batch_write_item(RequestItems={table_name: pending})
+        except (ClientError, BotoCoreError) as exc:
+            raise WriteError(
+                N_(
+                    "DynamoDB refused a write to %(table)s after %(count)s items: "
+                    "%(reason)s. Running the restore again is safe."
+                ),
+                table=table_name,
+                count=before + written,
+                reason=error_reason(exc),
+            ) from None
+        left: list[Any] = list((answer.get("UnprocessedItems") or {}).get(table_name, []))
+        done = len(pending) - len(left)
+        written += done
+        if progress is not None and done:
+            progress(done)
+        stalled = 0 if done else stalled + 1
+        if stalled > backoff.max_retries:
+            raise WriteError(
+                N_(
+                    "DynamoDB kept throttling writes to %(table)s after %(count)s items. "
+                    "Running the restore again later is safe."
+                ),
+                table=table_name,
+                count=before + written,
+            )
+        pending = left
+        attempt += 1
     return written
 
 

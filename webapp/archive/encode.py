@@ -19,17 +19,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain, repeat
 from json.encoder import encode_basestring  # the C escaper JSONEncoder itself uses
 from operator import itemgetter
-from typing import Any, Literal
+from typing import Any
 
 from ..model import TableSpec
+from .manifest import CsvEncoding
 
 #: One item as the low-level client returns it: attribute name -> typed value.
 Item = Mapping[str, Any]
 
-#: The CSV's character encodings: UTF-8 with a byte order mark (Excel), or Shift_JIS
-#: as Windows has it (accounting software such as freee).
-CsvEncoding = Literal["utf-8-sig", "cp932"]
-CSV_ENCODINGS: tuple[CsvEncoding, ...] = ("utf-8-sig", "cp932")
 #: What stands for a character the encoding cannot hold.
 REPLACEMENT = "?"
 

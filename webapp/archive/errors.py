@@ -1,34 +1,12 @@
-"""The core's exceptions: each carries a message for the user, translatable by the web layer.
+"""The core's exceptions: an export that made nothing, a restore that wrote nothing.
 
-The core speaks English and imports no Flask, so a message is kept as its
-English text (a gettext msgid, marked with ``N_`` for extraction) and its
-fields. ``str()`` gives the English sentence (the CLI and logs use it); the web
-layer translates the msgid into the page's language and fills the same fields.
+Each is a ``UserError`` (``webapp/errors.py``): its message is an English msgid
+with fields, which the web layer translates and the CLI prints as it is.
 """
 
 from __future__ import annotations
 
-
-def N_(message: str) -> str:
-    """Mark ``message`` for the catalog without translating it (the web layer does)."""
-    return message
-
-
-class UserError(Exception):
-    """An error whose ``message`` (with ``%(name)s`` fields) is fit to show the user."""
-
-    def __init__(self, message: str, **fields: object) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fields = fields
-
-    def __str__(self) -> str:
-        if not self.fields:
-            return self.message
-        return self.message % {
-            name: f"{value:,}" if isinstance(value, int) else value
-            for name, value in self.fields.items()
-        }
+from ..errors import UserError
 
 
 class ExportError(UserError):
@@ -37,10 +15,6 @@ class ExportError(UserError):
 
 class InvalidRange(ExportError):
     """The dates start after they end, or span too many days."""
-
-
-class Stopped(Exception):
-    """The caller stopped the work part-way (a cancelled job); nothing was left behind."""
 
 
 class RestoreError(UserError):

@@ -24,26 +24,30 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..errors import N_, Stopped
 from ..model import SPECS, TABLES, TableName
 from . import encode
 from .dates import DateRange
 from .dynamo import BUSY, iter_pages, throttled
-from .encode import CSV_ENCODINGS, CsvEncoding
-from .errors import N_, ExportError, Stopped
+from .errors import ExportError
 from .filters import Filters, collect
 from .ids import EXPORT_PREFIX, ArchiveId, archive_key
 from .manifest import (
-    CSV,
-    DYNAMODB_JSON,
+    ALL_FORMATS,
+    CSV_ENCODINGS,
+    DEFAULT_ENCODING,
+    DEFAULT_FORMATS,
+    FILE_FORMATS,
     FORMAT_VERSION,
     MANIFEST_NAME,
     README_NAME,
-    XLSX,
+    CsvEncoding,
     FileEntry,
+    Format,
     Manifest,
     TableEntry,
     data_file,
@@ -60,11 +64,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Format = Literal["csv", "json", "xlsx"]
-ALL_FORMATS: frozenset[Format] = frozenset({"csv", "json", "xlsx"})
-#: What the manifest calls each format, in archive order: per table its CSV and
-#: JSON files, then the one workbook with a sheet per table.
-FILE_FORMATS: dict[Format, str] = {"csv": CSV, "json": DYNAMODB_JSON, "xlsx": XLSX}
 #: Bytes read at a time from the finished workbook into the zip.
 _CHUNK = 1024 * 1024
 
@@ -90,52 +89,103 @@ class ExportResult:
     seen: dict[str, set[str]] = field(default_factory=dict)
 
 
-def export_archive(
-    *,
-    dynamodb: DynamoDBClient,
-    s3: S3Client,
-    bucket: str,
-    tables: Mapping[TableName, str],
-    sub: str,
-    date_range: DateRange,
-    formats: frozenset[Format] = frozenset({"csv", "json"}),
-    csv_encoding: CsvEncoding = "utf-8-sig",
-    now: datetime | None = None,
-    part_size: int = DEFAULT_PART_SIZE,
-    page_limit: int | None = None,
-    progress: Progress | None = None,
-    before_finish: Callable[[], None] | None = None,
-    signing_key: SigningKey | None = None,
-    prefix: str = EXPORT_PREFIX,
-    filters: Filters | None = None,
-    display_timezone: str = "UTC",
-) -> ExportResult:
-    """Export a user's items in a date range to a new archive in S3; return what was made.
+@dataclass(frozen=True)
+class ExportRequest:
+    """One export: whose items, which period, which files and filters, and where it goes."""
 
-    ``progress(table, items so far)`` is called after every page; ``before_finish``
-    just before the archive would appear. Either may raise ``Stopped`` to end the
-    export: the upload is aborted and ``Stopped`` propagates as it is. With a
-    ``signing_key`` the manifest is signed (``manifest.sig``), so a restore can tell
-    the archive is ours and unchanged. ``csv_encoding`` "cp932" writes the CSV in
-    Shift_JIS, each character it cannot hold as ``?`` (counted in ``replaced``).
-    ``filters`` keep only some accounts, categories or kinds (see ``filters``), in
-    the same one Query per table, and are recorded in the manifest.
+    sub: str
+    period: DateRange
+    formats: frozenset[Format] = DEFAULT_FORMATS
+    #: "cp932" writes the CSV in Shift_JIS, each character it cannot hold as ``?``.
+    csv_encoding: CsvEncoding = DEFAULT_ENCODING
+    #: Only some accounts, categories or kinds (see ``filters``), recorded in the manifest.
+    filters: Filters = field(default_factory=Filters)
+    #: ``exports/`` for the user's own exports, ``backups/`` for the automatic ones.
+    prefix: str = EXPORT_PREFIX
+    #: The zone README.txt shows the creation time in (the one the page shows).
+    display_timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """Where exports read and write: the data tables, the bucket and the signing key.
+
+    With a ``signing_key`` the manifest is signed (``manifest.sig``), so a restore can
+    tell the archive is ours and unchanged. ``part_size`` and ``page_limit`` tune the
+    multipart upload and the Query (tests and benchmarks).
     """
-    filters = filters or Filters()
-    chosen = _check_formats(formats)
-    if csv_encoding not in CSV_ENCODINGS:
-        raise ExportError(N_("Choose UTF-8 or Shift_JIS for the CSV files."))
-    missing = [table for table in TABLES if not tables.get(table)]
-    if missing:
-        raise ValueError(f"no table name for {', '.join(missing)}")
-    if page_limit is not None and page_limit < 1:
-        raise ValueError("page_limit must be at least 1")
-    archive_id = ArchiveId.new(date_range.start, date_range.end, now)
-    key = archive_key(sub, archive_id, prefix)
-    upload = Upload(s3, bucket, key, part_size=part_size, content_type="application/zip")
-    scratch = tempfile.TemporaryDirectory(prefix="kakeibo-xlsx-") if "xlsx" in chosen else None
-    try:
-        archive = ZipStream(upload, modified=archive_id.created, level=LEVEL)
+
+    dynamodb: DynamoDBClient
+    tables: Mapping[TableName, str]
+    s3: S3Client
+    bucket: str
+    signing_key: SigningKey | None = None
+    part_size: int = DEFAULT_PART_SIZE
+    page_limit: int | None = None
+
+    def export(
+        self,
+        request: ExportRequest,
+        *,
+        progress: Progress | None = None,
+        before_finish: Callable[[], None] | None = None,
+        now: datetime | None = None,
+    ) -> ExportResult:
+        """Export the request's items to a new archive in S3; return what was made.
+
+        ``progress(table, items so far)`` is called after every page; ``before_finish``
+        just before the archive would appear. Either may raise ``Stopped`` to end the
+        export: the upload is aborted and ``Stopped`` propagates as it is.
+        """
+        chosen = _check_formats(request.formats)
+        if request.csv_encoding not in CSV_ENCODINGS:
+            raise ExportError(N_("Choose UTF-8 or Shift_JIS for the CSV files."))
+        missing = [table for table in TABLES if not self.tables.get(table)]
+        if missing:
+            raise ValueError(f"no table name for {', '.join(missing)}")
+        if self.page_limit is not None and self.page_limit < 1:
+            raise ValueError("page_limit must be at least 1")
+        archive_id = ArchiveId.new(request.period.start, request.period.end, now)
+        key = archive_key(request.sub, archive_id, request.prefix)
+        upload = Upload(
+            self.s3, self.bucket, key, part_size=self.part_size, content_type="application/zip"
+        )
+        scratch = tempfile.TemporaryDirectory(prefix="kakeibo-xlsx-") if "xlsx" in chosen else None
+        try:
+            written = self._write(request, chosen, archive_id, upload, scratch, progress)
+            if before_finish is not None:
+                before_finish()
+            size = upload.finish()
+        except BaseException as exc:
+            _abort(upload)
+            if isinstance(exc, ExportError | Stopped) or not isinstance(exc, Exception):
+                raise
+            logger.warning("export to s3://%s/%s failed", self.bucket, key, exc_info=True)
+            raise _failure(exc) from exc
+        finally:
+            if scratch is not None:
+                scratch.cleanup()
+        counts, replaced, seen = written
+        return ExportResult(
+            archive_id=archive_id,
+            key=key,
+            size=size,
+            counts=counts,
+            replaced=replaced if "csv" in chosen else {},
+            seen=seen,
+        )
+
+    def _write(
+        self,
+        request: ExportRequest,
+        chosen: tuple[Format, ...],
+        archive_id: ArchiveId,
+        upload: Upload,
+        scratch: tempfile.TemporaryDirectory[str] | None,
+        progress: Progress | None,
+    ) -> tuple[dict[TableName, int], dict[TableName, int], dict[str, set[str]]]:
+        """Write every file of the archive into the upload; return counts, replaced, seen."""
+        zipped = ZipStream(upload, modified=archive_id.created, level=LEVEL)
         book = None
         if scratch is not None:
             book = Workbook(Path(scratch.name) / WORKBOOK_NAME, Path(scratch.name))
@@ -145,52 +195,42 @@ def export_archive(
         seen: dict[str, set[str]] = {}
         for table in TABLES:
             pages = iter_pages(
-                dynamodb,
-                tables[table],
-                sub,
-                date_range,
-                limit=page_limit,
-                filter_expression=filters.expression(table),
+                self.dynamodb,
+                self.tables[table],
+                request.sub,
+                request.period,
+                limit=self.page_limit,
+                filter_expression=request.filters.expression(table),
             )
             written = _write_table(
-                archive, table, chosen, _noting(pages, seen), csv_encoding, book, progress=progress
+                zipped,
+                table,
+                chosen,
+                _noting(pages, seen),
+                request.csv_encoding,
+                book,
+                progress=progress,
             )
             counts[table], files[table], replaced[table] = written
-        workbook = _add_workbook(archive, book) if book is not None else None
+        workbook = _add_workbook(zipped, book) if book is not None else None
         manifest = _manifest(
-            archive_id, sub, tables, counts, files, workbook, csv_encoding, replaced, filters
+            archive_id, request, self.tables, counts, files, workbook, replaced
         ).to_json()
-        archive.add(MANIFEST_NAME, manifest)
-        if signing_key is not None:
-            archive.add(SIGNATURE_NAME, sign(manifest, signing_key))
+        zipped.add(MANIFEST_NAME, manifest)
+        if self.signing_key is not None:
+            zipped.add(SIGNATURE_NAME, sign(manifest, self.signing_key))
         readme = render_readme(
             archive_id,
             csv="csv" in chosen,
             json="json" in chosen,
             xlsx="xlsx" in chosen,
-            cp932=csv_encoding == "cp932",
-            timezone=display_timezone,
-            filters=filters.to_dict(),
+            cp932=request.csv_encoding == "cp932",
+            timezone=request.display_timezone,
+            filters=request.filters.to_dict(),
         )
-        archive.add(README_NAME, readme.encode("utf-8"))
-        archive.close()
-        if before_finish is not None:
-            before_finish()
-        size = upload.finish()
-    except BaseException as exc:
-        _abort(upload)
-        if isinstance(exc, ExportError | Stopped) or not isinstance(exc, Exception):
-            raise
-        logger.warning("export to s3://%s/%s failed", bucket, key, exc_info=True)
-        raise _failure(exc) from exc
-    finally:
-        if scratch is not None:
-            scratch.cleanup()
-    if "csv" not in chosen:
-        replaced = {}
-    return ExportResult(
-        archive_id=archive_id, key=key, size=size, counts=counts, replaced=replaced, seen=seen
-    )
+        zipped.add(README_NAME, readme.encode("utf-8"))
+        zipped.close()
+        return counts, replaced, seen
 
 
 def _noting(pages: Iterator[list[dict[str, Any]]], seen: dict[str, set[str]]) -> Iterator[Any]:
@@ -280,21 +320,20 @@ def _failure(exc: Exception) -> ExportError:
 
 def _manifest(
     archive_id: ArchiveId,
-    sub: str,
+    request: ExportRequest,
     tables: Mapping[TableName, str],
     counts: Mapping[TableName, int],
     files: Mapping[TableName, Mapping[Format, ZipEntry]],
     workbook: ZipEntry | None,
-    csv_encoding: CsvEncoding,
     replaced: Mapping[TableName, int],
-    filters: Filters,
 ) -> Manifest:
     """Return the manifest: what the archive holds, with each file's size and SHA-256."""
 
     def listed(fmt: Format, entry: ZipEntry, table: TableName | None = None) -> FileEntry:
         # Only Shift_JIS is recorded: a CSV listed without an encoding is UTF-8 with a
         # BOM, as every archive before the choice was.
-        text = fmt == "csv" and table is not None and csv_encoding != "utf-8-sig"
+        csv_encoding = request.csv_encoding
+        text = fmt == "csv" and table is not None and csv_encoding != DEFAULT_ENCODING
         return FileEntry(
             name=entry.name,
             format=FILE_FORMATS[fmt],
@@ -307,7 +346,7 @@ def _manifest(
     return Manifest(
         format_version=FORMAT_VERSION,
         created_at=f"{archive_id.created:%Y-%m-%dT%H:%M:%SZ}",
-        user_sub=sub,
+        user_sub=request.sub,
         range_start=archive_id.start.isoformat(),
         range_end=archive_id.end.isoformat(),
         tables={
@@ -322,5 +361,5 @@ def _manifest(
             for table in TABLES
         },
         files={workbook.name: listed("xlsx", workbook)} if workbook is not None else {},
-        filters=filters.to_dict(),
+        filters=request.filters.to_dict(),
     )

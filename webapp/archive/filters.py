@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import N_, UserError
 from ..model import TableName
-from .errors import N_, UserError
 
 #: DynamoDB allows at most 100 values in one ``IN``.
 MAX_VALUES = 100

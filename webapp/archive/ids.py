@@ -1,9 +1,11 @@
-"""What an archive is called and where it lives: shared by export, page and restore.
+"""What an archive is called and where it lives: every S3 key rule of the bucket.
 
-An archive lives at ``exports/<sub>/<archive id>.zip``. The id carries the
-creation time (UTC), the date range and a random part, so the list page reads
-everything it shows from one ListObjectsV2 call, and two exports of the same
-range never overwrite each other.
+An archive lives at ``exports/<sub>/<archive id>.zip`` (an automatic backup at
+``backups/<sub>/…``). The id carries the creation time (UTC), the date range and
+a random part, so the list page reads everything it shows from one
+ListObjectsV2 call, and two exports of the same range never overwrite each
+other. A file a user uploads to restore from lives at
+``uploads/<sub>/<32 hex>.zip``, a key the presigned POST fixes.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ EXPORT_PREFIX = "exports/"
 #: Where the automatic backups live: a lifecycle rule of their own, kept longer.
 BACKUP_PREFIX = "backups/"
 PREFIXES = (EXPORT_PREFIX, BACKUP_PREFIX)
+#: Where files uploaded to restore from wait (a lifecycle rule drops them after a day).
+UPLOAD_PREFIX = "uploads/"
 
 _ID = re.compile(r"([0-9]{8}T[0-9]{6}Z)_([0-9]{8})_([0-9]{8})_([0-9a-f]{12})", re.ASCII)
 _KEY = re.compile(r"(?P<prefix>exports/|backups/)(?P<sub>[^/]+)/(?P<id>[^/]+)\.zip")
+_UPLOAD_KEY = re.compile(r"uploads/(?P<sub>[^/]+)/(?P<token>[0-9a-f]{32})\.zip")
 
 
 @dataclass(frozen=True, order=True)
@@ -79,3 +84,18 @@ def parse_key(key: str, sub: str, prefix: str = EXPORT_PREFIX) -> ArchiveId | No
     if not match or match["sub"] != sub or match["prefix"] != prefix:
         return None
     return ArchiveId.parse(match["id"])
+
+
+def upload_key(sub: str, token: str) -> str:
+    """Return where a user's upload from their PC lives."""
+    if not sub or "/" in sub or not token.isalnum():
+        raise ValueError("a user's sub and an upload token are plain segments")
+    return f"{UPLOAD_PREFIX}{sub}/{token}.zip"
+
+
+def parse_upload_key(key: str, sub: str) -> str | None:
+    """Return the token of ``key`` if it is an upload of ``sub``, else None."""
+    match = _UPLOAD_KEY.fullmatch(key)
+    if not match or match["sub"] != sub:
+        return None
+    return match["token"]

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from ..errors import N_
 from ..model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA, PARTITION_KEY, SORT_KEY, TABLES, TableName
-from .errors import N_, RestoreError
+from .errors import RestoreError
 from .filters import FilterError, Filters
 
 MANIFEST_NAME = "manifest.json"
@@ -31,6 +32,21 @@ MAX_MANIFEST_BYTES = 1024 * 1024
 CSV = "csv"
 DYNAMODB_JSON = "dynamodb-json"
 XLSX = "xlsx"
+
+#: The formats an export can write: CSV to read, DynamoDB JSON to restore, a workbook.
+Format = Literal["csv", "json", "xlsx"]
+ALL_FORMATS: frozenset[Format] = frozenset({"csv", "json", "xlsx"})
+#: What an export writes unless asked otherwise: CSV to read, DynamoDB JSON to restore.
+DEFAULT_FORMATS: frozenset[Format] = frozenset({"csv", "json"})
+#: What the manifest calls each format, in archive order: per table its CSV and
+#: JSON files, then the one workbook with a sheet per table.
+FILE_FORMATS: dict[Format, str] = {"csv": CSV, "json": DYNAMODB_JSON, "xlsx": XLSX}
+#: The CSV's character encodings: UTF-8 with a byte order mark (Excel), or Shift_JIS
+#: as Windows has it (accounting software such as freee).
+CsvEncoding = Literal["utf-8-sig", "cp932"]
+CSV_ENCODINGS: tuple[CsvEncoding, ...] = ("utf-8-sig", "cp932")
+#: UTF-8 with a byte order mark, which Excel opens correctly: the CSV unless asked otherwise.
+DEFAULT_ENCODING: CsvEncoding = "utf-8-sig"
 
 
 class ManifestError(RestoreError):

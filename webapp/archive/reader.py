@@ -23,9 +23,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from ..errors import N_
 from ..model import PARTITION_KEY, SORT_KEY, TableName
 from .decode import Item, check_size, decode_line
-from .errors import N_, RestoreError
+from .errors import RestoreError
 from .manifest import (
     MANIFEST_NAME,
     MAX_MANIFEST_BYTES,
@@ -55,9 +56,27 @@ class _Scan:
     #: partition) also rules out duplicates, in constant memory.
     last_sk: str | None = None
 
+    def take(self, sk: str, where: str) -> None:
+        """Count one more item; refuse a sort key that repeats or comes out of order."""
+        if self.last_sk is not None and sk <= self.last_sk:
+            if sk == self.last_sk:
+                raise RestoreError(
+                    N_("%(where)s: the item with sk %(sk)s appears twice"), where=where, sk=repr(sk)
+                )
+            raise RestoreError(
+                N_(
+                    "%(where)s: the item with sk %(sk)s is out of sort-key order "
+                    "(an export writes them in order): the archive is damaged"
+                ),
+                where=where,
+                sk=repr(sk),
+            )
+        self.last_sk = sk
+        self.count += 1
+
 
 @dataclass(frozen=True)
-class Limits:
+class ZipLimits:
     """What an archive may be, checked from the zip's directory before anything is inflated.
 
     Our archives hold a handful of files that deflate 5 to 15 times; a zip bomb
@@ -201,24 +220,7 @@ class ArchiveReader:
                     item[PARTITION_KEY] = {"S": as_user}
                     check_size(item, where)
                 if scan is not None:
-                    sk = item[SORT_KEY]["S"]
-                    if scan.last_sk is not None and sk <= scan.last_sk:
-                        if sk == scan.last_sk:
-                            raise RestoreError(
-                                N_("%(where)s: the item with sk %(sk)s appears twice"),
-                                where=where,
-                                sk=repr(sk),
-                            )
-                        raise RestoreError(
-                            N_(
-                                "%(where)s: the item with sk %(sk)s is out of sort-key order "
-                                "(an export writes them in order): the archive is damaged"
-                            ),
-                            where=where,
-                            sk=repr(sk),
-                        )
-                    scan.last_sk = sk
-                    scan.count = number
+                    scan.take(item[SORT_KEY]["S"], where)
                 yield item
         if scan is not None:
             _check_digest(listed, size, digest.hexdigest())
@@ -252,7 +254,7 @@ class ArchiveReader:
             raise RestoreError(N_("%(file)s cannot be read"), file=info.filename) from exc
 
 
-def open_archive(source: str | Path | IO[bytes], limits: Limits = Limits()) -> ArchiveReader:
+def open_archive(source: str | Path | IO[bytes], limits: ZipLimits = ZipLimits()) -> ArchiveReader:
     """Open a zip and read its manifest; refuse what is not a supported archive.
 
     The zip's directory is checked against ``limits`` first (entry count, file
@@ -278,7 +280,7 @@ def open_archive(source: str | Path | IO[bytes], limits: Limits = Limits()) -> A
     return ArchiveReader(zf, manifest, raw)
 
 
-def check_shape(zf: zipfile.ZipFile, limits: Limits, name: str = "the archive") -> None:
+def check_shape(zf: zipfile.ZipFile, limits: ZipLimits, name: str = "the archive") -> None:
     """Refuse a zip whose directory no archive of ours could have."""
     infos = zf.infolist()
     names = [info.filename for info in infos]

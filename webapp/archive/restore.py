@@ -1,12 +1,21 @@
-"""Restore an archive into the tables: verify everything first, compare, then write.
+"""Restore an archive into the tables, in one procedure: verify, plan, snapshot, write.
 
-Pure Python over boto3's low-level DynamoDB client, no Flask. Nothing is
-written until the whole archive has been checked (see ``reader``) and the
-target tables too. The archive's items are then compared with the table's
-items in the archive's period (see ``compare``): a **merge** puts back the new
-and changed items and keeps the rest; a **replace** also deletes the items of
-the period the archive lacks. Either way running a restore twice leaves the
-same data, and nothing outside the user's partition and the period is touched.
+Pure Python over boto3's low-level DynamoDB client, no Flask. ``restore`` is
+the one procedure the restore job and the ``restore`` command both run:
+
+1. **verify**: every file and item of the archive, and the target tables
+   (``plan_restore``; see ``reader``);
+2. **plan**: compare the archive's items with the table's items in the
+   archive's period (see ``compare``) and work out every request to send;
+3. **before-snapshot**: let the caller save the period as it is now (the job
+   makes an ordinary archive of it, the way to undo the restore);
+4. **write**: send the requests (``BatchWriteItem``).
+
+A **merge** puts back the new and changed items and keeps the rest; a
+**replace** also deletes the items of the period the archive lacks. Either way
+running a restore twice leaves the same data, and nothing outside the user's
+partition and the period is touched. Who may restore an archive (its
+signature, its owner) is the caller's to check before it calls ``restore``.
 """
 
 from __future__ import annotations
@@ -15,36 +24,26 @@ import pickle
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
 
+from ..errors import N_
 from ..model import TABLES, TableName
 from .compare import TableDiff, count, pair
 from .dates import DateRange
 from .decode import MAX_PARTITION_KEY_BYTES
 from .dynamo import Progress, batch_write, check_tables, delete_request, iter_pages, put_request
-from .errors import N_, ExportError, RestoreError, WriteError
+from .errors import ExportError, RestoreError
 from .ids import user_prefix
-from .reader import ArchiveReader, open_archive
+from .reader import ArchiveReader
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = [
-    "RestoreError",
-    "TablePlan",
-    "TableRestore",
-    "preview_table",
-    "WriteError",
-    "check_as_user",
-    "check_mode",
-    "open_archive",
-    "plan_restore",
-    "restore_archive",
-    "write_table",
-]
-
+#: What the caller's before-snapshot returns (the job: the archive it made).
+S = TypeVar("S")
 
 #: Why a filtered archive is only ever merged.
 FILTERED = N_(
@@ -53,9 +52,9 @@ FILTERED = N_(
 )
 
 
-def check_mode(archive: ArchiveReader, *, replace: bool) -> None:
+def check_mode(reader: ArchiveReader, *, replace: bool) -> None:
     """Refuse a replace from a filtered archive: it would delete what the filter left out."""
-    filters = archive.manifest.filters
+    filters = reader.manifest.filters
     if replace and filters:
         shown = "; ".join(f"{name}: {', '.join(values)}" for name, values in filters.items())
         raise RestoreError(FILTERED, filters=shown)
@@ -100,30 +99,37 @@ class TableRestore(TableDiff):
     deleted: int = 0
 
 
+@dataclass(frozen=True)
+class RestoreRequest:
+    """What a restore is asked to do: merge or replace, which tables, as whom."""
+
+    #: Also delete the period's items the archive lacks (refused for a filtered archive).
+    replace: bool = False
+    #: Only these tables (default: every table the archive holds).
+    only: Sequence[TableName] | None = None
+    #: Write the items as this user (the operator's override; see ``check_as_user``).
+    as_user: str | None = None
+
+
 def plan_restore(
+    reader: ArchiveReader,
+    request: RestoreRequest,
     *,
     dynamodb: DynamoDBClient,
-    archive: ArchiveReader,
     tables: Mapping[TableName, str],
-    only: Sequence[TableName] | None = None,
-    as_user: str | None = None,
-    replace: bool = False,
 ) -> list[TablePlan]:
     """Check the archive, its items and the target tables; write nothing.
 
-    ``tables`` maps "slips"/"balances" to DynamoDB table names; ``only`` limits
-    the restore to some tables; ``as_user`` moves the items to another user;
-    ``replace`` is refused for a filtered archive (``check_mode``).
+    ``tables`` maps "slips"/"balances" to DynamoDB table names.
     """
-    check_mode(archive, replace=replace)
-    chosen: list[TableName] = list(dict.fromkeys(only or TABLES))
-    if as_user is not None:
-        as_user = check_as_user(as_user)
-    period = archive_period(archive)
-    counts = archive.verify(chosen, as_user=as_user)
+    check_mode(reader, replace=request.replace)
+    chosen: list[TableName] = list(dict.fromkeys(request.only or TABLES))
+    as_user = None if request.as_user is None else check_as_user(request.as_user)
+    period = archive_period(reader)
+    counts = reader.verify(chosen, as_user=as_user)
     targets = {table: tables[table] for table in chosen}
     check_tables(dynamodb, targets)
-    owner = as_user or archive.manifest.user_sub
+    owner = as_user or reader.manifest.user_sub
     return [
         TablePlan(
             table=table,
@@ -137,9 +143,9 @@ def plan_restore(
     ]
 
 
-def archive_period(archive: ArchiveReader) -> DateRange:
+def archive_period(reader: ArchiveReader) -> DateRange:
     """Return the period the archive's manifest names; refuse one that is not two dates."""
-    manifest = archive.manifest
+    manifest = reader.manifest
     try:
         return DateRange(
             date.fromisoformat(manifest.range_start), date.fromisoformat(manifest.range_end)
@@ -153,59 +159,121 @@ def archive_period(archive: ArchiveReader) -> DateRange:
 
 
 def _pairs(
-    dynamodb: DynamoDBClient, archive: ArchiveReader, plan: TablePlan
+    dynamodb: DynamoDBClient, reader: ArchiveReader, plan: TablePlan
 ) -> Iterator[tuple[Any, Any, Any]]:
     low, high = plan.bounds
     current = (
         item for page in iter_pages(dynamodb, plan.target, plan.owner, plan.period) for item in page
     )
-    archived = archive.iter_items(plan.table, as_user=plan.as_user)
+    archived = reader.iter_items(plan.table, as_user=plan.as_user)
     return pair(archived, current, low=low, high=high)
 
 
-def preview_table(dynamodb: DynamoDBClient, archive: ArchiveReader, plan: TablePlan) -> TableDiff:
+def preview_table(dynamodb: DynamoDBClient, reader: ArchiveReader, plan: TablePlan) -> TableDiff:
     """Compare one planned table with the archive; write nothing."""
     diff = TableDiff()
     try:
-        for kind, archived, now in _pairs(dynamodb, archive, plan):
+        for kind, archived, now in _pairs(dynamodb, reader, plan):
             count(diff, kind, archived, now)
     except ExportError as exc:  # the table could not be read
         raise RestoreError(exc.message, **exc.fields) from exc
     return diff
 
 
-def write_table(
-    dynamodb: DynamoDBClient,
-    archive: ArchiveReader,
-    plan: TablePlan,
+def preview(
+    reader: ArchiveReader,
+    request: RestoreRequest,
     *,
-    replace: bool = False,
-    progress: Progress | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> TableRestore:
-    """Put back the new and changed items (and with ``replace`` delete the extra ones).
+    dynamodb: DynamoDBClient,
+    tables: Mapping[TableName, str],
+) -> list[tuple[TablePlan, TableDiff]]:
+    """Verify the archive and compare each table with it; write nothing."""
+    plans = plan_restore(reader, request, dynamodb=dynamodb, tables=tables)
+    return [(plan, preview_table(dynamodb, reader, plan)) for plan in plans]
 
-    The requests are worked out first, from the whole comparison, and only then
-    sent: writing while the table's pages are still being read could make an item
-    just put back look like one the archive lacks.
+
+#: What a restore calls as it writes one table: ``writing(plan, what it will do)``
+#: returns a context in which the table is written, giving a progress callback
+#: (requests sent) or None.
+Writing = Callable[["TablePlan", "TableRestore"], AbstractContextManager[Progress | None]]
+
+
+@dataclass
+class Restored(Generic[S]):
+    """What a restore did: per table, and the snapshot taken before it wrote."""
+
+    period: DateRange
+    tables: dict[TableName, TableRestore]
+    snapshot: S | None = None
+
+
+def restore_archive(
+    reader: ArchiveReader,
+    request: RestoreRequest,
+    *,
+    dynamodb: DynamoDBClient,
+    tables: Mapping[TableName, str],
+    snapshot: Callable[[DateRange], S] | None = None,
+    planned: Callable[[TablePlan, TableRestore], None] | None = None,
+    writing: Writing | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Restored[S]:
+    """Verify, plan, snapshot, write: restore the archive into ``tables``.
+
+    ``planned(plan, counts)`` is told each table's plan before anything is written;
+    ``snapshot(period)`` runs once, after every table is planned and before the
+    first write; ``writing`` wraps the writing of each table (see ``Writing``).
     """
-    check_mode(archive, replace=replace)
+    plans = plan_restore(reader, request, dynamodb=dynamodb, tables=tables)
+    period = archive_period(reader)
+    with ExitStack() as spools:
+        prepared = [
+            (plan, *_prepare(dynamodb, reader, plan, request.replace, spools)) for plan in plans
+        ]
+        if planned is not None:
+            for plan, result, _ in prepared:
+                planned(plan, result)
+        taken = snapshot(period) if snapshot is not None else None
+        for plan, result, spool in prepared:
+            with (writing or _quietly)(plan, result) as progress:
+                batch_write(dynamodb, plan.target, _unspool(spool), progress=progress, sleep=sleep)
+    return Restored(period, {plan.table: result for plan, result, _ in prepared}, taken)
+
+
+def _prepare(
+    dynamodb: DynamoDBClient,
+    reader: ArchiveReader,
+    plan: TablePlan,
+    replace: bool,
+    spools: ExitStack,
+) -> tuple[TableRestore, IO[bytes]]:
+    """Compare one table with the archive and spool the requests a restore sends.
+
+    The requests are worked out from the whole comparison before any is sent:
+    writing while the table's pages are still being read could make an item just
+    put back look like one the archive lacks.
+    """
+    check_mode(reader, replace=replace)
     result = TableRestore()
-    with tempfile.TemporaryFile() as spool:
-        try:
-            for kind, archived, now in _pairs(dynamodb, archive, plan):
-                count(result, kind, archived, now)
-                if kind in ("new", "changed"):
-                    pickle.dump(put_request(archived), spool)
-                    result.written += 1
-                elif kind == "extra" and replace:
-                    pickle.dump(delete_request(now), spool)
-                    result.deleted += 1
-        except ExportError as exc:
-            raise RestoreError(exc.message, **exc.fields) from exc
-        spool.seek(0)
-        batch_write(dynamodb, plan.target, _unspool(spool), progress=progress, sleep=sleep)
-    return result
+    spool = spools.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 (the stack closes it)
+    try:
+        for kind, archived, now in _pairs(dynamodb, reader, plan):
+            count(result, kind, archived, now)
+            if kind in ("new", "changed"):
+                pickle.dump(put_request(archived), spool)
+                result.written += 1
+            elif kind == "extra" and replace:
+                pickle.dump(delete_request(now), spool)
+                result.deleted += 1
+    except ExportError as exc:
+        raise RestoreError(exc.message, **exc.fields) from exc
+    spool.seek(0)
+    return result, spool
+
+
+@contextmanager
+def _quietly(plan: TablePlan, result: TableRestore) -> Iterator[Progress | None]:
+    yield None
 
 
 def _unspool(spool: IO[bytes]) -> Iterator[dict[str, Any]]:
@@ -214,24 +282,3 @@ def _unspool(spool: IO[bytes]) -> Iterator[dict[str, Any]]:
             yield pickle.load(spool)  # our own file, written just now
         except EOFError:
             return
-
-
-def restore_archive(
-    *,
-    dynamodb: DynamoDBClient,
-    archive: ArchiveReader,
-    tables: Mapping[TableName, str],
-    only: Sequence[TableName] | None = None,
-    as_user: str | None = None,
-    replace: bool = False,
-) -> dict[TableName, TableRestore]:
-    """Verify everything, then restore every planned table; return what each got."""
-    plans = plan_restore(
-        dynamodb=dynamodb,
-        archive=archive,
-        tables=tables,
-        only=only,
-        as_user=as_user,
-        replace=replace,
-    )
-    return {plan.table: write_table(dynamodb, archive, plan, replace=replace) for plan in plans}

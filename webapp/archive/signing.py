@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import N_, RestoreError
+from ..errors import N_
+from .errors import RestoreError
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient

@@ -18,9 +18,10 @@ from typing import Any
 
 import xlsxwriter  # type: ignore[import-untyped, unused-ignore]
 
+from ..errors import N_
 from ..model import SPECS, TABLES, TableName, TableSpec
 from . import encode
-from .errors import N_, ExportError
+from .errors import ExportError
 
 WORKBOOK_NAME = "kakeibo.xlsx"
 #: Excel's rows per sheet, the header row included.

@@ -13,13 +13,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .records import Job, State
+from ..archive.manifest import DEFAULT_ENCODING, DEFAULT_FORMATS
+from . import backup, export, restore
+from .job import Job, State
 
-#: Kinds of job that leave an archive behind (the names the job modules use).
-_EXPORT, _BACKUP, _RESTORE = "export", "backup", "restore"
-#: What export_archive writes when a job names no formats (backups, undo archives).
-DEFAULT_FORMATS = frozenset({"csv", "json"})
-DEFAULT_ENCODING = "utf-8-sig"
 #: The order formats are named in, on the page and in file names.
 FORMAT_ORDER = ("csv", "xlsx", "json")
 
@@ -68,7 +65,7 @@ def _counts(value: Any) -> dict[str, int]:
 def _of(job: Job) -> tuple[str, Contents] | None:
     if job.state is not State.DONE:
         return None
-    if job.kind in (_EXPORT, _BACKUP) and job.result.get("archive_id"):
+    if job.kind in (export.NAME, backup.NAME) and job.result.get("archive_id"):
         formats = frozenset(job.params.get("formats") or DEFAULT_FORMATS)
         encoding = str(job.params.get("csv_encoding") or DEFAULT_ENCODING)
         counts = _counts(job.result.get("counts"))
@@ -77,7 +74,7 @@ def _of(job: Job) -> tuple[str, Contents] | None:
         if isinstance(raw, dict):
             filters = {str(k): [str(v) for v in values or []] for k, values in raw.items()}
         return str(job.result["archive_id"]), Contents(formats, encoding, counts, filters)
-    if job.kind == _RESTORE and job.result.get("undo_archive_id"):
+    if job.kind == restore.NAME and job.result.get("undo_archive_id"):
         counts = _counts(job.result.get("undo_counts"))
         return str(job.result["undo_archive_id"]), Contents(DEFAULT_FORMATS, counts=counts)
     return None

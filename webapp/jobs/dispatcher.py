@@ -1,37 +1,70 @@
-"""The dispatcher function: once a day (EventBridge Scheduler), queue the due backups.
+"""The daily dispatch of automatic backups: queue one backup job per due user.
 
-It reads the sparse index of the app table (who is due), writes one job record
-per due user (conditional: one per user and day) and sends its message. The
-day is the display time zone's, taken from the schedule's invocation time.
+The dispatcher function (``dispatcher_handler.py``) runs it once a day
+(EventBridge Scheduler); ``flask --app webapp run-schedule`` runs it by hand.
+
+It reads the sparse index of the app table (who is due, see ``schedule``),
+writes one job record per due user (conditional: one per user and day) and
+sends its message. The day is the display time zone's, taken from the
+schedule's invocation time.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from ..aws import Clients
-from ..settings import Settings
-from .backups import BackupPrefsStore, Dispatch, dispatch, local_day
-from .queue import JobQueue
-from .store import JobStore
+from . import backup
+from .job import Job, JobExists
+from .queue import JobMessage
+from .schedule import local_day
+
+if TYPE_CHECKING:
+    from .kind import JobServices
 
 logger = logging.getLogger(__name__)
 
 
-def run_schedule(settings: Settings, clients: Clients, today: date | None = None) -> Dispatch:
+@dataclass
+class Dispatch:
+    """What one run of the dispatcher did."""
+
+    queued: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def dispatch(services: JobServices, today: date) -> Dispatch:
+    """Queue one backup job for every user due on ``today``; idempotent for a day."""
+    now, jobs, choices = services.now(), services.jobs, services.backup_prefs
+    job_id = backup.backup_job_id(today)
+    done = Dispatch()
+    for choice in choices.due(today):
+        if choice.last_job and choice.last_job != job_id:
+            previous = jobs.get(choice.user_id, choice.last_job)
+            if previous is not None and previous.unfinished:
+                done.skipped.append(choice.user_id)  # yesterday's is still going
+                continue
+        params = backup.BackupParams(day=today, frequency=choice.frequency)
+        job = Job.queued(choice.user_id, backup.NAME, params.to_dict(), now, job_id)
+        try:
+            jobs.create(job)
+        except JobExists:
+            done.skipped.append(choice.user_id)  # already dispatched today
+            continue
+        services.queue.send(JobMessage(user_id=job.user_id, job_id=job.id))
+        choices.dispatched(job.user_id, job.id)
+        done.queued.append(job.user_id)
+    return done
+
+
+def run_schedule(services: JobServices, today: date | None = None) -> Dispatch:
     """Queue the backups due ``today`` (default: today in the display time zone)."""
-    now = datetime.now(UTC)
-    day = today or local_day(now, ZoneInfo(settings.display_timezone))
-    done = dispatch(
-        day,
-        prefs=BackupPrefsStore(clients.dynamodb, settings.app_table),
-        jobs=JobStore(clients.dynamodb, settings.app_table),
-        queue=JobQueue(clients.sqs, settings.jobs_queue_url),
-        now=now,
-    )
+    zone = ZoneInfo(services.settings.display_timezone)
+    day = today or local_day(services.now(), zone)
+    done = dispatch(services, day)
     logger.info(
         "backups of %s: %d queued, %d already queued", day, len(done.queued), len(done.skipped)
     )
@@ -50,10 +83,3 @@ def event_day(event: dict[str, Any], timezone: str) -> date | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return local_day(parsed, ZoneInfo(timezone))
-
-
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda's entry point."""
-    settings = Settings.from_env()
-    done = run_schedule(settings, Clients(settings), event_day(event, settings.display_timezone))
-    return {"queued": len(done.queued), "skipped": len(done.skipped)}

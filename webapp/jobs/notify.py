@@ -10,8 +10,11 @@ request, so it cannot know which one the user reads.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -81,3 +84,22 @@ def send(ses: SESClient, sender: str, to: str, mail: Mail) -> bool:
         logger.warning("the backup mail to the user could not be sent", exc_info=True)
         return False
     return True
+
+
+@dataclass(frozen=True)
+class Mailer:
+    """Mails users how their automatic backup went, from the configured sender."""
+
+    ses: SESClient
+    sender: str
+    #: The site's address, for the link (the page, never a download link).
+    site_url: str
+    #: The zone the mail gives the time in (the one the page shows).
+    timezone: str
+    now: Callable[[], datetime]
+
+    def backup_result(self, address: str, outcome: dict[str, Any]) -> bool:
+        """Mail ``address`` the outcome of its backup; return whether SES took it."""
+        when = self.now().astimezone(ZoneInfo(self.timezone))
+        message = backup_mail(outcome, site_url=self.site_url, when=f"{when:%Y-%m-%d %H:%M}")
+        return send(self.ses, self.sender, address, message)

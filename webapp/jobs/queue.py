@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..archive.errors import N_
-from .records import JobError
+from ..errors import N_
+from .job import JobError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..archive.errors import N_, UserError
+from ..apptable import JOB_PREFIX, TTL_ATTRIBUTE, Key, job_key
 from ..aws import error_code
+from ..errors import N_, UserError
 from ..model import PARTITION_KEY, SORT_KEY
-from .records import (
+from .job import (
     INTERRUPTED,
-    JOB_PREFIX,
-    TTL_ATTRIBUTE,
     Job,
     JobError,
     JobExists,
@@ -47,14 +46,11 @@ class JobStore:
         table: str,
         *,
         retention: timedelta = timedelta(days=7),
-        lasting: Mapping[str, timedelta] | None = None,
     ) -> None:
         self.dynamodb = dynamodb
         self.table = table
+        #: How long a record lives unless its kind says otherwise (``finish``'s ``lasts``).
         self.retention = retention
-        #: Kinds of job whose finished record is kept longer: a backup's, as long as its
-        #: archive, so the list can still say what an old backup holds.
-        self.lasting = dict(lasting or {})
 
     # --- the web side -----------------------------------------------------------------------
 
@@ -205,9 +201,19 @@ class JobStore:
         )
 
     def finish(
-        self, job: Job, result: dict[str, Any], progress: Mapping[str, int], now: datetime
+        self,
+        job: Job,
+        result: dict[str, Any],
+        progress: Mapping[str, int],
+        now: datetime,
+        *,
+        lasts: timedelta | None = None,
     ) -> None:
-        """Record the job as done with its result; raise JobStopped if it is no longer ours."""
+        """Record the job as done with its result; raise JobStopped if it is no longer ours.
+
+        The record then lives ``lasts`` (the kind's lifetime; a backup's as long as its
+        archive, so the list can still say what an old backup holds).
+        """
         self._as_worker(
             job,
             "SET #state = :done, #result = :result, progress = :progress, updated_at = :now, "
@@ -217,7 +223,7 @@ class JobStore:
                 ":result": result,
                 ":progress": dict(progress),
                 ":now": iso(now),
-                ":ttl": int((now + self.lasting.get(job.kind, self.retention)).timestamp()),
+                ":ttl": int((now + (lasts or self.retention)).timestamp()),
             },
         )
 
@@ -279,8 +285,8 @@ class JobStore:
             raise JobError(N_("The job could not be updated just now. Try again.")) from exc
         return answer.get("Attributes", {})
 
-    def _key(self, user_id: str, job_id: str) -> dict[str, Any]:
-        return {PARTITION_KEY: {"S": user_id}, SORT_KEY: {"S": JOB_PREFIX + job_id}}
+    def _key(self, user_id: str, job_id: str) -> Key:
+        return job_key(user_id, job_id)
 
     @staticmethod
     def _ttl_clause() -> str:

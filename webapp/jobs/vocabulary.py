@@ -16,15 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..apptable import Key, vocabulary_key
 from ..archive.filters import FIELDS
-from ..model import PARTITION_KEY, SORT_KEY
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 logger = logging.getLogger(__name__)
-
-VOCABULARY_SK = "vocabulary"
 
 
 class VocabularyStore:
@@ -69,5 +67,5 @@ class VocabularyStore:
         return {field: sorted(item.get(field, {}).get("SS", [])) for field in FIELDS}
 
     @staticmethod
-    def _key(user_id: str) -> dict[str, Any]:
-        return {PARTITION_KEY: {"S": user_id}, SORT_KEY: {"S": VOCABULARY_SK}}
+    def _key(user_id: str) -> Key:
+        return vocabulary_key(user_id)

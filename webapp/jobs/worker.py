@@ -1,62 +1,43 @@
-"""The worker function: SQS messages (batch size 1) into claimed, finished jobs.
+"""The worker function: SQS messages (batch size 1) into claimed, run and finished jobs.
 
-``serverless.yml`` names ``webapp.jobs.worker.handler``. Each record is handled
-on its own and only infrastructure failures (the job table unreachable) are
-reported back as ``batchItemFailures``, so SQS redelivers just those; a job that
-failed for the user's reasons is recorded as failed and its message consumed.
-Redelivery is safe: a message for a job that is no longer queued does nothing,
-except that a job whose worker died is recorded as interrupted.
+The worker function's entry point (``worker_handler.py``) hands each SQS event to
+``Worker.handle``. The worker alone claims
+a job (a conditional write: ``queued`` → ``running``), reports its progress,
+stops it when it is cancelled, fails it with a message for the user, and
+finishes it; the job's kind (``registry``) only says what to run. Each record is
+handled on its own and only infrastructure failures (the job table unreachable)
+are reported back as ``batchItemFailures``, so SQS redelivers just those; a job
+that failed for the user's reasons is recorded as failed and its message
+consumed. Redelivery is safe: a message for a job that is no longer queued does
+nothing, except that a job whose worker died is recorded as interrupted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from ..archive.signing import Keyring
-from ..aws import Clients
-from ..secret_key import archive_keyring
-from ..settings import Settings
-from .backups import BACKUP, BackupPrefsStore, run_backup
-from .notify import backup_mail, send
+from ..errors import N_, Stopped, UserError
+from .job import Job, JobStopped, State
+from .kind import JobServices, Kind
 from .queue import JobMessage
-from .records import Job, State
-from .restoring import PREVIEW, RESTORE, run_preview, run_restore
-from .runner import EXPORT, REPORT_INTERVAL, Reporter, run_export
-from .store import JobStore
+from .registry import KINDS
+from .reporter import REPORT_INTERVAL, Reporter
 
 logger = logging.getLogger(__name__)
 
-#: Seconds of silence beyond the function's timeout before a running job counts as dead.
-STALE_MARGIN = 60
+#: The message of a job whose record this worker cannot read (or whose kind it does not know).
+BROKEN = N_("The export failed, so no archive was made. Please try again.")
 
 
 class Worker:
     """Runs jobs for one deployment (or the local stack)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        clients: Clients,
-        *,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        report_interval: float = REPORT_INTERVAL,
-    ) -> None:
-        self.settings = settings
-        self.clients = clients
-        self.now = now
+    def __init__(self, services: JobServices, *, report_interval: float = REPORT_INTERVAL) -> None:
+        self.services = services
         self.report_interval = report_interval
-        self.store = JobStore(
-            clients.dynamodb,
-            settings.app_table,
-            retention=timedelta(days=settings.retention_days),
-            lasting={BACKUP: timedelta(days=settings.backup_retention_days)},
-        )
-        self.stale_after = timedelta(seconds=settings.worker_timeout + STALE_MARGIN)
 
     def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         """Handle an SQS event as Lambda delivers it; return the records to retry."""
@@ -78,81 +59,98 @@ class Worker:
         if message is None:
             logger.error("dropping a message that is not a job message")
             return None
-        now = self.now()
+        store, now = self.services.jobs, self.services.now()
         # The common case first: claim the queued job in one conditional write.
-        claimed = self.store.claim_by_id(message.user_id, message.job_id, now)
+        claimed = store.claim_by_id(message.user_id, message.job_id, now)
         if claimed is None:
-            job = self.store.get(message.user_id, message.job_id)
+            job = store.get(message.user_id, message.job_id)
             if job is None or job.state is not State.RUNNING:
                 return None  # gone (TTL), or done, failed, cancelled: a duplicate delivery
             # Redelivered while running: nothing if its worker is alive, else it died.
-            if self.store.fail_interrupted(job, now, stale_after=self.stale_after):
+            if store.fail_interrupted(job, now, stale_after=self.services.stale_after):
                 logger.warning("job %s was interrupted (no heartbeat)", job.id)
             return None
         reporter = Reporter(
-            self.store, claimed, now=self.now, interval=self.report_interval, remaining=remaining
+            store,
+            claimed,
+            now=self.services.now,
+            interval=self.report_interval,
+            remaining=remaining,
         )
         try:
-            self._run(claimed, reporter)
+            self.run(claimed, reporter)
         finally:
             reporter.close()
         return claimed
 
-    def _run(self, job: Job, reporter: Reporter) -> None:
-        common: dict[str, Any] = {
-            "store": self.store,
-            "dynamodb": self.clients.dynamodb,
-            "s3": self.clients.s3,
-            "bucket": self.settings.export_bucket,
-            "tables": self.settings.data_tables,
-            "reporter": reporter,
-        }
-        # README.txt of every archive made shows its time as the page does.
-        zone = self.settings.display_timezone
-        if job.kind == EXPORT:
-            run_export(job, signing_key=self.keyring.current(), display_timezone=zone, **common)
-        elif job.kind == BACKUP:
-            run_backup(
-                job,
-                prefs=BackupPrefsStore(self.clients.dynamodb, self.settings.app_table),
-                signing_key=self.keyring.current(),
-                keep=self.settings.backup_keep,
-                notify=self._mailer(),
-                display_timezone=zone,
-                **common,
-            )
-        elif job.kind == PREVIEW:
-            run_preview(
-                job, keyring=self.keyring, max_upload_bytes=self.settings.max_upload_bytes, **common
-            )
-        elif job.kind == RESTORE:
-            run_restore(
-                job,
-                keyring=self.keyring,
-                max_upload_bytes=self.settings.max_upload_bytes,
-                display_timezone=zone,
-                **common,
-            )
-        else:
+    def run(self, job: Job, reporter: Reporter) -> None:
+        """Run one claimed job to its end: done, failed with the user's message, or stopped."""
+        kind = KINDS.get(job.kind)
+        if kind is None:
             logger.error("job %s has an unknown kind %r", job.id, job.kind)
+            self._fail(job, UserError(BROKEN))
+            return
+        try:
+            params = kind.params.from_dict(job.params)
+        except UserError as exc:
+            self._fail(job, exc)
+            return
+        except (ValueError, KeyError, TypeError):
+            logger.exception("job %s has parameters the worker cannot read", job.id)
+            self._fail(job, UserError(BROKEN))
+            return
+        self._run(kind, job, params, reporter)
 
-    def _mailer(self) -> Callable[[str, dict[str, Any]], None] | None:
-        """Return how to mail a user after a backup, or None when NOTIFY_FROM is unset."""
-        sender, site = self.settings.notify_from, self.settings.site_url or ""
-        if not sender:
-            return None
+    def _run(self, kind: Kind[Any], job: Job, params: Any, reporter: Reporter) -> None:
+        services = self.services
+        try:
+            outcome = kind.run(services, job, params, reporter)
+        except Stopped:
+            logger.info("job %s stopped (cancelled); what it was writing was taken back", job.id)
+            return
+        except UserError as exc:
+            self._fail(job, exc)
+            if kind.failed is not None:
+                kind.failed(services, job, params, exc)
+            return
+        counts = reporter.counts if outcome.counts is None else outcome.counts
+        try:
+            services.jobs.finish(
+                job,
+                outcome.result,
+                {str(table): count for table, count in counts.items()},
+                services.now(),
+                lasts=kind.lifetime(services.settings),
+            )
+        except JobStopped:
+            if outcome.made is not None:
+                # Cancelled between the last report and the finish: take the archive back.
+                logger.info(
+                    "job %s was cancelled as it finished; deleting %s", job.id, outcome.made
+                )
+                self._delete(outcome.made)
+            return
+        for key in outcome.spent:
+            self._delete(key, quietly=True)
+        if kind.done is not None:
+            kind.done(services, job, params, outcome)
 
-        def mail(address: str, outcome: dict[str, Any]) -> None:
-            when = self.now().astimezone(ZoneInfo(self.settings.display_timezone))
-            message = backup_mail(outcome, site_url=site, when=f"{when:%Y-%m-%d %H:%M}")
-            send(self.clients.ses, sender, address, message)
+    def _fail(self, job: Job, error: UserError) -> None:
+        """Record a job as failed with its message for the user; a cancelled job stays so."""
+        logger.info("job %s failed: %s", job.id, error)
+        with contextlib.suppress(JobStopped):
+            self.services.jobs.fail(job, error, self.services.now())
 
-        return mail
+    def _delete(self, key: str, *, quietly: bool = False) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
 
-    @cached_property
-    def keyring(self) -> Keyring:
-        """Return the archive keys (read from SSM once per container)."""
-        return archive_keyring(self.settings, self.clients)
+        bucket = self.services.settings.export_bucket
+        try:
+            self.services.clients.s3.delete_object(Bucket=bucket, Key=key)
+        except (ClientError, BotoCoreError):
+            if not quietly:
+                raise
+            logger.warning("could not delete s3://%s/%s", bucket, key, exc_info=True)
 
 
 def _remaining(context: Any) -> Callable[[], float] | None:
@@ -160,15 +158,3 @@ def _remaining(context: Any) -> Callable[[], float] | None:
     if method is None:
         return None
     return lambda: float(method()) / 1000
-
-
-_worker: Worker | None = None
-
-
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda's entry point: build the worker once per container, then handle the event."""
-    global _worker
-    if _worker is None:
-        settings = Settings.from_env()
-        _worker = Worker(settings, Clients(settings))
-    return _worker.handle(event, context)

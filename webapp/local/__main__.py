@@ -35,7 +35,7 @@ def main() -> NoReturn:
     try:
         app = create_app(stack.settings)
         # moto sends no mail: the reset code is printed here instead.
-        print_reset_codes(app.extensions["kakeibo.clients"])
+        print_reset_codes(app.extensions["kakeibo.services"].clients)
         url = f"http://{host}:{port}/"
         print("\n".join(banner(stack, url)), flush=True)
         app.run(host=host, port=port, debug=False, use_reloader=False)

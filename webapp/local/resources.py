@@ -11,9 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..archive.ids import BACKUP_PREFIX, EXPORT_PREFIX
-from ..jobs.records import TTL_ATTRIBUTE
-from ..jobs.restoring import UPLOAD_PREFIX
+from ..apptable import DUE_INDEX, DUE_SHARD_ATTRIBUTE, NEXT_RUN_ATTRIBUTE, TTL_ATTRIBUTE
+from ..archive.ids import BACKUP_PREFIX, EXPORT_PREFIX, UPLOAD_PREFIX
 from ..model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA
 
 if TYPE_CHECKING:
@@ -88,8 +87,8 @@ def create_table(dynamodb: DynamoDBClient, name: str) -> None:
 
 #: The app table's sparse index of the automatic backups that are on (see jobs.backups).
 DUE_INDEX_KEYS = [
-    {"AttributeName": "due_shard", "KeyType": "HASH"},
-    {"AttributeName": "next_run", "KeyType": "RANGE"},
+    {"AttributeName": DUE_SHARD_ATTRIBUTE, "KeyType": "HASH"},
+    {"AttributeName": NEXT_RUN_ATTRIBUTE, "KeyType": "RANGE"},
 ]
 
 
@@ -97,11 +96,11 @@ def create_app_table(dynamodb: DynamoDBClient, name: str) -> None:
     """Create the app's own table (jobs, preferences): the data tables' keys, an index, a TTL."""
     attributes: Any = [
         *ATTRIBUTE_DEFINITIONS,
-        {"AttributeName": "due_shard", "AttributeType": "S"},
-        {"AttributeName": "next_run", "AttributeType": "S"},
+        {"AttributeName": DUE_SHARD_ATTRIBUTE, "AttributeType": "S"},
+        {"AttributeName": NEXT_RUN_ATTRIBUTE, "AttributeType": "S"},
     ]
     index: Any = {
-        "IndexName": "backups-due",
+        "IndexName": DUE_INDEX,
         "KeySchema": DUE_INDEX_KEYS,
         "Projection": {"ProjectionType": "ALL"},
     }

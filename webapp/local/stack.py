@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ..aws import Clients
-from ..cognito import create_user
+from ..identity.cognito import create_user
+from ..services import Services
 from ..settings import Settings
 from .demo import DEMO_PASSWORD, DEMO_USERS, demo_items, write_items
 from .resources import (
@@ -150,7 +151,7 @@ def start_stack(*, demo: bool = True, worker: bool = True) -> LocalStack:
     try:
         settings = provision(endpoint)
         users = seed_demo(settings) if demo else {}
-        poller = LocalWorker(settings) if worker else None
+        poller = LocalWorker(Services(settings)) if worker else None
         if poller is not None:
             poller.start()
     except BaseException:

@@ -13,9 +13,8 @@ import logging
 import threading
 from typing import Any
 
-from ..aws import Clients
 from ..jobs.worker import Worker
-from ..settings import Settings
+from ..services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +45,10 @@ def sqs_event(message: dict[str, Any], queue_arn: str, region: str) -> dict[str,
 class LocalWorker:
     """Deliver the jobs queue's messages to the worker, one at a time (batch size 1)."""
 
-    def __init__(self, settings: Settings, clients: Clients | None = None) -> None:
-        self.settings = settings
-        self.clients = clients or Clients(settings)
-        self.worker = Worker(settings, self.clients)
+    def __init__(self, services: Services) -> None:
+        self.settings = services.settings
+        self.clients = services.clients
+        self.worker = Worker(services)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._arn: str | None = None

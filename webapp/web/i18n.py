@@ -13,7 +13,7 @@ from flask import Blueprint, abort, redirect, request
 from flask_babel import format_decimal, gettext
 from werkzeug.wrappers import Response
 
-from ..archive.errors import UserError
+from ..errors import UserError
 from ..settings import LOCALES
 from .auth.session import safe_next
 from .context import get_settings

@@ -44,5 +44,5 @@ class ResetPasswordForm(NewPasswordForm):
     )
 
 
-class ConfirmForm(FlaskForm):  # type: ignore[misc]
+class ButtonForm(FlaskForm):  # type: ignore[misc]
     """A button that changes something: only the CSRF token."""

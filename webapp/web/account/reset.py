@@ -12,9 +12,9 @@ from flask import Blueprint, flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from ... import account
-from ...account import AccountError
-from ...cognito import Failure
+from ...identity import selfservice
+from ...identity.cognito import Failure
+from ...identity.selfservice import AccountError
 from ..auth.messages import account_message, password_hint, weak_password
 from ..auth.policy import password_policy
 from ..context import get_clients, get_settings
@@ -39,7 +39,7 @@ def forgot() -> Response | tuple[str, int]:
     email = form.email.data
     settings = get_settings()
     try:
-        account.request_password_reset(get_clients().cognito, settings.cognito_client_id, email)
+        selfservice.request_password_reset(get_clients().cognito, settings.cognito_client_id, email)
     except AccountError as exc:
         message, status = account_message(exc.failure)
         form.form_errors.append(message)
@@ -72,7 +72,7 @@ def confirm() -> Response | tuple[str, int]:
         return _render("account/reset.html", form, 400)
     settings = get_settings()
     try:
-        account.confirm_password_reset(
+        selfservice.confirm_password_reset(
             get_clients().cognito,
             settings.cognito_client_id,
             form.email.data,

@@ -13,16 +13,16 @@ from flask import Blueprint, flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from ... import account
-from ...account import AccountError
-from ...cognito import Failure
+from ...identity import selfservice
+from ...identity.cognito import Failure
+from ...identity.selfservice import AccountError
 from ..auth import login_required, signed_in_user
 from ..auth.access import access_token
 from ..auth.forms import MfaForm
 from ..auth.messages import account_message
 from ..auth.sealing import seal, unseal
 from ..context import get_clients
-from .forms import ConfirmForm
+from .forms import ButtonForm
 from .qr import qr_svg
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -62,23 +62,23 @@ def _refused(error: AccountError) -> None:
 def index() -> str | tuple[str, int]:
     """Show the account's sign-in security: is an authenticator app set up?"""
     try:
-        enabled = account.totp_enabled(get_clients().cognito, _token())
+        enabled = selfservice.totp_enabled(get_clients().cognito, _token())
     except AccountError as exc:
         _refused(exc)
         message, status = account_message(exc.failure)
         return render_template("account/index.html", enabled=None, problem=message), status
-    return render_template("account/index.html", enabled=enabled, problem=None, form=ConfirmForm())
+    return render_template("account/index.html", enabled=enabled, problem=None, form=ButtonForm())
 
 
 @bp.post("/authenticator/new")
 @login_required
 def start_totp() -> Response | tuple[str, int]:
     """Have Cognito make a new authenticator secret, then show it."""
-    form = ConfirmForm()
+    form = ButtonForm()
     if not form.validate_on_submit():
         return redirect(url_for("account.index"), code=303)
     try:
-        secret = account.start_totp(get_clients().cognito, _token())
+        secret = selfservice.start_totp(get_clients().cognito, _token())
     except AccountError as exc:
         _refused(exc)
         message, status = account_message(exc.failure)
@@ -100,7 +100,7 @@ def totp() -> Response | tuple[str, int]:
     if not form.validate_on_submit():
         return _setup_page(secret, form, 400 if form.is_submitted() else 200)
     try:
-        account.enable_totp(get_clients().cognito, _token(), form.code.data)
+        selfservice.enable_totp(get_clients().cognito, _token(), form.code.data)
     except AccountError as exc:
         _refused(exc)
         message, status = account_message(exc.failure)
@@ -124,12 +124,12 @@ def totp() -> Response | tuple[str, int]:
 @login_required
 def disable_totp() -> Response | tuple[str, int]:
     """Ask to confirm, then stop asking for an authenticator code at sign-in."""
-    form = ConfirmForm()
+    form = ButtonForm()
     if not form.validate_on_submit():
         status = 400 if form.is_submitted() else 200
         return render_template("account/disable.html", form=form), status
     try:
-        account.disable_totp(get_clients().cognito, _token())
+        selfservice.disable_totp(get_clients().cognito, _token())
     except AccountError as exc:
         _refused(exc)
         message, status = account_message(exc.failure)
@@ -144,7 +144,7 @@ def disable_totp() -> Response | tuple[str, int]:
 
 def _setup_page(secret: str, form: MfaForm, status: int) -> tuple[str, int]:
     email = signed_in_user().email
-    uri = account.totp_uri(secret, email)
+    uri = selfservice.totp_uri(secret, email)
     qr = qr_svg(uri, _("QR code to scan with your authenticator app"))
     # Groups of four are easier to type into an app by hand.
     spaced = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)).upper()

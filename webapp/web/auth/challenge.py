@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from flask import session
 
-from ...cognito import Challenge
+from ...identity.cognito import Challenge
 from .sealing import fernet
 from .session import safe_next
 

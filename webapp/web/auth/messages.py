@@ -12,8 +12,8 @@ from flask_babel import LazyString, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from ...account import PasswordPolicy
-from ...cognito import Failure
+from ...identity.cognito import Failure
+from ...identity.selfservice import PasswordPolicy
 from .policy import password_policy
 
 #: What the user reads for each failure, and the status of the page that says it.

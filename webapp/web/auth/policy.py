@@ -6,7 +6,7 @@ import time
 
 from flask import current_app
 
-from ...account import PasswordPolicy, read_password_policy
+from ...identity.selfservice import PasswordPolicy, read_password_policy
 from ..context import get_clients, get_settings
 
 _CACHE = "kakeibo.password_policy"

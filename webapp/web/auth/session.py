@@ -4,7 +4,7 @@ The identity comes only from an ID token the server verified; the session
 cookie (signed by Flask) holds just the verified ``sub``, the email for display,
 when the Cognito session ends, and the session's own id and start. Every
 request with a session also reads the user's sign-out marker (one ``GetItem``,
-see ``guard.sessions``), so a cookie kept after sign-out opens nothing.
+see ``identity.sessions``), so a cookie kept after sign-out opens nothing.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Response
 
-from ...guard.sessions import SessionCheckError, now_ms
-from ..context import session_store
+from ...identity.sessions import SessionCheckError, now_ms
+from ..context import services
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -79,7 +79,7 @@ def current_user() -> User | None:
 def _still_signed_in(sub: str) -> bool:
     """Check the server's sign-out marker: a signed-out session is cleared here."""
     try:
-        marker = session_store().marker(sub)
+        marker = services().sessions.marker(sub)
     except SessionCheckError as exc:
         g.user = None  # the error page must not ask again
         # Fail closed: without the marker nobody can tell a signed-out cookie.

@@ -27,12 +27,12 @@ from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
-from ... import cognito
-from ...cognito import Challenge, Failure, SignInError, Step
-from ...guard.sessions import SessionCheckError, now_ms
-from ...guard.throttle import ThrottleError
-from ...tokens import TokenError, jwks_client, jwks_url, verify_id_token
-from ..context import clock, get_clients, get_settings, session_store, signin_throttle
+from ...identity import cognito
+from ...identity.cognito import Challenge, Failure, SignInError, Step
+from ...identity.sessions import SessionCheckError, now_ms
+from ...identity.throttle import ThrottleError
+from ...identity.tokens import TokenError, jwks_client, jwks_url, verify_id_token
+from ..context import clock, get_clients, get_settings, services, signin_throttle
 from .access import keep_access_token
 from .challenge import drop_challenge, load_challenge, save_challenge
 from .forms import LoginForm, MfaForm, NewPasswordForm
@@ -171,7 +171,7 @@ def mfa() -> Response | str | tuple[str, int]:
 def logout() -> Response:
     """End this session on the server too, clear the cookie, return to the sign-in page."""
     user, (sid, _issued) = signed_in_user(), session_id()
-    _end(lambda: session_store().revoke(user.sub, sid, session.get("exp", 0), now=now_ms()))
+    _end(lambda: services().sessions.revoke(user.sub, sid, session.get("exp", 0), now=now_ms()))
     session.clear()
     flash(_("You have been signed out."), "info")
     return redirect(url_for("auth.login"), code=303)
@@ -182,7 +182,7 @@ def logout() -> Response:
 def logout_everywhere() -> Response:
     """End every session of the user, in every browser, and their Cognito sessions."""
     user = signed_in_user()
-    _end(lambda: session_store().end_all(user.sub, now=now_ms()))
+    _end(lambda: services().sessions.end_all(user.sub, now=now_ms()))
     cognito.sign_out_everywhere(
         get_clients().cognito, get_settings().cognito_user_pool_id, user.email
     )

@@ -1,13 +1,14 @@
-"""Automatic backups: choose how often, see when the next runs, download or restore one.
+"""Automatic backups: choose how often, download a backup.
 
-The choice is stored in the app table (``jobs.backups``); the daily dispatcher
+The choice is stored in the app table (``jobs.schedule``); the daily dispatcher
 queues the backups. The archives live under ``backups/<sub>/``, kept longer than
-exports, and are otherwise archives like any other.
+exports, and are otherwise archives like any other. The exports page shows the
+section (``backups_context``).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,18 +17,16 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
-from ...archive.store import ArchiveNotFound, StorageError
-from ...jobs.backups import BackupError, BackupPrefs
+from ...archive.bucket import ArchiveNotFound, StorageError
+from ...jobs.schedule import BackupError, BackupPrefs, next_run_at
 from ..auth import login_required, signed_in_user
-from ..context import backup_prefs, backup_store, get_settings
+from ..context import services
+from ..downloads import download_redirect
 from ..errors import render_error
 from ..i18n import translate_error
 from .forms import BackupForm
 
 bp = Blueprint("backups", __name__, url_prefix="/backups")
-
-#: When the schedule runs each day, in the display time zone (serverless.yml's cron).
-DISPATCH_TIME = time(3, 0)
 
 
 @bp.errorhandler(ArchiveNotFound)
@@ -50,9 +49,9 @@ def choose() -> Response:
     form = BackupForm()
     if not form.validate():
         abort(400)
-    user = signed_in_user()
-    today = datetime.now(ZoneInfo(get_settings().display_timezone)).date()
-    prefs = backup_prefs().choose(user.sub, form.frequency.data, today=today, email=user.email)
+    user, found = signed_in_user(), services()
+    today = found.now().astimezone(ZoneInfo(found.settings.display_timezone)).date()
+    prefs = found.backup_prefs.choose(user.sub, form.frequency.data, today=today, email=user.email)
     if prefs.on:
         flash(_("Automatic backup is on. The first one runs tonight."), "success")
     else:
@@ -64,41 +63,26 @@ def choose() -> Response:
 @login_required
 def download(archive_id: str) -> Response:
     """Redirect to a fresh, short-lived download link for one of the user's backups."""
-    from ..exports.views import download_redirect
-
-    return download_redirect(backup_store(), archive_id)
-
-
-def next_run_at(prefs: BackupPrefs, now: datetime, timezone: str) -> datetime | None:
-    """Return when the next automatic backup should be made (the dispatch of its day)."""
-    if not prefs.on or prefs.next_run is None:
-        return None
-    zone = ZoneInfo(timezone)
-    local_now = now.astimezone(zone)
-    day: date = max(prefs.next_run, local_now.date())
-    moment = datetime.combine(day, DISPATCH_TIME, zone)
-    if moment <= local_now:
-        moment = datetime.combine(day + timedelta(days=1), DISPATCH_TIME, zone)
-    return moment.astimezone(UTC)
+    return download_redirect(services().backups, archive_id)
 
 
 def backups_context(sub: str, now: datetime) -> dict[str, Any]:
     """Return what the exports page shows of the automatic backups."""
-    settings = get_settings()
+    found = services()
     error = None
     try:
-        prefs = backup_prefs().get(sub)
+        prefs = found.backup_prefs.get(sub)
     except BackupError as exc:
         prefs, error = BackupPrefs(user_id=sub), translate_error(exc)
     try:
-        listed = backup_store().list(sub, now=now)
+        listed = found.backups.list(sub, now=now)
     except StorageError as exc:
         listed, error = [], error or translate_error(exc)
     return {
         "backup_form": BackupForm(data={"frequency": prefs.frequency}),
         "backup_prefs": prefs,
         "backups": listed,
-        "backup_next": next_run_at(prefs, now, settings.display_timezone),
+        "backup_next": next_run_at(prefs, now, found.settings.display_timezone),
         "backup_error": error,
-        "backup_keep": settings.backup_keep,
+        "backup_keep": found.settings.backup_keep,
     }

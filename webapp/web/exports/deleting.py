@@ -8,17 +8,16 @@ JavaScript is needed anywhere.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
 from ..auth import login_required, signed_in_user
-from ..context import archive_store
-from ..filters import format_day, format_number, page_locale
-from .views import bp, user_contents
+from ..context import services
+from ..downloads import user_contents
+from ..formatting import format_day, format_number, page_locale
+from .views import bp
 
 
 def _confirmed() -> bool:
@@ -30,12 +29,12 @@ def _confirmed() -> bool:
 def confirm_delete(archive_id: str) -> str:
     """Show what deleting one of the user's archives would remove, with the form that does it."""
     sub = signed_in_user().sub
-    archive = archive_store().find(sub, archive_id)
+    archive = services().archives.find(sub, archive_id)
     return render_template(
         "exports/delete.html",
         archive=archive,
         contents=user_contents(sub).get(str(archive.id)),
-        now=datetime.now(UTC),
+        now=services().now(),
     )
 
 
@@ -45,7 +44,7 @@ def delete(archive_id: str) -> Response:
     """Delete one of the user's archives once confirmed; without ``confirm``, ask first."""
     if not _confirmed():
         return redirect(url_for("exports.confirm_delete", archive_id=archive_id), code=303)
-    archive = archive_store().delete(signed_in_user().sub, archive_id)
+    archive = services().archives.delete(signed_in_user().sub, archive_id)
     locale = page_locale()
     flash(
         _(
@@ -63,7 +62,7 @@ def delete(archive_id: str) -> Response:
 def confirm_delete_all() -> Response | str:
     """Show the user's archives that deleting all would remove, with the form that does it."""
     sub = signed_in_user().sub
-    archives = archive_store().list(sub)
+    archives = services().archives.list(sub)
     if not archives:
         flash(_("You have no archives to delete."), "info")
         return redirect(url_for("exports.index"), code=303)
@@ -78,7 +77,7 @@ def delete_all() -> Response:
     """Delete all of the user's archives (never their backups) once confirmed; else ask first."""
     if not _confirmed():
         return redirect(url_for("exports.confirm_delete_all"), code=303)
-    count = archive_store().delete_all(signed_in_user().sub)
+    count = services().archives.delete_all(signed_in_user().sub)
     flash(
         ngettext(
             "Deleted %(count)s archive. Your automatic backups are kept.",

@@ -31,11 +31,11 @@ from wtforms.validators import (  # type: ignore[import-untyped, unused-ignore]
 )
 
 from ...archive.dates import DateRange, check_range
-from ...archive.encode import CsvEncoding
 from ...archive.errors import InvalidRange
-from ...archive.export import Format
 from ...archive.filters import FIELDS, FilterError, Filters, checked
-from ..filters import KIND_LABELS
+from ...archive.manifest import DEFAULT_ENCODING, DEFAULT_FORMATS, CsvEncoding, Format
+from ...jobs.export import ExportParams
+from ..formatting import KIND_LABELS
 from ..i18n import translate_error
 
 #: The earliest and latest dates the form accepts: four-digit years only, so a
@@ -45,7 +45,7 @@ MAX_DATE = date(2999, 12, 31)
 
 #: Form value -> the engine's formats.
 FORMAT_CHOICES: dict[str, frozenset[Format]] = {
-    "both": frozenset({"csv", "json"}),
+    "both": DEFAULT_FORMATS,
     "csv": frozenset({"csv"}),
     "json": frozenset({"json"}),
     "xlsx": frozenset({"xlsx"}),
@@ -175,7 +175,20 @@ class ExportForm(FlaskForm):  # type: ignore[misc]
     @property
     def chosen_encoding(self) -> CsvEncoding:
         """Return the engine's CSV encoding for the chosen radio value."""
-        return ENCODING_CHOICES.get(self.csv_encoding.data or "utf-8", "utf-8-sig")
+        return ENCODING_CHOICES.get(self.csv_encoding.data or "utf-8", DEFAULT_ENCODING)
+
+    @property
+    def params(self) -> ExportParams:
+        """Return the export job's parameters, once ``validate()`` has passed."""
+        if self.date_range is None:
+            raise ValueError("the form has not been validated")
+        return ExportParams(
+            start=self.date_range.start,
+            end=self.date_range.end,
+            formats=self.chosen_formats,
+            csv_encoding=self.chosen_encoding,
+            filters=self.chosen_filters,
+        )
 
 
 @dataclass(frozen=True)

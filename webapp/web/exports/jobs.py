@@ -7,21 +7,20 @@ way the words come from ``job_status``, so the two always say the same.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from types import SimpleNamespace
 
 from flask import flash, get_template_attribute, jsonify, redirect, url_for
 from flask_babel import format_decimal, gettext, ngettext
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from ...archive.store import ArchiveNotFound
-from ...jobs.backups import BACKUP
+from ...archive.bucket import ArchiveNotFound
+from ...jobs import backup, export, preview, restore
 from ...jobs.contents import contents_by_archive
-from ...jobs.records import Job, State
-from ...jobs.restoring import PREVIEW, RESTORE
+from ...jobs.job import Job, State
 from ..auth import login_required, signed_in_user
-from ..context import archive_store, job_store, stale_after
-from ..filters import count_balances, count_slips, format_size, page_locale
+from ..context import services
+from ..formatting import count_balances, count_slips, format_size, page_locale
 from ..i18n import translate_message
 from .views import bp
 
@@ -30,23 +29,31 @@ def _(message: str, **fields: object) -> str:
     return str(gettext(message, **fields))
 
 
+#: The kinds' names for templates (``job.kind == kinds.export``): each is spelled once,
+#: in its own module.
+KINDS = SimpleNamespace(
+    export=export.NAME, backup=backup.NAME, preview=preview.NAME, restore=restore.NAME
+)
+bp.record_once(lambda state: state.app.jinja_env.globals.update(kinds=KINDS))
+
+
 @bp.app_template_global()
 def job_status(job: Job) -> str:
     """Return what a job's row says: waiting, progress so far, or how it ended."""
     if job.state is State.QUEUED:
         return _("Waiting to start…")
-    if job.kind == BACKUP and job.state is State.RUNNING:
+    if job.kind == backup.NAME and job.state is State.RUNNING:
         return _("Making the automatic backup…")
-    if job.kind == PREVIEW and job.state is State.RUNNING:
+    if job.kind == preview.NAME and job.state is State.RUNNING:
         return _("Checking the archive and comparing it with your account book…")
-    if job.kind == RESTORE and job.state is State.RUNNING:
+    if job.kind == restore.NAME and job.state is State.RUNNING:
         sent = sum(job.progress.values())
         if not sent:
             return _("Saving the current data for undo, then restoring…")
         return _("Restoring… %(count)s changes written so far", count=format_decimal(sent))
-    if job.kind == PREVIEW and job.state is State.DONE:
+    if job.kind == preview.NAME and job.state is State.DONE:
         return _("Checked. See below what a restore would change.")
-    if job.kind == RESTORE and job.state is State.DONE:
+    if job.kind == restore.NAME and job.state is State.DONE:
         return _("Restored.")
     if job.state is State.RUNNING:
         slips, balances = job.progress.get("slips", 0), job.progress.get("balances", 0)
@@ -91,10 +98,11 @@ def job_status(job: Job) -> str:
 
 def _own_job(job_id: str) -> Job:
     """Return the signed-in user's job, as they should see it now; 404 for any other."""
-    job = job_store().get(signed_in_user().sub, job_id)
+    found = services()
+    job = found.jobs.get(signed_in_user().sub, job_id)
     if job is None:
         raise NotFound(_("There is no such export."))
-    return job.seen_at(datetime.now(UTC), stale_after=stale_after())
+    return job.seen_at(found.now(), stale_after=found.stale_after)
 
 
 @bp.get("/jobs/<job_id>")
@@ -111,16 +119,14 @@ def job_status_json(job_id: str) -> Response:
     }
     if job.state is State.DONE:
         try:
-            archive = archive_store().find(job.user_id, str(job.result.get("archive_id", "")))
+            archive = services().archives.find(job.user_id, str(job.result.get("archive_id", "")))
         except ArchiveNotFound:
             pass  # deleted already
         else:
             row = get_template_attribute("exports/_rows.html", "archive_row")
             answer["archive_id"] = str(archive.id)
             held = contents_by_archive([job]).get(str(archive.id))
-            answer["row"] = str(
-                row(archive, new=True, now=datetime.now(UTC), contents=held)
-            ).strip()
+            answer["row"] = str(row(archive, new=True, now=services().now(), contents=held)).strip()
     return jsonify(answer)
 
 
@@ -129,7 +135,7 @@ def job_status_json(job_id: str) -> Response:
 def cancel(job_id: str) -> Response:
     """Cancel one of the user's queued or running exports."""
     job = _own_job(job_id)
-    if job.unfinished and job_store().cancel(job.user_id, job.id, datetime.now(UTC)):
+    if job.unfinished and services().jobs.cancel(job.user_id, job.id, services().now()):
         flash(_("The export was cancelled. Nothing was saved."), "info")
     else:
         flash(_("That export had already finished."), "info")

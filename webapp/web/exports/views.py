@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import zoneinfo
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -14,26 +14,23 @@ from flask_babel import ngettext
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
-from ...archive.errors import UserError
-from ...archive.ids import BACKUP_PREFIX
-from ...archive.store import (
+from ...archive.bucket import (
     ArchiveNotFound,
-    ArchiveStore,
     StorageError,
     StoredArchive,
-    download_filename,
 )
-from ...jobs.contents import Contents, contents_by_archive
-from ...jobs.records import Job, JobError, State
-from ...jobs.restoring import RESTORE
-from ...jobs.runner import EXPORT
+from ...errors import UserError
+from ...jobs import export, restore
+from ...jobs.contents import contents_by_archive
+from ...jobs.job import Job, JobError, State
+from ...jobs.submit import TooManyJobs, submit, visible_jobs
 from ..auth import login_required, signed_in_user
 from ..backups.views import backups_context
-from ..context import archive_store, get_settings, job_store, vocabulary_store
+from ..context import get_settings, services
+from ..downloads import download_redirect
 from ..errors import render_error
-from ..filters import format_datetime, page_locale
+from ..formatting import format_datetime, page_locale
 from ..i18n import translate_error
-from ..submit import TooManyJobs, submit_job, visible_jobs
 from .forms import ExportForm, presets
 
 bp = Blueprint("exports", __name__)
@@ -80,18 +77,9 @@ def create() -> Response | tuple[str, int]:
     form = ExportForm(max_span_days=settings.max_span_days)
     if not form.validate() or form.date_range is None:
         return _render(form), 400
-    user = signed_in_user()
-    params: dict[str, Any] = {
-        "start": form.date_range.start.isoformat(),
-        "end": form.date_range.end.isoformat(),
-        "formats": sorted(form.chosen_formats),
-        "csv_encoding": form.chosen_encoding,
-    }
-    filters = form.chosen_filters.to_dict()
-    if filters:
-        params["filters"] = filters
+    params = form.params
     try:
-        job = submit_job(user.sub, EXPORT, params)
+        job = submit(services(), signed_in_user().sub, export.KIND, params)
     except TooManyJobs as exc:
         form.form_errors.append(too_many_jobs(exc))
         return _render(form), 429
@@ -105,7 +93,7 @@ def create() -> Response | tuple[str, int]:
         "end": form.date_range.end.isoformat(),
         "formats": form.formats.data,
         "csv_encoding": form.csv_encoding.data,
-        **filters,
+        **params.filters.to_dict(),
         "job": job.id,
     }
     return redirect(url_for("exports.index", **choices, _anchor=f"job-{job.id}"), code=303)
@@ -115,39 +103,7 @@ def create() -> Response | tuple[str, int]:
 @login_required
 def download(archive_id: str) -> Response:
     """Redirect to a fresh, short-lived download link for one of the user's archives."""
-    return download_redirect(archive_store(), archive_id)
-
-
-def download_redirect(store: ArchiveStore, archive_id: str) -> Response:
-    """Redirect to a fresh presigned link for one of the signed-in user's archives in ``store``.
-
-    The saved file's name says the period, the formats and the creation time (in
-    the zone the page shows), so two downloads never share a name.
-    """
-    settings, sub = get_settings(), signed_in_user().sub
-    archive = store.find(sub, archive_id)
-    held = user_contents(sub).get(str(archive.id))
-    filename = download_filename(
-        archive.id,
-        tag=held.tag if held else None,
-        zone=zoneinfo.ZoneInfo(settings.display_timezone),
-        everything=store.prefix == BACKUP_PREFIX,
-    )
-    url = store.presign_download(
-        archive, expires_in=settings.download_url_expiry, filename=filename
-    )
-    response = redirect(url, code=302)
-    # The link dies within minutes: no cache may replay it.
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def user_contents(sub: str) -> dict[str, Contents]:
-    """Return what each of the user's archives holds, from one read of their job records."""
-    try:
-        return contents_by_archive(job_store().list(sub))
-    except JobError:
-        return {}  # the page says "—" rather than fail over a detail
+    return download_redirect(services().archives, archive_id)
 
 
 @bp.errorhandler(ArchiveNotFound)
@@ -204,22 +160,22 @@ def too_many_jobs(exc: TooManyJobs) -> str:
 
 
 def _render(form: ExportForm, jobs: list[Job] | None = None) -> str:
-    settings, user = get_settings(), signed_in_user()
-    form.offer(vocabulary_store().get(user.sub))
-    now = datetime.now(UTC)
+    found, user = services(), signed_in_user()
+    settings, now = found.settings, found.now()
+    form.offer(found.vocabulary.get(user.sub))
     archives: list[StoredArchive] | None
     list_error = None
     try:
-        archives = archive_store().list(user.sub, now=now)
+        archives = found.archives.list(user.sub, now=now)
     except StorageError as exc:
         archives, list_error = None, translate_error(exc)
     every: list[Job] = []
     try:
-        every = job_store().list(user.sub)
+        every = found.jobs.list(user.sub)
     except JobError as exc:
         list_error = list_error or translate_error(exc)
     if jobs is None:
-        jobs = visible_jobs(every, now)
+        jobs = visible_jobs(every, now, stale_after=found.stale_after)
     finished = _finished(request.args.get("job", ""), user.sub)
     return render_template(
         "exports/index.html",
@@ -266,7 +222,7 @@ def archive_labels(jobs: list[Job]) -> dict[str, str]:
     zone = zoneinfo.ZoneInfo(get_settings().display_timezone)
     labels = {}
     for job in jobs:
-        undo = job.result.get("undo_archive_id") if job.kind == RESTORE else None
+        undo = job.result.get("undo_archive_id") if job.kind == restore.NAME else None
         if undo:
             labels[str(undo)] = _(
                 "Before the restore of %(when)s",
@@ -280,11 +236,12 @@ def _finished(job_id: str, sub: str) -> Job:
     job = None
     if job_id:
         try:
-            job = job_store().get(sub, job_id)
+            job = services().jobs.get(sub, job_id)
         except JobError:
             job = None
-    return job or Job(user_id=sub, id="", kind="", state=State.QUEUED, created_at=datetime.now(UTC))
+    return job or Job(user_id=sub, id="", kind="", state=State.QUEUED, created_at=services().now())
 
 
 def _today() -> date:
-    return datetime.now(zoneinfo.ZoneInfo(get_settings().display_timezone)).date()
+    found = services()
+    return found.now().astimezone(zoneinfo.ZoneInfo(found.settings.display_timezone)).date()

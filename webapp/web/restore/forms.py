@@ -21,7 +21,9 @@ from wtforms.validators import (  # type: ignore[import-untyped, unused-ignore]
     ValidationError,
 )
 
-MERGE, REPLACE = "merge", "replace"
+from ...jobs.restore import MERGE, REPLACE
+from ...jobs.sources import RestoreSource
+
 #: What the user types to confirm a replace: the word in either language.
 CONFIRM_WORDS = frozenset({"replace", "置き換え"})
 
@@ -39,7 +41,7 @@ def _mode_field() -> RadioField:
 
 
 class PreviewForm(FlaskForm):  # type: ignore[misc]
-    """Which archive to check: one of the user's archives, or their upload."""
+    """Which archive to check: one of the user's archives or backups, or their upload."""
 
     source = HiddenField(
         validators=[
@@ -51,8 +53,16 @@ class PreviewForm(FlaskForm):  # type: ignore[misc]
         ]
     )
 
+    @property
+    def chosen(self) -> RestoreSource:
+        """Return the file chosen, once ``validate()`` has passed."""
+        origin, _, name = str(self.source.data).partition(":")
+        return RestoreSource.from_dict(
+            {"kind": origin, ("token" if origin == "upload" else "archive_id"): name}
+        )
 
-class ConfirmForm(FlaskForm):  # type: ignore[misc]
+
+class RestoreForm(FlaskForm):  # type: ignore[misc]
     """Merge or replace; a replace must be confirmed by typing the word."""
 
     mode = _mode_field()

@@ -8,9 +8,7 @@ the user's own ``uploads/<sub>/``; S3 sends the browser back here when done.
 
 from __future__ import annotations
 
-import re
 import secrets
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
@@ -18,18 +16,21 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
-from ...archive.errors import UserError
-from ...archive.store import ArchiveNotFound, StorageError
-from ...jobs.records import Job, JobError, State
-from ...jobs.restoring import PREVIEW, RESTORE, upload_key
+from ...archive.bucket import ArchiveNotFound, StorageError
+from ...archive.ids import parse_upload_key, upload_key
+from ...errors import UserError
+from ...jobs import preview as preview_job
+from ...jobs import restore as restore_job
+from ...jobs.job import Job, JobError, State
+from ...jobs.restore import MERGE, REPLACE, RestoreParams
+from ...jobs.submit import TooManyJobs, submit
 from ..auth import login_required, signed_in_user
-from ..context import archive_store, backup_store, get_settings, job_store, stale_after
+from ..context import services
 from ..errors import render_error
 from ..exports.views import too_many_jobs
 from ..i18n import translate_error
 from ..security import allow_form_action
-from ..submit import TooManyJobs, submit_job
-from .forms import MERGE, REPLACE, ConfirmForm, PreviewForm
+from .forms import PreviewForm, RestoreForm
 
 bp = Blueprint("restore", __name__, url_prefix="/restore")
 
@@ -49,14 +50,11 @@ def unavailable(error: UserError) -> Response:
     return render_error(ServiceUnavailable(translate_error(error)))
 
 
-_UPLOAD = re.compile(r"uploads/(?P<sub>[^/]+)/(?P<token>[0-9a-f]{32})\.zip")
-
-
 @bp.get("/archives/<archive_id>")
 @login_required
 def start_archive(archive_id: str) -> str:
     """Offer to check what restoring one of the user's archives would change."""
-    archive = archive_store().find(signed_in_user().sub, archive_id)
+    archive = services().archives.find(signed_in_user().sub, archive_id)
     form = PreviewForm(data={"source": f"archive:{archive.id}"})
     return render_template("restore/start.html", form=form, archive=archive, upload_size=None)
 
@@ -65,7 +63,7 @@ def start_archive(archive_id: str) -> str:
 @login_required
 def start_backup(archive_id: str) -> str:
     """Offer to check what restoring one of the user's automatic backups would change."""
-    archive = backup_store().find(signed_in_user().sub, archive_id)
+    archive = services().backups.find(signed_in_user().sub, archive_id)
     form = PreviewForm(data={"source": f"backup:{archive.id}"})
     return render_template(
         "restore/start.html", form=form, archive=archive, upload_size=None, backup=True
@@ -76,9 +74,9 @@ def start_backup(archive_id: str) -> str:
 @login_required
 def upload() -> str:
     """Show the form that sends a zip from the PC straight to S3."""
-    settings = get_settings()
+    settings = services().settings
     key = upload_key(signed_in_user().sub, secrets.token_hex(16))
-    target = archive_store().presign_upload(
+    target = services().archives.presign_upload(
         key,
         max_bytes=settings.max_upload_bytes,
         redirect=url_for("restore.uploaded", _external=True),
@@ -94,12 +92,12 @@ def upload() -> str:
 @login_required
 def uploaded() -> str:
     """Confirm the upload S3 sent the browser back from, and offer to check it."""
-    match = _UPLOAD.fullmatch(request.args.get("key", ""))
     sub = signed_in_user().sub
-    if match is None or match["sub"] != sub:
+    token = parse_upload_key(request.args.get("key", ""), sub)
+    if token is None:
         abort(404)
-    size = archive_store().uploaded_size(upload_key(sub, match["token"]))
-    form = PreviewForm(data={"source": f"upload:{match['token']}"})
+    size = services().archives.uploaded_size(upload_key(sub, token))
+    form = PreviewForm(data={"source": f"upload:{token}"})
     return render_template("restore/start.html", form=form, archive=None, upload_size=size)
 
 
@@ -110,17 +108,14 @@ def preview() -> Response | tuple[str, int]:
     form = PreviewForm()
     if not form.validate():
         abort(400)
-    kind, _, name = form.source.data.partition(":")
-    sub = signed_in_user().sub
-    if kind in ("archive", "backup"):
-        store = archive_store() if kind == "archive" else backup_store()
-        store.find(sub, name)  # 404 unless it is theirs and still there
-        source = {"kind": kind, "archive_id": name}
+    source, sub, found = form.chosen, signed_in_user().sub, services()
+    if source.uploaded:
+        found.archives.uploaded_size(upload_key(sub, source.name))
     else:
-        archive_store().uploaded_size(upload_key(sub, name))
-        source = {"kind": "upload", "token": name}
+        # 404 unless it is theirs and still there.
+        found.bucket(source.prefix).find(sub, source.name)
     try:
-        job = submit_job(sub, PREVIEW, {"source": source})
+        job = submit(found, sub, preview_job.KIND, preview_job.PreviewParams(source))
     except TooManyJobs as exc:
         return render_template("restore/refused.html", message=too_many_jobs(exc)), 429
     except JobError as exc:
@@ -129,10 +124,11 @@ def preview() -> Response | tuple[str, int]:
 
 
 def _own_restore_job(job_id: str) -> Job:
-    job = job_store().get(signed_in_user().sub, job_id)
-    if job is None or job.kind not in (PREVIEW, RESTORE):
+    found = services()
+    job = found.jobs.get(signed_in_user().sub, job_id)
+    if job is None or job.kind not in (preview_job.NAME, restore_job.NAME):
         abort(404)
-    return job.seen_at(datetime.now(UTC), stale_after=stale_after())
+    return job.seen_at(found.now(), stale_after=found.stale_after)
 
 
 @bp.get("/jobs/<job_id>")
@@ -140,7 +136,7 @@ def _own_restore_job(job_id: str) -> Job:
 def job(job_id: str) -> str:
     """Show a preview or a restore: its progress, then what it found or did."""
     found = _own_restore_job(job_id)
-    form = ConfirmForm(data={"mode": MERGE}) if found.kind == PREVIEW else None
+    form = RestoreForm(data={"mode": MERGE}) if found.kind == preview_job.NAME else None
     return _render_job(found, form)
 
 
@@ -149,9 +145,9 @@ def job(job_id: str) -> str:
 def confirm(job_id: str) -> Response | tuple[str, int]:
     """Queue the restore a finished preview showed, merge or (typed) replace."""
     checked = _own_restore_job(job_id)
-    if checked.kind != PREVIEW or checked.state is not State.DONE:
+    if checked.kind != preview_job.NAME or checked.state is not State.DONE:
         abort(404)
-    form = ConfirmForm()
+    form = RestoreForm()
     if not form.validate():
         return _render_job(checked, form), 400
     if form.mode.data == REPLACE and checked.result.get("filters"):
@@ -164,9 +160,8 @@ def confirm(job_id: str) -> Response | tuple[str, int]:
         )
         return _render_job(checked, form), 400
     try:
-        restoring = submit_job(
-            checked.user_id, RESTORE, {"preview": checked.id, "mode": form.mode.data}
-        )
+        params = RestoreParams(preview=checked.id, mode=form.mode.data)
+        restoring = submit(services(), checked.user_id, restore_job.KIND, params)
     except TooManyJobs as exc:
         form.form_errors.append(too_many_jobs(exc))
         return _render_job(checked, form), 429
@@ -176,16 +171,17 @@ def confirm(job_id: str) -> Response | tuple[str, int]:
     return redirect(url_for("restore.job", job_id=restoring.id), code=303)
 
 
-def _render_job(found: Job, form: ConfirmForm | None) -> str:
-    undo = None
-    if found.kind == RESTORE and found.state is State.DONE:
-        try:
-            undo = archive_store().find(found.user_id, str(found.result.get("undo_archive_id")))
-        except ArchiveNotFound:
-            undo = None
-    preview = None
-    if found.kind == RESTORE:
-        preview = job_store().get(found.user_id, str(found.params.get("preview", "")))
+def _render_job(found: Job, form: RestoreForm | None) -> str:
+    undo = preview = None
+    if found.kind == restore_job.NAME:
+        if found.state is State.DONE:
+            undo_id = str(found.result.get("undo_archive_id"))
+            try:
+                undo = services().archives.find(found.user_id, undo_id)
+            except ArchiveNotFound:
+                undo = None
+        checked = RestoreParams.from_dict(found.params).preview
+        preview = services().jobs.get(found.user_id, checked)
     return render_template(
         "restore/job.html",
         job=found,

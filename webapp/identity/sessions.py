@@ -23,14 +23,12 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..archive.errors import N_, UserError
-from ..jobs.records import TTL_ATTRIBUTE
-from ..model import PARTITION_KEY, SORT_KEY
+from ..apptable import TTL_ATTRIBUTE, Key, session_key
+from ..errors import N_, UserError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-SESSION_SK = "session"
 #: How long the marker is kept after its last change: longer than any session lives.
 KEEP_SECONDS = 2 * 24 * 3600
 
@@ -131,5 +129,5 @@ class SessionStore:
             raise SessionCheckError(N_("Signing out could not be finished just now.")) from exc
 
     @staticmethod
-    def _key(user_id: str) -> dict[str, dict[str, str]]:
-        return {PARTITION_KEY: {"S": user_id}, SORT_KEY: {"S": SESSION_SK}}
+    def _key(user_id: str) -> Key:
+        return session_key(user_id)

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .aws import error_code
+from ..aws import error_code
 from .cognito import Failure
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
-"""The archives in S3: list, find, presign and delete one user's archives.
+"""The archives in S3: list, find, presign, delete and prune one user's archives.
 
-``ArchiveStore`` holds the S3 client, the bucket and the retention; it never
+``ArchiveBucket`` holds the S3 client, the bucket and the retention; it never
 builds them, and speaks only in our own types and errors, so the views never
 see boto3 or ``ClientError``. Every method takes the verified ``sub`` of the
 signed-in user and touches only keys under that user's prefix.
@@ -9,6 +9,7 @@ signed-in user and touches only keys under that user's prefix.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ from urllib.parse import quote
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import error_code
-from .errors import N_, UserError
+from ..errors import N_, UserError
 from .ids import EXPORT_PREFIX, ArchiveId, archive_key, parse_key, user_prefix
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ UPLOAD_EXPIRY = 600
 
 
 @dataclass(frozen=True)
-class UploadForm:
+class PresignedPost:
     """A presigned POST: where the form goes and the fields it must carry."""
 
     url: str
@@ -110,7 +111,7 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-class ArchiveStore:
+class ArchiveBucket:
     """One bucket's archives, kept ``retention_days`` days."""
 
     def __init__(
@@ -199,7 +200,7 @@ class ArchiveStore:
 
     def presign_upload(
         self, key: str, *, max_bytes: int, redirect: str, expires_in: int = UPLOAD_EXPIRY
-    ) -> UploadForm:
+    ) -> PresignedPost:
         """Return a presigned POST that lets the browser send one zip straight to ``key``.
 
         The policy fixes the key, the content type and the redirect, bounds the
@@ -222,7 +223,7 @@ class ArchiveStore:
             raise StorageError(
                 N_("The upload form could not be prepared just now. Try again.")
             ) from exc
-        return UploadForm(url=answer["url"], fields=dict(answer["fields"]))
+        return PresignedPost(url=answer["url"], fields=dict(answer["fields"]))
 
     def uploaded_size(self, key: str) -> int:
         """Return the size of an uploaded file, or raise ArchiveNotFound."""
@@ -244,34 +245,49 @@ class ArchiveStore:
         return archive
 
     def delete_all(self, sub: str) -> int:
-        """Delete every archive of one user under this store's prefix; return how many.
+        """Delete every archive of one user under this bucket's prefix; return how many.
 
         Only keys that ``parse_key`` accepts as the user's are touched: the listing
         is of the user's own prefix, and each key is checked again before deleting.
         """
-        keys: list[str] = []
         try:
-            pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=user_prefix(sub, self.prefix)
-            )
-            for page in pages:
-                keys += [
-                    obj["Key"]
-                    for obj in page.get("Contents", [])
-                    if parse_key(obj["Key"], sub, self.prefix) is not None
-                ]
-            for start in range(0, len(keys), _DELETE_BATCH):
-                batch = keys[start : start + _DELETE_BATCH]
-                answer = self.s3.delete_objects(
-                    Bucket=self.bucket,
-                    Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
-                )
-                if answer.get("Errors"):
-                    raise StorageError(
-                        N_("Some archives could not be deleted just now. Try again.")
-                    )
+            keys = [key for _, key in self._owned(sub)]
+            self._delete(keys)
         except (ClientError, BotoCoreError) as exc:
             raise StorageError(
                 N_("The archives could not be deleted just now. Try again.")
             ) from exc
         return len(keys)
+
+    def prune(self, sub: str, *, keep: int) -> Sequence[str]:
+        """Delete the user's archives beyond the newest ``keep``; return the keys deleted."""
+        try:
+            found = sorted(self._owned(sub), reverse=True)
+            old = [key for _, key in found[keep:]]
+            self._delete(old)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(
+                N_("The archives could not be deleted just now. Try again.")
+            ) from exc
+        return old
+
+    def _owned(self, sub: str) -> Iterator[tuple[ArchiveId, str]]:
+        """Yield the id and key of every archive of the user under this prefix, expired too."""
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=user_prefix(sub, self.prefix)
+        )
+        for page in pages:
+            for obj in page.get("Contents", []):
+                archive_id = parse_key(obj["Key"], sub, self.prefix)
+                if archive_id is not None:
+                    yield archive_id, obj["Key"]
+
+    def _delete(self, keys: Sequence[str]) -> None:
+        for start in range(0, len(keys), _DELETE_BATCH):
+            batch = keys[start : start + _DELETE_BATCH]
+            answer = self.s3.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+            )
+            if answer.get("Errors"):
+                raise StorageError(N_("Some archives could not be deleted just now. Try again."))

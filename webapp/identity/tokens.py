@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .settings import Settings
+from ..settings import Settings
 
 if TYPE_CHECKING:
     import jwt

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from flask import Flask, render_template_string
 
-from webapp.web.filters import (
+from webapp.web.formatting import (
     format_datetime,
     format_day,
     format_number,

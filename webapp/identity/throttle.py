@@ -20,15 +20,12 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..archive.errors import N_, UserError
+from ..apptable import TTL_ATTRIBUTE, CounterKind, Key, counter_kind, throttle_key
 from ..aws import error_code
-from ..jobs.records import TTL_ATTRIBUTE
-from ..model import PARTITION_KEY, SORT_KEY
+from ..errors import N_, UserError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-THROTTLE_SK = "throttle"
 
 
 class ThrottleError(UserError):
@@ -36,7 +33,7 @@ class ThrottleError(UserError):
 
 
 @dataclass(frozen=True)
-class Limits:
+class ThrottleLimits:
     """How many failed sign-ins are allowed, and for how long they count."""
 
     account: int = 5
@@ -47,7 +44,9 @@ class Limits:
 class SignInThrottle:
     """Failed sign-in counters in the app table; every method takes the moment (epoch s)."""
 
-    def __init__(self, dynamodb: DynamoDBClient, table: str, limits: Limits, salt: bytes) -> None:
+    def __init__(
+        self, dynamodb: DynamoDBClient, table: str, limits: ThrottleLimits, salt: bytes
+    ) -> None:
         self.dynamodb = dynamodb
         self.table = table
         self.limits = limits
@@ -67,7 +66,7 @@ class SignInThrottle:
             raise ThrottleError(N_("Sign-in attempts could not be checked just now."))
         waits = [0.0]
         for item in items:
-            kind = item[PARTITION_KEY]["S"].split("#")[1]
+            kind = counter_kind(item)
             limit = self.limits.account if kind == "account" else self.limits.client
             failures = int(item.get("failures", {}).get("N", "0"))
             ends = float(item.get("window_start", {}).get("N", "0")) + self.limits.window
@@ -83,7 +82,7 @@ class SignInThrottle:
         except (ClientError, BotoCoreError) as exc:
             raise ThrottleError(N_("Sign-in attempts could not be checked just now.")) from exc
 
-    def _count(self, key: dict[str, dict[str, str]], now: float) -> None:
+    def _count(self, key: Key, now: float) -> None:
         ttl = {"N": str(int(now) + self.limits.window + 60)}
         try:
             # Within the window: one more failure.
@@ -111,9 +110,6 @@ class SignInThrottle:
                 },
             )
 
-    def _key(self, kind: str, value: str) -> dict[str, dict[str, str]]:
+    def _key(self, kind: CounterKind, value: str) -> Key:
         digest = hmac.new(self.salt, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
-        return {
-            PARTITION_KEY: {"S": f"signin#{kind}#{digest[:40]}"},
-            SORT_KEY: {"S": THROTTLE_SK},
-        }
+        return throttle_key(kind, digest[:40])

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from botocore.stub import Stubber
 
-from webapp.archive import store
+from webapp.archive import bucket as store
+from webapp.archive.bucket import ArchiveBucket
 from webapp.archive.ids import ArchiveId, archive_key
-from webapp.archive.store import ArchiveStore
 from webapp.aws import Clients
 from webapp.settings import Settings
 
@@ -36,8 +36,8 @@ def calls(clients: Clients) -> Iterator[list[str]]:
     clients.s3.meta.events.unregister("before-call.s3", record)
 
 
-def _store(s3: Any, bucket: str) -> ArchiveStore:
-    return ArchiveStore(s3, bucket, retention_days=7)
+def _store(s3: Any, bucket: str) -> ArchiveBucket:
+    return ArchiveBucket(s3, bucket, retention_days=7)
 
 
 def _list(

@@ -1,60 +1,41 @@
-"""Automatic backups: each user's choice, who is due, the daily dispatch, what is kept.
+"""The automatic backup schedule: each user's choice and its rules (when due, when next).
 
-A user's choice is one item of the app table (``user_id`` + ``sk = "backup"``).
-While it is on, the item also carries ``due_shard`` (one constant) and
-``next_run`` (a date): together they are the key of a sparse index, so the
-dispatcher finds who is due with one Query of that index (``next_run <= today``)
-and never reads anyone's data or every user's record.
+A user's choice is one item of the app table (see ``apptable``). While it is
+on, the item also carries ``due_shard`` (one constant) and ``next_run`` (a
+date): together they are the key of a sparse index, so the dispatcher finds who
+is due with one Query of that index (``next_run <= today``) and never reads
+anyone's data or every user's record.
 
 ``next_run`` moves only when a backup succeeds (a week, or to the same day of the
 next month, clamped to its end); after a failure it stays, so the next day's
-dispatch tries again. The job of one user's backup of one day has an id made of
-that day, so a dispatch run twice queues nothing more.
-
-Why this long: the choice, the dispatch that reads it and the job that updates
-it share one record and its rules (when due, when moved on); apart, each half
-would restate the other's.
+dispatch tries again. The page shows when the next one runs (``next_run_at``):
+at the dispatch of its day, 03:00 in the display time zone.
 """
 
 from __future__ import annotations
 
 import calendar
-import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..archive.dates import EVERYTHING
-from ..archive.errors import N_, Stopped, UserError
-from ..archive.export import export_archive
-from ..archive.ids import BACKUP_PREFIX, ArchiveId, user_prefix
-from ..archive.signing import SigningKey
+from ..apptable import DUE_INDEX, DUE_SHARD, Key, backup_choice_key
 from ..aws import error_code
-from ..model import PARTITION_KEY, SORT_KEY, TableName
-from .queue import JobMessage, JobQueue
-from .records import Job, JobExists, JobStopped, State, iso
-from .records import _plain as plain
-from .runner import Reporter, fail_job
-from .store import JobStore
-from .vocabulary import VocabularyStore
+from ..errors import N_, UserError
+from ..model import PARTITION_KEY
+from .job import _plain as plain
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_s3 import S3Client
 
-logger = logging.getLogger(__name__)
-
-BACKUP = "backup"
-PREFS_SK = "backup"
-DUE_INDEX = "backups-due"
-DUE_SHARD = "due"
+#: When the schedule runs each day, in the display time zone (serverless.yml's cron).
+DISPATCH_TIME = time(3, 0)
 Frequency = Literal["off", "weekly", "monthly"]
 FREQUENCIES: tuple[Frequency, ...] = ("off", "weekly", "monthly")
-#: Automatic archives kept per user; older ones go after each successful backup.
-KEEP = 12
 
 
 class BackupError(UserError):
@@ -87,14 +68,22 @@ def following_run(frequency: Frequency, done: date, anchor_day: int) -> date:
     return date(year, month, min(anchor_day, calendar.monthrange(year, month)[1]))
 
 
-def backup_job_id(day: date) -> str:
-    """Return the id of a user's automatic backup job of ``day`` (sorts with the others)."""
-    return f"{day:%Y%m%d}T000000Z-backup"
-
-
 def local_day(moment: datetime, timezone: Any) -> date:
     """Return the date in ``timezone`` at ``moment`` (the dispatcher's "today")."""
     return moment.astimezone(timezone).date()
+
+
+def next_run_at(prefs: BackupPrefs, now: datetime, timezone: str) -> datetime | None:
+    """Return when the next automatic backup should be made (the dispatch of its day)."""
+    if not prefs.on or prefs.next_run is None:
+        return None
+    zone = ZoneInfo(timezone)
+    local_now = now.astimezone(zone)
+    day: date = max(prefs.next_run, local_now.date())
+    moment = datetime.combine(day, DISPATCH_TIME, zone)
+    if moment <= local_now:
+        moment = datetime.combine(day + timedelta(days=1), DISPATCH_TIME, zone)
+    return moment.astimezone(UTC)
 
 
 class BackupPrefsStore:
@@ -220,8 +209,8 @@ class BackupPrefsStore:
         )
 
     @staticmethod
-    def _key(user_id: str) -> dict[str, Any]:
-        return {PARTITION_KEY: {"S": user_id}, SORT_KEY: {"S": PREFS_SK}}
+    def _key(user_id: str) -> Key:
+        return backup_choice_key(user_id)
 
 
 def _prefs(item: dict[str, Any]) -> BackupPrefs:
@@ -250,158 +239,3 @@ def _plain_map(typed: dict[str, Any]) -> dict[str, Any]:
 
     deserializer = TypeDeserializer()
     return {k: plain(deserializer.deserialize(v)) for k, v in typed.items()}
-
-
-@dataclass
-class Dispatch:
-    """What one run of the dispatcher did."""
-
-    queued: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-
-def dispatch(
-    today: date,
-    *,
-    prefs: BackupPrefsStore,
-    jobs: JobStore,
-    queue: JobQueue,
-    now: datetime | None = None,
-) -> Dispatch:
-    """Queue one backup job for every user due on ``today``; idempotent for a day."""
-    now = now or datetime.now(UTC)
-    done = Dispatch()
-    for choice in prefs.due(today):
-        if choice.last_job and choice.last_job != backup_job_id(today):
-            previous = jobs.get(choice.user_id, choice.last_job)
-            if previous is not None and previous.unfinished:
-                done.skipped.append(choice.user_id)  # yesterday's is still going
-                continue
-        job = Job(
-            user_id=choice.user_id,
-            id=backup_job_id(today),
-            kind=BACKUP,
-            state=State.QUEUED,
-            created_at=now,
-            params={"day": today.isoformat(), "frequency": choice.frequency},
-            progress={"slips": 0, "balances": 0},
-        )
-        try:
-            jobs.create(job)
-        except JobExists:
-            done.skipped.append(choice.user_id)  # already dispatched today
-            continue
-        queue.send(JobMessage(user_id=job.user_id, job_id=job.id))
-        prefs.dispatched(job.user_id, job.id)
-        done.queued.append(job.user_id)
-    return done
-
-
-def _notify(
-    notify: Callable[[str, dict[str, Any]], None] | None,
-    prefs: BackupPrefsStore,
-    user_id: str,
-    outcome: dict[str, Any],
-    email: str | None = None,
-) -> None:
-    if notify is None:
-        return
-    address = email or prefs.get(user_id).email
-    if address:
-        notify(address, outcome)
-
-
-def prune(s3: S3Client, bucket: str, sub: str, *, keep: int = KEEP) -> list[str]:
-    """Delete the user's automatic backups beyond the newest ``keep``; return the keys."""
-    prefix = user_prefix(sub, BACKUP_PREFIX)
-    found: list[tuple[ArchiveId, str]] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            name = obj["Key"][len(prefix) :].removesuffix(".zip")
-            archive_id = ArchiveId.parse(name)
-            if archive_id is not None and obj["Key"].endswith(".zip"):
-                found.append((archive_id, obj["Key"]))
-    found.sort(reverse=True)
-    old = [key for _, key in found[keep:]]
-    for key in old:
-        s3.delete_object(Bucket=bucket, Key=key)
-    return old
-
-
-def run_backup(
-    job: Job,
-    *,
-    store: JobStore,
-    prefs: BackupPrefsStore,
-    dynamodb: DynamoDBClient,
-    s3: S3Client,
-    bucket: str,
-    tables: Mapping[TableName, str],
-    reporter: Reporter,
-    signing_key: SigningKey,
-    keep: int = KEEP,
-    notify: Callable[[str, dict[str, Any]], None] | None = None,
-    display_timezone: str = "UTC",
-) -> None:
-    """Back up the user's whole partition under ``backups/``; keep the newest ``keep``.
-
-    ``notify(email, outcome)`` is called after the backup (made or failed) when
-    the user's choice holds an address.
-    """
-    day = date.fromisoformat(str(job.params.get("day")))
-    try:
-        result = export_archive(
-            dynamodb=dynamodb,
-            s3=s3,
-            bucket=bucket,
-            tables=tables,
-            sub=job.user_id,
-            date_range=EVERYTHING,
-            progress=reporter,
-            before_finish=reporter.write,
-            signing_key=signing_key,
-            prefix=BACKUP_PREFIX,
-            display_timezone=display_timezone,
-        )
-    except Stopped:
-        logger.info("backup %s stopped (cancelled)", job.id)
-        return
-    except UserError as exc:
-        fail_job(store, job, exc, reporter)
-        prefs.record(
-            job.user_id,
-            {
-                "at": iso(reporter.now()),
-                "state": "failed",
-                "error": exc.message,
-                "error_fields": {k: str(v) for k, v in exc.fields.items()},
-            },
-            next_run=None,
-        )
-        _notify(notify, prefs, job.user_id, {"state": "failed", "message": str(exc)})
-        return
-    outcome = {
-        "archive_id": str(result.archive_id),
-        "key": result.key,
-        "size": result.size,
-        "counts": dict(result.counts),
-    }
-    # A backup reads everything: the fullest view of the accounts and categories.
-    VocabularyStore(store.dynamodb, store.table).add(job.user_id, result.seen)
-    try:
-        counts = {str(table): count for table, count in result.counts.items()}
-        store.finish(job, outcome, counts, reporter.now())
-    except JobStopped:
-        s3.delete_object(Bucket=bucket, Key=result.key)
-        return
-    choice = prefs.get(job.user_id)
-    following = following_run(choice.frequency, day, choice.anchor_day) if choice.on else None
-    prefs.record(
-        job.user_id,
-        {"at": iso(reporter.now()), "state": "done", **outcome},
-        next_run=following,
-    )
-    _notify(notify, prefs, job.user_id, {"state": "done", **outcome}, choice.email)
-    removed = prune(s3, bucket, job.user_id, keep=keep)
-    if removed:
-        logger.info("backup %s: %d older automatic backups deleted", job.id, len(removed))

@@ -1,6 +1,8 @@
-"""A job record: what one job of one user is, and how it is stored in the app's table.
+"""A job: what one job of one user is, and how its record is stored in the app's table.
 
-An item is ``user_id`` (the owner's sub) + ``sk`` = ``job#<id>``. Its state moves
+An item is ``user_id`` (the owner's sub) + ``sk`` = ``job#<id>`` (see
+``apptable``). Its ``kind`` names one of the kinds in ``registry``; its
+``params`` are that kind's parameters as the record stores them. Its state moves
 ``queued`` → ``running`` → ``done`` | ``failed`` | ``cancelled``; every write
 names the state (and, for the worker, the attempt) it expects, so a redelivered
 message, a superseded worker or a cancel racing the worker can never move a job
@@ -15,19 +17,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from ..archive.errors import N_, Stopped, UserError
+from ..apptable import JOB_PREFIX, TTL_ATTRIBUTE, job_id_of
+from ..errors import N_, Stopped, UserError
 from ..model import PARTITION_KEY, SORT_KEY
 
-if TYPE_CHECKING:
-    pass
-
-JOB_PREFIX = "job#"
-#: The TTL attribute of the app's table (epoch seconds).
-TTL_ATTRIBUTE = "expires_at"
 INTERRUPTED = N_("The export was interrupted. Please export again.")
 NEVER_STARTED = N_("The export could not be started. Please export again.")
 
@@ -81,6 +78,21 @@ class Job:
     heartbeat_at: datetime | None = None
     updated_at: datetime | None = None
 
+    @classmethod
+    def queued(
+        cls, user_id: str, kind: str, params: dict[str, Any], now: datetime, job_id: str = ""
+    ) -> Job:
+        """Return a new job of ``kind`` waiting for the worker (a fresh id unless given)."""
+        return cls(
+            user_id=user_id,
+            id=job_id or new_job_id(now),
+            kind=kind,
+            state=State.QUEUED,
+            created_at=now,
+            params=params,
+            progress={"slips": 0, "balances": 0},
+        )
+
     @property
     def unfinished(self) -> bool:
         """Return whether the job is still queued or running (as stored)."""
@@ -124,7 +136,7 @@ def from_item(item: dict[str, Any]) -> Job:
     data = {name: _deserializer.deserialize(value) for name, value in item.items()}
     return Job(
         user_id=data[PARTITION_KEY],
-        id=str(data[SORT_KEY])[len(JOB_PREFIX) :],
+        id=job_id_of(str(data[SORT_KEY])),
         kind=data.get("kind", ""),
         state=State(data["state"]),
         created_at=_parse(data["created_at"]),

@@ -1,0 +1,126 @@
+"""The app's own table: every item it holds, with its key, attributes and lifetime.
+
+``model.py`` describes the two data tables (the household's slips and balances);
+this module does the same for the app table, which holds the app's own state.
+The stores that read and write each item (``jobs.store``, ``jobs.schedule``,
+``jobs.vocabulary``, ``identity.sessions``, ``identity.throttle``) take their
+keys and attribute names from here, so the table's layout is read in one place.
+
+The table is keyed like the data tables: partition key ``user_id``, sort key
+``sk`` (both strings). A user's items share the user's partition (their Cognito
+``sub``); only the sign-in counters, which exist before anyone is signed in,
+live in partitions of their own. ``expires_at`` (epoch seconds) is the table's
+TTL attribute: DynamoDB deletes an item within about a day of it.
+
+=====================  ==============================  ===========================================
+item                   key (``user_id`` / ``sk``)      attributes
+=====================  ==============================  ===========================================
+job                    sub / ``job#<job id>``          ``kind``, ``state``, ``created_at``,
+                                                       ``updated_at``, ``params`` (M), ``progress``
+                                                       (M), ``result`` (M), ``error``,
+                                                       ``error_fields`` (M), ``attempt`` (N),
+                                                       ``heartbeat_at``; TTL: the kind's lifetime
+                                                       after it finishes (see ``jobs.kinds``)
+backup choice          sub / ``backup``                ``frequency`` (off, weekly, monthly),
+                                                       ``anchor_day`` (N), ``email``, ``last`` (M:
+                                                       the last backup's outcome), ``last_job``;
+                                                       while on also ``due_shard`` and
+                                                       ``next_run`` (ISO date), the keys of the
+                                                       sparse index ``backups-due``; no TTL
+filter vocabulary      sub / ``vocabulary``            ``accounts``, ``categories``, ``kinds``
+                                                       (SS: what the user's exports have seen);
+                                                       no TTL
+session marker         sub / ``session``               ``signed_out_at`` (N, epoch ms),
+                                                       ``revoked`` (SS of ``<expiry>:<session
+                                                       id>``); TTL: two days after the last change
+sign-in counter        ``signin#account#<hash>`` or    ``failures`` (N), ``window_start`` (N, epoch
+                       ``signin#client#<hash>`` /      s); TTL: the end of its window plus a
+                       ``throttle``                    minute
+=====================  ==============================  ===========================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from .model import PARTITION_KEY, SORT_KEY
+
+#: A key of the app table, as the low-level client takes it.
+Key = dict[str, dict[str, str]]
+
+#: The table's TTL attribute (epoch seconds).
+TTL_ATTRIBUTE = "expires_at"
+
+# --- jobs ------------------------------------------------------------------------------------
+
+#: Every job's sort key begins so; a Query with ``begins_with`` lists a user's jobs.
+JOB_PREFIX = "job#"
+
+
+def job_key(user_id: str, job_id: str) -> Key:
+    """Return the key of one of a user's job records."""
+    return _key(user_id, JOB_PREFIX + job_id)
+
+
+def job_id_of(sort_key: str) -> str:
+    """Return the job id a job record's sort key holds."""
+    return sort_key[len(JOB_PREFIX) :]
+
+
+# --- the automatic backup choice --------------------------------------------------------------
+
+#: The sort key of a user's backup choice.
+BACKUP_CHOICE_SK = "backup"
+#: The sparse index of the choices that are on: who is due, with one Query.
+DUE_INDEX = "backups-due"
+#: Its partition key and the one value every choice that is on carries in it ...
+DUE_SHARD_ATTRIBUTE = "due_shard"
+DUE_SHARD = "due"
+#: ... and its sort key: the day the next backup is due (ISO date).
+NEXT_RUN_ATTRIBUTE = "next_run"
+
+
+def backup_choice_key(user_id: str) -> Key:
+    """Return the key of a user's automatic backup choice."""
+    return _key(user_id, BACKUP_CHOICE_SK)
+
+
+# --- the filter vocabulary --------------------------------------------------------------------
+
+VOCABULARY_SK = "vocabulary"
+
+
+def vocabulary_key(user_id: str) -> Key:
+    """Return the key of the accounts, categories and kinds a user's exports have seen."""
+    return _key(user_id, VOCABULARY_SK)
+
+
+# --- the session marker -----------------------------------------------------------------------
+
+SESSION_SK = "session"
+
+
+def session_key(user_id: str) -> Key:
+    """Return the key of a user's sign-out marker."""
+    return _key(user_id, SESSION_SK)
+
+
+# --- the sign-in counters ---------------------------------------------------------------------
+
+THROTTLE_SK = "throttle"
+CounterKind = Literal["account", "client"]
+
+
+def throttle_key(kind: CounterKind, digest: str) -> Key:
+    """Return the key of one failed sign-in counter (an email's or a client's, hashed)."""
+    return _key(f"signin#{kind}#{digest}", THROTTLE_SK)
+
+
+def counter_kind(item: Mapping[str, Any]) -> CounterKind:
+    """Return whose failures a counter item counts: an account's or a client's."""
+    return "account" if item[PARTITION_KEY]["S"].split("#")[1] == "account" else "client"
+
+
+def _key(partition: str, sort: str) -> Key:
+    return {PARTITION_KEY: {"S": partition}, SORT_KEY: {"S": sort}}
