@@ -22,6 +22,7 @@ from ..archive.dates import EVERYTHING
 from ..archive.ids import BACKUP_PREFIX
 from .job import iso
 from .kind import JobServices, Kind, Outcome
+from .readback import BACKUP_DAMAGED, read_back
 from .schedule import FREQUENCIES, Frequency, following_run
 
 if TYPE_CHECKING:
@@ -71,11 +72,14 @@ def run(services: JobServices, job: Job, params: BackupParams, reporter: Reporte
         display_timezone=services.settings.display_timezone,
     )
     made = services.exporter.export(request, progress=reporter, before_finish=reporter.write)
+    # Nobody looks at a backup until it is needed: read all of it back now.
+    verified = read_back(services, made, full=True, damaged=BACKUP_DAMAGED)
     result = {
         "archive_id": str(made.archive_id),
         "key": made.key,
         "size": made.size,
         "counts": dict(made.counts),
+        "verified": verified,
     }
     # A backup reads everything: the fullest view of the accounts and categories.
     services.vocabulary.add(job.user_id, made.seen)
