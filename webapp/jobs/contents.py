@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..archive.manifest import DEFAULT_ENCODING, DEFAULT_FORMATS
-from . import backup, export, restore
+from . import backup_now, export, restore
 from .job import Job, State
 
 #: The order formats are named in, on the page and in file names.
@@ -67,7 +67,7 @@ def _counts(value: Any) -> dict[str, int]:
 def _of(job: Job) -> tuple[str, Contents] | None:
     if job.state is not State.DONE:
         return None
-    if job.kind in (export.NAME, backup.NAME) and job.result.get("archive_id"):
+    if (job.kind == export.NAME or job.kind in backup_now.NAMES) and job.result.get("archive_id"):
         formats = frozenset(job.params.get("formats") or DEFAULT_FORMATS)
         encoding = str(job.params.get("csv_encoding") or DEFAULT_ENCODING)
         counts = _counts(job.result.get("counts"))

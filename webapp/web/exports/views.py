@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import zoneinfo
 from datetime import date
 from typing import Any
@@ -31,6 +30,7 @@ from ..downloads import download_redirect
 from ..errors import render_error
 from ..formatting import format_datetime, page_locale
 from ..i18n import translate_error
+from ..quota import too_many_jobs as too_many_jobs  # restore/views imports it from here
 from .forms import ExportForm, presets
 
 bp = Blueprint("exports", __name__)
@@ -131,32 +131,6 @@ def archive_not_found(error: ArchiveNotFound) -> Response:
 def unavailable(error: UserError) -> Response:
     """Answer 503 when S3 or the job table could not be reached or refused the request."""
     return render_error(ServiceUnavailable(translate_error(error)))
-
-
-def too_many_jobs(exc: TooManyJobs) -> str:
-    """Return the message for one job too many: at once, or in a day."""
-    if exc.retry_in is not None:
-        hours = max(1, math.ceil(exc.retry_in.total_seconds() / 3600))
-        return str(
-            ngettext(
-                "You have started %(count)s exports and restores in the last 24 hours, the "
-                "most one account may. Try again in %(num)d hour.",
-                "You have started %(count)s exports and restores in the last 24 hours, the "
-                "most one account may. Try again in %(num)d hours.",
-                hours,
-                count=exc.limit,
-            )
-        )
-    return str(
-        ngettext(
-            "You already have %(count)s export in progress. Wait for it to finish "
-            "(or cancel it), then try again.",
-            "You already have %(count)s exports in progress. Wait for one to finish "
-            "(or cancel one), then try again.",
-            exc.limit,
-            count=exc.limit,
-        )
-    )
 
 
 def _render(form: ExportForm, jobs: list[Job] | None = None) -> str:
