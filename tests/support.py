@@ -10,6 +10,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -22,6 +23,7 @@ from werkzeug.test import TestResponse
 from webapp.aws import Clients
 from webapp.identity.cognito import Failure
 from webapp.local.demo import DEMO_PASSWORD
+from webapp.services import Services
 from webapp.settings import Settings
 from webapp.web.auth.views import MESSAGES
 
@@ -347,3 +349,47 @@ def run_export(**arguments: Any) -> Any:
     call = {k: v for k, v in arguments.items() if k in _CALL}
     request = {k: v for k, v in arguments.items() if k not in _EXPORTER | _CALL}
     return Exporter(**engine).export(ExportRequest(**request), **call)
+
+
+def truncate(body: bytes) -> bytes:
+    """Return the first half of ``body`` (a damage for ``damage_exports``)."""
+    return body[: len(body) // 2]
+
+
+class Damaging:
+    """The export engine's S3 client, which spoils each archive just after it is stored."""
+
+    def __init__(self, s3: Any, damage: Callable[[bytes], bytes]) -> None:
+        self._s3 = s3
+        self._damage = damage
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+    def put_object(self, **kwargs: Any) -> Any:
+        answer = self._s3.put_object(**kwargs)
+        self._spoil(kwargs["Bucket"], kwargs["Key"])
+        return answer
+
+    def complete_multipart_upload(self, **kwargs: Any) -> Any:
+        answer = self._s3.complete_multipart_upload(**kwargs)
+        self._spoil(kwargs["Bucket"], kwargs["Key"])
+        return answer
+
+    def _spoil(self, bucket: str, key: str) -> None:
+        body = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        self._s3.put_object(Bucket=bucket, Key=key, Body=self._damage(body))
+
+
+def damage_exports(services: Services, damage: Callable[[bytes], bytes]) -> None:
+    """Make ``services``' export engine spoil each archive just after storing it."""
+    from webapp.archive.export import Exporter
+
+    settings = services.settings
+    services.exporter = Exporter(  # type: ignore[misc]
+        services.clients.dynamodb,
+        settings.data_tables,
+        Damaging(services.clients.s3, damage),
+        settings.export_bucket,
+        signing_key=services.keyring.current(),
+    )

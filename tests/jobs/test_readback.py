@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from support import Spy
+from support import Spy, damage_exports, truncate
 
 from webapp.archive.dynamo import put_items
 from webapp.archive.export import Exporter
@@ -55,46 +55,6 @@ def flip_inside(name: str) -> Callable[[bytes], bytes]:
     return damage
 
 
-def truncate(body: bytes) -> bytes:
-    return body[: len(body) // 2]
-
-
-class Damaging:
-    """The export engine's S3 client, which spoils each archive just after it is stored."""
-
-    def __init__(self, s3: Any, damage: Callable[[bytes], bytes]) -> None:
-        self._s3 = s3
-        self._damage = damage
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._s3, name)
-
-    def put_object(self, **kwargs: Any) -> Any:
-        answer = self._s3.put_object(**kwargs)
-        self._spoil(kwargs["Bucket"], kwargs["Key"])
-        return answer
-
-    def complete_multipart_upload(self, **kwargs: Any) -> Any:
-        answer = self._s3.complete_multipart_upload(**kwargs)
-        self._spoil(kwargs["Bucket"], kwargs["Key"])
-        return answer
-
-    def _spoil(self, bucket: str, key: str) -> None:
-        body = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        self._s3.put_object(Bucket=bucket, Key=key, Body=self._damage(body))
-
-
-def _damage_exports(services: Services, damage: Callable[[bytes], bytes]) -> None:
-    settings = services.settings
-    services.exporter = Exporter(  # type: ignore[misc]
-        services.clients.dynamodb,
-        settings.data_tables,
-        Damaging(services.clients.s3, damage),
-        settings.export_bucket,
-        signing_key=services.keyring.current(),
-    )
-
-
 def _objects(clients: Clients, settings: Settings, prefix: str) -> list[str]:
     listed = clients.s3.list_objects_v2(Bucket=settings.export_bucket, Prefix=prefix)
     return [o["Key"] for o in listed.get("Contents", [])]
@@ -131,7 +91,7 @@ def test_a_backup_damaged_after_upload_fails_is_deleted_and_mailed(
     )
     _seed(clients, settings)
     wired.backup_prefs.choose(SUB, "weekly", today=TODAY, email="alice@example.com")
-    _damage_exports(wired, damage)
+    damage_exports(wired, damage)
     before = _sent(clients)
 
     run_schedule(wired, TODAY)
@@ -191,7 +151,7 @@ def test_an_export_damaged_after_upload_fails_and_is_deleted(
 
     _seed(clients, settings)
     job = _export_job(services)
-    _damage_exports(services, truncate)
+    damage_exports(services, truncate)
 
     Worker(services).process(JobMessage(SUB, job.id).to_json())
 

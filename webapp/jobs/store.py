@@ -2,7 +2,12 @@
 
 Every write names the state (and, for the worker, the attempt) it expects, so a
 redelivered message, a superseded worker or a cancel racing the worker can never
-move a job backwards or finish it twice.
+move a job backwards or finish it twice. Each write that changes a job's state
+reports it to ``events`` (one JSON log line, see ``jobs.events``).
+
+Why this long: a job's life is one state machine, and each of its writes reads
+best beside the others, with the condition that makes it safe and the event it
+reports; splitting the web's writes from the worker's would spread it over two.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from .job import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from .events import JobEvents
+
 _serializer = TypeSerializer()
 
 
@@ -46,11 +53,14 @@ class JobStore:
         table: str,
         *,
         retention: timedelta = timedelta(days=7),
+        events: JobEvents | None = None,
     ) -> None:
         self.dynamodb = dynamodb
         self.table = table
         #: How long a record lives unless its kind says otherwise (``finish``'s ``lasts``).
         self.retention = retention
+        #: Where each change of state is reported (one JSON log line each), if anywhere.
+        self.events = events
 
     # --- the web side -----------------------------------------------------------------------
 
@@ -68,6 +78,8 @@ class JobStore:
             if error_code(exc) == "ConditionalCheckFailedException":
                 raise JobExists(job.id) from exc
             raise JobError(N_("The export could not be started just now. Try again.")) from exc
+        if self.events is not None:
+            self.events.queued(job)
         return job
 
     def get(self, user_id: str, job_id: str) -> Job | None:
@@ -107,7 +119,7 @@ class JobStore:
     def cancel(self, user_id: str, job_id: str, now: datetime) -> bool:
         """Cancel a queued or running job; return False if it had already finished."""
         try:
-            self._update(
+            attributes = self._update(
                 user_id,
                 job_id,
                 "SET #state = :cancelled, updated_at = :now, " + self._ttl_clause(),
@@ -122,6 +134,9 @@ class JobStore:
             )
         except _ConditionFailed:
             return False
+        if self.events is not None:
+            kind = attributes.get("kind", {}).get("S", "")
+            self.events.cancelled(job_id, user_id, now, kind=kind)
         return True
 
     def abandon(self, job: Job, error: UserError, now: datetime) -> None:
@@ -142,6 +157,8 @@ class JobStore:
                     ":ttl": self._ttl(now),
                 },
             )
+            if self.events is not None:
+                self.events.failed(job, error, now)
 
     # --- the worker side --------------------------------------------------------------------
 
@@ -167,7 +184,10 @@ class JobStore:
             )
         except _ConditionFailed:
             return None
-        return from_item(attributes)
+        claimed = from_item(attributes)
+        if self.events is not None:
+            self.events.claimed(claimed, now)
+        return claimed
 
     def fail_interrupted(self, job: Job, now: datetime, *, stale_after: timedelta) -> bool:
         """Record a running job whose worker died as failed; False if it is alive or done."""
@@ -190,6 +210,8 @@ class JobStore:
             )
         except _ConditionFailed:
             return False
+        if self.events is not None:
+            self.events.failed(job, "Interrupted", now)
         return True
 
     def report(self, job: Job, progress: Mapping[str, int], now: datetime) -> None:
@@ -226,6 +248,8 @@ class JobStore:
                 ":ttl": int((now + (lasts or self.retention)).timestamp()),
             },
         )
+        if self.events is not None:
+            self.events.finished(job, result, progress, now)
 
     def fail(self, job: Job, error: UserError, now: datetime) -> None:
         """Record the job as failed with a message for the user (unless it was cancelled)."""
@@ -243,6 +267,8 @@ class JobStore:
                 ":ttl": self._ttl(now),
             },
         )
+        if self.events is not None:
+            self.events.failed(job, error, now)
 
     # --- helpers ----------------------------------------------------------------------------
 
