@@ -393,3 +393,68 @@ def damage_exports(services: Services, damage: Callable[[bytes], bytes]) -> None
         settings.export_bucket,
         signing_key=services.keyring.current(),
     )
+
+
+def require(available: bool, reason: str) -> None:
+    """Skip when a system tool is missing; under CI=true, fail instead."""
+    if available:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: this check must run)")
+    pytest.skip(reason)
+
+
+#: The deploy tool (``npm ci``) and the Node.js it needs.
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+OSLS = ROOT / "node_modules" / ".bin" / "osls"
+MIN_NODE = (20, 19)
+
+
+def _node_version() -> tuple[int, ...] | None:
+    import subprocess
+
+    node = shutil.which("node")
+    if not node:
+        return None
+    out = subprocess.run([node, "--version"], capture_output=True, text=True).stdout
+    return tuple(int(part) for part in out.strip().lstrip("v").split(".")[:2])
+
+
+def osls_package(out: Any, *params: str, stage: str = "ci") -> dict[str, Any]:
+    """Run ``osls package`` offline into ``out``; return the CloudFormation template.
+
+    It needs ``build/lambda.zip`` to exist (serverless.yml deploys it as it is).
+    """
+    import json
+    import subprocess
+
+    version = _node_version()
+    require(version is not None, "Node.js is not installed (osls needs >= 20.19)")
+    assert version
+    require(version >= MIN_NODE, f"Node.js {version} is older than 20.19, which osls needs")
+    require(OSLS.exists(), "osls is not installed: run `npm ci` (make test does)")
+    env = {
+        **os.environ,
+        # Dummy credentials: packaging must not need an account, and cannot use one.
+        "AWS_ACCESS_KEY_ID": "dummy",
+        "AWS_SECRET_ACCESS_KEY": "dummy",
+        "SLS_TELEMETRY_DISABLED": "1",
+        "SLS_NOTIFICATIONS_MODE": "off",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
+        env.pop(name, None)
+    shutil.rmtree(out, ignore_errors=True)
+    result = subprocess.run(
+        [str(OSLS), "package", "--stage", stage, "--package", str(out), *params],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    template: dict[str, Any] = json.loads(
+        (ROOT.joinpath(out) / "cloudformation-template-update-stack.json").read_text()
+    )
+    return template

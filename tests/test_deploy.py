@@ -18,7 +18,6 @@ import json
 import os
 import re
 import select
-import shutil
 import subprocess
 import sys
 import urllib.request
@@ -29,7 +28,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from support import make_v2_event
+from support import make_v2_event, osls_package, require
 
 from webapp.aws import Clients
 from webapp.identity.cognito import create_user
@@ -42,8 +41,6 @@ BUILD = ROOT / "build"
 STAGE = "ci"
 SECRET_PARAMETER = f"/kakeibo-export/{STAGE}/secret-key"
 ARCHIVE_PARAMETER = f"/kakeibo-export/{STAGE}/archive-key"
-OSLS = ROOT / "node_modules" / ".bin" / "osls"
-MIN_NODE = (20, 19)
 TEMPORARY_PASSWORD = "Temp-Pass-1234-kakeibo"
 DATA_RESOURCES = (
     "ExportBucket",
@@ -55,13 +52,7 @@ DATA_RESOURCES = (
 )
 
 
-def _require(available: bool, reason: str) -> None:
-    """Skip when a system tool is missing; under CI=true, fail instead."""
-    if available:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: this check must run)")
-    pytest.skip(reason)
+_require = require
 
 
 def _load_packager() -> ModuleType:
@@ -448,45 +439,8 @@ def test_packaged_handler_signs_in_through_a_base64_form_post(
 # --- osls package and the CloudFormation template ------------------------------
 
 
-def _node_version() -> tuple[int, ...] | None:
-    node = shutil.which("node")
-    if not node:
-        return None
-    out = subprocess.run([node, "--version"], capture_output=True, text=True).stdout
-    return tuple(int(part) for part in out.strip().lstrip("v").split(".")[:2])
-
-
 def _osls_package(out: Path, *params: str, stage: str = STAGE) -> dict[str, Any]:
-    version = _node_version()
-    _require(version is not None, "Node.js is not installed (osls needs >= 20.19)")
-    assert version
-    _require(version >= MIN_NODE, f"Node.js {version} is older than 20.19, which osls needs")
-    _require(OSLS.exists(), "osls is not installed: run `npm ci` (make test does)")
-    env = {
-        **os.environ,
-        # Dummy credentials: packaging must not need an account, and cannot use one.
-        "AWS_ACCESS_KEY_ID": "dummy",
-        "AWS_SECRET_ACCESS_KEY": "dummy",
-        "SLS_TELEMETRY_DISABLED": "1",
-        "SLS_NOTIFICATIONS_MODE": "off",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        env.pop(name, None)
-    shutil.rmtree(out, ignore_errors=True)
-    result = subprocess.run(
-        [str(OSLS), "package", "--stage", stage, "--package", str(out), *params],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    template: dict[str, Any] = json.loads(
-        (out / "cloudformation-template-update-stack.json").read_text()
-    )
-    return template
+    return osls_package(out, *params, stage=stage)
 
 
 @pytest.fixture(scope="module")
@@ -821,13 +775,14 @@ def test_each_function_has_its_own_role(template: dict[str, Any]) -> None:
 def test_web_role_grants_exactly_what_the_web_function_uses(template: dict[str, Any]) -> None:
     assert _grants(template, "WebRole") == [
         (
-            ["s3:DeleteObject", "s3:GetObject"],
+            ["s3:GetObject"],
             [
                 {"Fn::Sub": "${ExportBucket.Arn}/exports/*"},
                 {"Fn::Sub": "${ExportBucket.Arn}/backups/*"},
             ],
             None,
         ),
+        (["s3:DeleteObject"], {"Fn::Sub": "${ExportBucket.Arn}/exports/*"}, None),
         (
             ["s3:GetObject", "s3:PutObject"],
             {"Fn::Sub": "${ExportBucket.Arn}/uploads/*"},
@@ -839,7 +794,13 @@ def test_web_role_grants_exactly_what_the_web_function_uses(template: dict[str, 
             {"StringLike": {"s3:prefix": ["exports/*", "backups/*"]}},
         ),
         (
-            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+            [
+                "dynamodb:BatchGetItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+            ],
             {"Fn::GetAtt": ["AppTable", "Arn"]},
             None,
         ),
