@@ -257,9 +257,9 @@ def _check_archive(path: Path, start: date, end: date) -> dict[str, int]:
             "slips.json",
             "balances.csv",
             "balances.json",
+            "README.txt",  # listed in the manifest (v2), so written before it
             "manifest.json",
             "manifest.sig",
-            "README.txt",
         ]
         manifest = json.loads(archive.read("manifest.json"))
         assert manifest["format"] == "kakeibo-export"
