@@ -36,6 +36,15 @@ $(DEV_STAMP): $(RUN_STAMP) requirements-dev.txt
 	$(PIP_INSTALL) -r requirements-dev.txt
 	@touch $(DEV_STAMP)
 
+# checkov (the IaC scanner on the generated template) needs a venv of its own: its
+# pins (boto3 1.35, packaging < 24, networkx < 2.7) clash with the app's and moto's.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+$(CHECKOV_STAMP): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $(CHECKOV_STAMP)
+
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $(NODE_STAMP)
@@ -74,7 +83,7 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(PY) -m mypy
 
-unit: $(DEV_STAMP) $(NODE_DEPS) $(MO_FILES)
+unit: $(DEV_STAMP) $(NODE_DEPS) $(CHECKOV_STAMP) $(MO_FILES)
 	$(PY) -m pytest
 
 ## bench: the benchmarks in bench/ (tables on stdout)
@@ -92,4 +101,4 @@ deploy: $(DEV_STAMP) $(NODE_STAMP)
 	$(OSLS) deploy $(SLS_FLAGS)
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) build .pytest_cache .mypy_cache .ruff_cache

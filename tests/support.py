@@ -10,6 +10,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -22,6 +23,7 @@ from werkzeug.test import TestResponse
 from webapp.aws import Clients
 from webapp.identity.cognito import Failure
 from webapp.local.demo import DEMO_PASSWORD
+from webapp.services import Services
 from webapp.settings import Settings
 from webapp.web.auth.views import MESSAGES
 
@@ -347,3 +349,112 @@ def run_export(**arguments: Any) -> Any:
     call = {k: v for k, v in arguments.items() if k in _CALL}
     request = {k: v for k, v in arguments.items() if k not in _EXPORTER | _CALL}
     return Exporter(**engine).export(ExportRequest(**request), **call)
+
+
+def truncate(body: bytes) -> bytes:
+    """Return the first half of ``body`` (a damage for ``damage_exports``)."""
+    return body[: len(body) // 2]
+
+
+class Damaging:
+    """The export engine's S3 client, which spoils each archive just after it is stored."""
+
+    def __init__(self, s3: Any, damage: Callable[[bytes], bytes]) -> None:
+        self._s3 = s3
+        self._damage = damage
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+    def put_object(self, **kwargs: Any) -> Any:
+        answer = self._s3.put_object(**kwargs)
+        self._spoil(kwargs["Bucket"], kwargs["Key"])
+        return answer
+
+    def complete_multipart_upload(self, **kwargs: Any) -> Any:
+        answer = self._s3.complete_multipart_upload(**kwargs)
+        self._spoil(kwargs["Bucket"], kwargs["Key"])
+        return answer
+
+    def _spoil(self, bucket: str, key: str) -> None:
+        body = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        self._s3.put_object(Bucket=bucket, Key=key, Body=self._damage(body))
+
+
+def damage_exports(services: Services, damage: Callable[[bytes], bytes]) -> None:
+    """Make ``services``' export engine spoil each archive just after storing it."""
+    from webapp.archive.export import Exporter
+
+    settings = services.settings
+    services.exporter = Exporter(  # type: ignore[misc]
+        services.clients.dynamodb,
+        settings.data_tables,
+        Damaging(services.clients.s3, damage),
+        settings.export_bucket,
+        signing_key=services.keyring.current(),
+    )
+
+
+def require(available: bool, reason: str) -> None:
+    """Skip when a system tool is missing; under CI=true, fail instead."""
+    if available:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: this check must run)")
+    pytest.skip(reason)
+
+
+#: The deploy tool (``npm ci``) and the Node.js it needs.
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+OSLS = ROOT / "node_modules" / ".bin" / "osls"
+MIN_NODE = (20, 19)
+
+
+def _node_version() -> tuple[int, ...] | None:
+    import subprocess
+
+    node = shutil.which("node")
+    if not node:
+        return None
+    out = subprocess.run([node, "--version"], capture_output=True, text=True).stdout
+    return tuple(int(part) for part in out.strip().lstrip("v").split(".")[:2])
+
+
+def osls_package(out: Any, *params: str, stage: str = "ci") -> dict[str, Any]:
+    """Run ``osls package`` offline into ``out``; return the CloudFormation template.
+
+    It needs ``build/lambda.zip`` to exist (serverless.yml deploys it as it is).
+    """
+    import json
+    import subprocess
+
+    version = _node_version()
+    require(version is not None, "Node.js is not installed (osls needs >= 20.19)")
+    assert version
+    require(version >= MIN_NODE, f"Node.js {version} is older than 20.19, which osls needs")
+    require(OSLS.exists(), "osls is not installed: run `npm ci` (make test does)")
+    env = {
+        **os.environ,
+        # Dummy credentials: packaging must not need an account, and cannot use one.
+        "AWS_ACCESS_KEY_ID": "dummy",
+        "AWS_SECRET_ACCESS_KEY": "dummy",
+        "SLS_TELEMETRY_DISABLED": "1",
+        "SLS_NOTIFICATIONS_MODE": "off",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
+        env.pop(name, None)
+    shutil.rmtree(out, ignore_errors=True)
+    result = subprocess.run(
+        [str(OSLS), "package", "--stage", stage, "--package", str(out), *params],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    template: dict[str, Any] = json.loads(
+        (ROOT.joinpath(out) / "cloudformation-template-update-stack.json").read_text()
+    )
+    return template

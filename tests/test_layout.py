@@ -136,6 +136,7 @@ WORKER_ONLY = (
     "webapp.archive.upload",
     "webapp.archive.restore",
     "webapp.archive.reader",
+    "webapp.archive.verify",
     "webapp.jobs.worker",
 )
 #: Longest function (or method) of webapp/.

@@ -24,7 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _build(settings: Settings) -> Flask:
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
-    services = Services(settings)
+    services = Services(settings, source="web")
     app.config.update(
         SECRET_KEY=settings.secret_key or read_secret_key(settings, services.clients),
         SESSION_COOKIE_HTTPONLY=True,

@@ -23,8 +23,11 @@ job                    sub / ``job#<job id>``          ``kind``, ``state``, ``cr
                                                        after it finishes (see ``jobs.kinds``)
 backup choice          sub / ``backup``                ``frequency`` (off, weekly, monthly),
                                                        ``anchor_day`` (N), ``email``, ``last`` (M:
-                                                       the last backup's outcome), ``last_job``;
-                                                       while on also ``due_shard`` and
+                                                       the last backup's outcome),
+                                                       ``last_success`` (M: the last good one),
+                                                       ``last_job``, ``alerted`` (the trouble
+                                                       last mailed about); while on also
+                                                       ``since`` (ISO date), ``due_shard`` and
                                                        ``next_run`` (ISO date), the keys of the
                                                        sparse index ``backups-due``; no TTL
 filter vocabulary      sub / ``vocabulary``            ``accounts``, ``categories``, ``kinds``

@@ -16,5 +16,6 @@ from .settings import Settings
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda's entry point: queue the day's due backups; say how many."""
     settings = Settings.from_env()
-    done = run_schedule(Services(settings), event_day(event, settings.display_timezone))
+    services = Services(settings, source="dispatcher")
+    done = run_schedule(services, event_day(event, settings.display_timezone))
     return {"queued": len(done.queued), "skipped": len(done.skipped)}

@@ -22,11 +22,13 @@ from .archive.inbox import Inbox
 from .aws import Clients
 from .identity.sessions import SessionStore
 from .identity.throttle import SignInThrottle, ThrottleLimits
+from .jobs.events import JobEvents
 from .jobs.queue import JobQueue
 from .jobs.schedule import BackupPrefsStore
 from .jobs.store import JobStore
 from .jobs.vocabulary import VocabularyStore
 from .settings import Settings
+from .telemetry import Telemetry
 
 if TYPE_CHECKING:
     from .archive.export import Exporter
@@ -50,11 +52,14 @@ class Services:
         clients: Clients | None = None,
         *,
         clock: Callable[[], datetime] = _utcnow,
+        source: str = "app",
     ) -> None:
         self.settings = settings
         self.clients = clients or Clients(settings)
         #: The current moment (aware, UTC); tests put a clock of their own here.
         self.clock = clock
+        #: Structured log lines and metrics (``telemetry``); tests collect its lines.
+        self.telemetry = Telemetry(source=source)
 
     def now(self) -> datetime:
         """Return the current moment by this deployment's clock."""
@@ -74,6 +79,7 @@ class Services:
             self.clients.dynamodb,
             self.settings.app_table,
             retention=timedelta(days=self.settings.retention_days),
+            events=JobEvents(self.telemetry),
         )
 
     @cached_property

@@ -20,5 +20,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda's entry point: build the worker once per container, then handle the event."""
     global _worker
     if _worker is None:
-        _worker = Worker(Services(Settings.from_env()))
+        _worker = Worker(Services(Settings.from_env(), source="worker"))
     return _worker.handle(event, context)

@@ -23,11 +23,20 @@ from support import require_tool
 ROOT = Path(__file__).resolve().parents[2]
 RUN_FILES = ("requirements.txt", "requirements-local.txt")
 DEV_FILE = "requirements-dev.txt"
+#: checkov, in a venv of its own (its pins clash with the app's): `make test` only.
+CHECKOV_FILE = "requirements-checkov.txt"
 
 
 def _make_copy(tmp_path: Path) -> Path:
     """Return a directory holding the Makefile, the requirement files and a catalog."""
-    for name in ("Makefile", *RUN_FILES, DEV_FILE, "package.json", "package-lock.json"):
+    for name in (
+        "Makefile",
+        *RUN_FILES,
+        DEV_FILE,
+        CHECKOV_FILE,
+        "package.json",
+        "package-lock.json",
+    ):
         shutil.copy(ROOT / name, tmp_path / name)
     catalog = tmp_path / "webapp" / "translations" / "ja" / "LC_MESSAGES"
     catalog.mkdir(parents=True)
@@ -60,13 +69,13 @@ def _installs(plan: str) -> list[str]:
 def test_make_run_on_a_fresh_machine_installs_no_test_tools(tmp_path: Path) -> None:
     plan = _plan(_make_copy(tmp_path), "run")
     assert _installs(plan) == ["requirements-local.txt"], plan
-    assert DEV_FILE not in plan
+    assert DEV_FILE not in plan and CHECKOV_FILE not in plan
     assert "-m webapp.local" in plan
 
 
 def test_make_test_on_a_fresh_machine_installs_both_sets(tmp_path: Path) -> None:
     plan = _plan(_make_copy(tmp_path), "test")
-    assert _installs(plan) == ["requirements-local.txt", DEV_FILE], plan
+    assert _installs(plan) == ["requirements-local.txt", DEV_FILE, CHECKOV_FILE], plan
 
 
 def test_each_set_has_its_own_stamp(tmp_path: Path) -> None:
@@ -80,7 +89,7 @@ def test_each_set_has_its_own_stamp(tmp_path: Path) -> None:
     os.utime(stamp, (later, later))
     # Local mode's set is installed: running installs nothing, testing only the rest.
     assert _installs(_plan(copy, "run")) == []
-    assert _installs(_plan(copy, "test")) == [DEV_FILE]
+    assert _installs(_plan(copy, "test")) == [DEV_FILE, CHECKOV_FILE]
     # A changed requirements.txt reinstalls the run set (and so the dev set after it).
     newer = later + 10
     os.utime(copy / "requirements.txt", (newer, newer))
@@ -105,7 +114,7 @@ def _pins(*names: str) -> dict[str, Requirement]:
 
 def test_every_pin_is_exact_and_the_files_agree() -> None:
     run, dev = _pins(*RUN_FILES), _pins(DEV_FILE)
-    for requirement in [*run.values(), *dev.values()]:
+    for requirement in [*run.values(), *dev.values(), *_pins(CHECKOV_FILE).values()]:
         assert str(requirement.specifier).startswith("=="), requirement
     for key in run.keys() & dev.keys():
         assert run[key].specifier == dev[key].specifier, key

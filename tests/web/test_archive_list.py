@@ -111,13 +111,19 @@ def test_three_archives_of_one_period_say_their_formats_and_counts_without_head_
 
     assert s3_calls.count("HeadObject") == 0
     assert s3_calls.count("ListObjectsV2") == 2  # exports and automatic backups, once each
-    assert _holds(_row(page, made["both"])) == "CSV + DynamoDB JSON 3 slips and 2 balances"
-    assert _holds(_row(page, made["xlsx"])) == "Excel workbook 3 slips and 2 balances"
-    assert _holds(_row(page, made["csv"])) == "CSV (Shift_JIS) 3 slips and 2 balances"
+    # Each was read back from S3 after it was written (jobs/readback.py).
+    checked = " ✓ Verified (read back and checked after it was saved)"
+    assert (
+        _holds(_row(page, made["both"])) == "CSV + DynamoDB JSON 3 slips and 2 balances" + checked
+    )
+    assert _holds(_row(page, made["xlsx"])) == "Excel workbook 3 slips and 2 balances" + checked
+    assert _holds(_row(page, made["csv"])) == "CSV (Shift_JIS) 3 slips and 2 balances" + checked
     assert _holds(_row(page, stranger)) == "— What it holds was not recorded."
 
     ja = client.get("/", headers=JA).get_data(as_text=True)
-    assert _holds(_row(ja, made["csv"])) == "CSV (Shift_JIS) 伝票 3件、残高 2件"
+    assert _holds(_row(ja, made["csv"])) == (
+        "CSV (Shift_JIS) 伝票 3件、残高 2件 ✓ 確認済み （保存後に読み直して確認済み）"
+    )
 
 
 def test_an_empty_or_future_period_still_exports_and_its_row_says_so(

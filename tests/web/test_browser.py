@@ -1130,3 +1130,52 @@ def test_sign_out_everywhere_ends_the_other_browsers_session(
             replay.close()
     finally:
         other.close()
+
+
+def test_a_failed_backup_warns_and_offers_back_up_now_in_both_languages(
+    stack: Stack, page: Any
+) -> None:
+    from webapp.jobs.readback import BACKUP_DAMAGED
+    from webapp.jobs.schedule import BackupPrefsStore
+    from webapp.local.stack import APP_TABLE
+
+    email = "failed-backup@example.com"
+    _new_user(stack, email)
+    cognito = _aws(stack, "cognito-idp")
+    (pool,) = cognito.list_user_pools(MaxResults=10)["UserPools"]
+    attributes = cognito.admin_get_user(UserPoolId=pool["Id"], Username=email)["UserAttributes"]
+    sub = next(a["Value"] for a in attributes if a["Name"] == "sub")
+    # Last night's weekly backup did not read back intact.
+    prefs = BackupPrefsStore(_aws(stack, "dynamodb"), APP_TABLE)
+    prefs.choose(sub, "weekly", today=date(2026, 11, 1), email=email)
+    failed_at = datetime(2026, 12, 2, 18, 0, tzinfo=ZoneInfo("UTC"))
+    outcome = {"at": failed_at.isoformat(), "state": "failed", "error": BACKUP_DAMAGED}
+    prefs.record(sub, outcome, next_run=None)
+
+    _sign_in(page, stack, email)
+    warning = page.locator("#backup-warning")
+    assert warning.get_by_text(
+        "2026年12月3日 3:00 の毎週の自動バックアップに失敗しました"
+    ).is_visible()
+    assert warning.get_by_text("読み直すと正しく読めなかったため削除しました").is_visible()
+    assert warning.get_by_role("button", name="今すぐバックアップ").is_visible()
+    japanese_problems = _axe_problems(page)
+    warning.screenshot(path=str(ARTIFACTS / "backup-failed.png"))
+
+    page.get_by_role("button", name="English").click()
+    page.wait_for_url(re.compile(re.escape(f"{stack.url}/")))
+    warning = page.locator("#backup-warning")
+    assert warning.get_by_text("Your last weekly backup failed on Dec 3, 2026").is_visible()
+    assert warning.get_by_text("did not read back intact").is_visible()
+    english_problems = _axe_problems(page)
+    warning.screenshot(path=str(ARTIFACTS / "backup-failed-en.png"))
+
+    # The button runs the backup at once; the page says so (the worker thread makes it).
+    warning.get_by_role("button", name="Back up now").click()
+    page.wait_for_url(re.compile(re.escape(f"{stack.url}/")))
+    assert page.get_by_text("The backup has started.").is_visible()
+    page.get_by_role("button", name="日本語").click()
+    page.wait_for_url(re.compile(re.escape(f"{stack.url}/")))
+
+    assert japanese_problems == [], japanese_problems
+    assert english_problems == [], english_problems

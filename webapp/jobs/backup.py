@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 from ..archive.bucket import StorageError
 from ..archive.dates import EVERYTHING
 from ..archive.ids import BACKUP_PREFIX
+from .health import streak
 from .job import iso
 from .kind import JobServices, Kind, Outcome
+from .readback import BACKUP_DAMAGED, read_back
 from .schedule import FREQUENCIES, Frequency, following_run
 
 if TYPE_CHECKING:
@@ -71,11 +73,14 @@ def run(services: JobServices, job: Job, params: BackupParams, reporter: Reporte
         display_timezone=services.settings.display_timezone,
     )
     made = services.exporter.export(request, progress=reporter, before_finish=reporter.write)
+    # Nobody looks at a backup until it is needed: read all of it back now.
+    verified = read_back(services, made, full=True, damaged=BACKUP_DAMAGED)
     result = {
         "archive_id": str(made.archive_id),
         "key": made.key,
         "size": made.size,
         "counts": dict(made.counts),
+        "verified": verified,
     }
     # A backup reads everything: the fullest view of the accounts and categories.
     services.vocabulary.add(job.user_id, made.seen)
@@ -102,18 +107,19 @@ def done(services: JobServices, job: Job, params: BackupParams, outcome: Outcome
 
 
 def failed(services: JobServices, job: Job, params: BackupParams, error: UserError) -> None:
-    """Record the failure (the backup stays due) and mail the user."""
-    services.backup_prefs.record(
-        job.user_id,
-        {
-            "at": iso(services.now()),
-            "state": "failed",
-            "error": error.message,
-            "error_fields": {k: str(v) for k, v in error.fields.items()},
-        },
-        next_run=None,
-    )
-    _mail(services, job.user_id, {"state": "failed", "message": str(error)})
+    """Record the failure (the backup stays due); mail the user once per streak of trouble."""
+    choices = services.backup_prefs
+    outcome = {
+        "at": iso(services.now()),
+        "state": "failed",
+        "error": error.message,
+        "error_fields": {k: str(v) for k, v in error.fields.items()},
+    }
+    choices.record(job.user_id, outcome, next_run=None)
+    choice = choices.get(job.user_id)
+    # A failure retried every day mails once, not daily (a success starts afresh).
+    if services.mailer is not None and choice.email and choices.alert(job.user_id, streak(choice)):
+        services.mailer.backup_result(choice.email, outcome)
 
 
 def _mail(

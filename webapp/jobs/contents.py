@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..archive.manifest import DEFAULT_ENCODING, DEFAULT_FORMATS
-from . import backup, export, restore
+from . import backup_now, export, restore
 from .job import Job, State
 
 #: The order formats are named in, on the page and in file names.
@@ -30,6 +30,8 @@ class Contents:
     counts: Mapping[str, int] = field(default_factory=dict)
     #: The export's filters (``Filters.to_dict``); empty when it holds the whole period.
     filters: Mapping[str, list[str]] = field(default_factory=dict)
+    #: The archive was read back from S3 after it was written (see ``jobs.readback``).
+    verified: bool = False
 
     @property
     def ordered(self) -> list[str]:
@@ -65,7 +67,7 @@ def _counts(value: Any) -> dict[str, int]:
 def _of(job: Job) -> tuple[str, Contents] | None:
     if job.state is not State.DONE:
         return None
-    if job.kind in (export.NAME, backup.NAME) and job.result.get("archive_id"):
+    if (job.kind == export.NAME or job.kind in backup_now.NAMES) and job.result.get("archive_id"):
         formats = frozenset(job.params.get("formats") or DEFAULT_FORMATS)
         encoding = str(job.params.get("csv_encoding") or DEFAULT_ENCODING)
         counts = _counts(job.result.get("counts"))
@@ -73,7 +75,9 @@ def _of(job: Job) -> tuple[str, Contents] | None:
         raw = job.params.get("filters")
         if isinstance(raw, dict):
             filters = {str(k): [str(v) for v in values or []] for k, values in raw.items()}
-        return str(job.result["archive_id"]), Contents(formats, encoding, counts, filters)
+        verified = bool(job.result.get("verified"))
+        contents = Contents(formats, encoding, counts, filters, verified=verified)
+        return str(job.result["archive_id"]), contents
     if job.kind == restore.NAME and job.result.get("undo_archive_id"):
         counts = _counts(job.result.get("undo_counts"))
         return str(job.result["undo_archive_id"]), Contents(DEFAULT_FORMATS, counts=counts)

@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from . import backup
+from .health import health, streak
 from .job import Job, JobExists
 from .queue import JobMessage
 from .schedule import local_day
 
 if TYPE_CHECKING:
     from .kind import JobServices
+    from .schedule import BackupPrefs
 
 logger = logging.getLogger(__name__)
 
@@ -34,17 +36,23 @@ class Dispatch:
 
     queued: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    #: Users mailed that no backup has succeeded for too long.
+    overdue: list[str] = field(default_factory=list)
 
 
 def dispatch(services: JobServices, today: date) -> Dispatch:
     """Queue one backup job for every user due on ``today``; idempotent for a day."""
     now, jobs, choices = services.now(), services.jobs, services.backup_prefs
+    stale = services.stale_after
     job_id = backup.backup_job_id(today)
     done = Dispatch()
     for choice in choices.due(today):
+        if _warn_if_overdue(services, choice):
+            done.overdue.append(choice.user_id)
         if choice.last_job and choice.last_job != job_id:
             previous = jobs.get(choice.user_id, choice.last_job)
-            if previous is not None and previous.unfinished:
+            # A job whose worker died (or whose message was lost) is not still going.
+            if previous is not None and previous.seen_at(now, stale_after=stale).unfinished:
                 done.skipped.append(choice.user_id)  # yesterday's is still going
                 continue
         params = backup.BackupParams(day=today, frequency=choice.frequency)
@@ -58,6 +66,20 @@ def dispatch(services: JobServices, today: date) -> Dispatch:
         choices.dispatched(job.user_id, job.id)
         done.queued.append(job.user_id)
     return done
+
+
+def _warn_if_overdue(services: JobServices, choice: BackupPrefs) -> bool:
+    """Mail the user once when no backup has succeeded for its period and a day."""
+    now, mailer = services.now(), services.mailer
+    if mailer is None or not choice.email:
+        return False
+    state = health(choice, now, services.settings.display_timezone)
+    if state.trouble != "overdue" or state.since is None:
+        return False
+    if not services.backup_prefs.alert(choice.user_id, streak(choice)):
+        return False  # told already
+    mailer.backup_overdue(choice.email, state.since)
+    return True
 
 
 def run_schedule(services: JobServices, today: date | None = None) -> Dispatch:

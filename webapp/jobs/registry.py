@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import backup, export, preview, restore
+from . import backup, backup_now, export, preview, restore
 from .kind import Kind
 
 KINDS: dict[str, Kind[Any]] = {
-    kind.name: kind for kind in (export.KIND, backup.KIND, preview.KIND, restore.KIND)
+    kind.name: kind
+    for kind in (export.KIND, backup.KIND, backup_now.KIND, preview.KIND, restore.KIND)
 }

@@ -54,6 +54,12 @@ class BackupPrefs:
     email: str | None = None
     last: dict[str, Any] = field(default_factory=dict)
     last_job: str | None = None
+    #: The day it was turned on (the start of the first wait for a backup).
+    since: date | None = None
+    #: The outcome of the last backup that succeeded (``last`` may be a failure since).
+    last_success: dict[str, Any] = field(default_factory=dict)
+    #: The trouble the user was last mailed about (see ``alert``): one mail per streak.
+    alerted: str | None = None
 
     @property
     def on(self) -> bool:
@@ -114,12 +120,12 @@ class BackupPrefsStore:
         names = {"#f": "frequency"}
         values: dict[str, Any] = {":f": {"S": frequency}}
         if frequency == "off":
-            update = "SET #f = :f REMOVE due_shard, next_run"
+            update = "SET #f = :f REMOVE due_shard, next_run, since, alerted"
         else:
             # Already on: keep the day it is due; newly on: due today.
             update = (
                 "SET #f = :f, due_shard = :shard, anchor_day = if_not_exists(anchor_day, :day), "
-                "next_run = if_not_exists(next_run, :today)"
+                "next_run = if_not_exists(next_run, :today), since = if_not_exists(since, :today)"
             )
             values.update(
                 {
@@ -167,41 +173,67 @@ class BackupPrefsStore:
 
     def dispatched(self, user_id: str, job_id: str) -> None:
         """Remember the job queued for the user's backup."""
-        self.dynamodb.update_item(
-            TableName=self.table,
-            Key=self._key(user_id),
-            UpdateExpression="SET last_job = :job",
-            ExpressionAttributeValues={":job": {"S": job_id}},
-        )
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key=self._key(user_id),
+                UpdateExpression="SET last_job = :job",
+                ExpressionAttributeValues={":job": {"S": job_id}},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise BackupError(N_("Your backup setting could not be saved just now.")) from exc
 
     def record(self, user_id: str, outcome: dict[str, Any], *, next_run: date | None) -> None:
-        """Store the last backup's outcome; move ``next_run`` on after a success."""
+        """Store the last backup's outcome; move ``next_run`` on after a success.
+
+        A success is also kept as ``last_success`` and ends the streak of trouble
+        the user was mailed about (``alerted``).
+        """
         update = "SET #last = :last"
+        if outcome.get("state") == "done":
+            update += ", last_success = :last"
         values: dict[str, Any] = {":last": {"M": _typed_map(outcome)}}
-        condition = None
-        if next_run is not None:
-            # Only while still on: a user who turned it off meanwhile stays off.
-            update += ", next_run = :next"
-            values[":next"] = {"S": next_run.isoformat()}
-            condition = "attribute_exists(due_shard)"
         request: dict[str, Any] = {
             "TableName": self.table,
             "Key": self._key(user_id),
-            "UpdateExpression": update,
             "ExpressionAttributeNames": {"#last": "last"},
             "ExpressionAttributeValues": values,
         }
-        if condition:
-            request["ConditionExpression"] = condition
+        after = " REMOVE alerted" if outcome.get("state") == "done" else ""
+        if next_run is not None:
+            # Only while still on: a user who turned it off meanwhile stays off.
+            values[":next"] = {"S": next_run.isoformat()}
+            request["UpdateExpression"] = update + ", next_run = :next" + after
+            request["ConditionExpression"] = "attribute_exists(due_shard)"
+            try:
+                self.dynamodb.update_item(**request)
+                return
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+            del request["ConditionExpression"], values[":next"]
+        request["UpdateExpression"] = update + after
+        self.dynamodb.update_item(**request)
+
+    def alert(self, user_id: str, streak: str) -> bool:
+        """Note that the user is told of the trouble that began at ``streak``; False if told.
+
+        One conditional write: whichever of the worker (a failure) and the dispatcher
+        (overdue) comes first mails; the other, and every later day, finds it noted.
+        """
         try:
-            self.dynamodb.update_item(**request)
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key=self._key(user_id),
+                UpdateExpression="SET alerted = :streak",
+                ConditionExpression="attribute_not_exists(alerted) OR alerted <> :streak",
+                ExpressionAttributeValues={":streak": {"S": streak}},
+            )
         except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
-            del request["ConditionExpression"]
-            request["UpdateExpression"] = "SET #last = :last"
-            del values[":next"]
-            self.dynamodb.update_item(**request)
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def _remove_anchor(self, user_id: str) -> None:
         self.dynamodb.update_item(
@@ -224,6 +256,9 @@ def _prefs(item: dict[str, Any]) -> BackupPrefs:
         email=item.get("email", {}).get("S"),
         last=_plain_map(item.get("last", {}).get("M", {})),
         last_job=item.get("last_job", {}).get("S"),
+        since=date.fromisoformat(since) if (since := item.get("since", {}).get("S")) else None,
+        last_success=_plain_map(item.get("last_success", {}).get("M", {})),
+        alerted=item.get("alerted", {}).get("S"),
     )
 
 

@@ -2,12 +2,13 @@
 
 Every write names the state (and, for the worker, the attempt) it expects, so a
 redelivered message, a superseded worker or a cancel racing the worker can never
-move a job backwards or finish it twice.
+move a job backwards or finish it twice. Each write that changes a job's state
+reports it to ``events`` (one JSON log line, see ``jobs.events``).
 
-Why this long: every write of a job record, the web's (create, cancel, consume a
-preview, dismiss) and the worker's (claim, report, finish, fail), is a
-conditional update naming the state it expects; side by side one sees that no
-two of them can race.
+Why this long: a job's life is one state machine: every write of a job record, the
+web's (create, cancel, consume a check, dismiss) and the worker's (claim, report,
+finish, fail), is a conditional update naming the state it expects, with the event it
+reports; side by side one sees that no two of them can race.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from .job import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from .events import JobEvents
+
 _serializer = TypeSerializer()
 
 
@@ -51,11 +54,14 @@ class JobStore:
         table: str,
         *,
         retention: timedelta = timedelta(days=7),
+        events: JobEvents | None = None,
     ) -> None:
         self.dynamodb = dynamodb
         self.table = table
         #: How long a record lives unless its kind says otherwise (``finish``'s ``lasts``).
         self.retention = retention
+        #: Where each change of state is reported (one JSON log line each), if anywhere.
+        self.events = events
 
     # --- the web side -----------------------------------------------------------------------
 
@@ -73,6 +79,8 @@ class JobStore:
             if error_code(exc) == "ConditionalCheckFailedException":
                 raise JobExists(job.id) from exc
             raise JobError(N_("The export could not be started just now. Try again.")) from exc
+        if self.events is not None:
+            self.events.queued(job)
         return job
 
     def get(self, user_id: str, job_id: str) -> Job | None:
@@ -112,7 +120,7 @@ class JobStore:
     def cancel(self, user_id: str, job_id: str, now: datetime) -> bool:
         """Cancel a queued or running job; return False if it had already finished."""
         try:
-            self._update(
+            attributes = self._update(
                 user_id,
                 job_id,
                 "SET #state = :cancelled, updated_at = :now, " + self._ttl_clause(),
@@ -127,6 +135,9 @@ class JobStore:
             )
         except _ConditionFailed:
             return False
+        if self.events is not None:
+            kind = attributes.get("kind", {}).get("S", "")
+            self.events.cancelled(job_id, user_id, now, kind=kind)
         return True
 
     def consume(self, preview: Job, by: str, now: datetime) -> str | None:
@@ -192,6 +203,8 @@ class JobStore:
                     ":ttl": self._ttl(now),
                 },
             )
+            if self.events is not None:
+                self.events.failed(job, error, now)
 
     # --- the worker side --------------------------------------------------------------------
 
@@ -217,7 +230,10 @@ class JobStore:
             )
         except _ConditionFailed:
             return None
-        return from_item(attributes)
+        claimed = from_item(attributes)
+        if self.events is not None:
+            self.events.claimed(claimed, now)
+        return claimed
 
     def fail_interrupted(self, job: Job, now: datetime, *, stale_after: timedelta) -> bool:
         """Record a running job whose worker died as failed; False if it is alive or done."""
@@ -240,6 +256,8 @@ class JobStore:
             )
         except _ConditionFailed:
             return False
+        if self.events is not None:
+            self.events.failed(job, "Interrupted", now)
         return True
 
     def report(self, job: Job, progress: Mapping[str, int], now: datetime) -> None:
@@ -276,6 +294,8 @@ class JobStore:
                 ":ttl": int((now + (lasts or self.retention)).timestamp()),
             },
         )
+        if self.events is not None:
+            self.events.finished(job, result, progress, now)
 
     def fail(self, job: Job, error: UserError, now: datetime) -> None:
         """Record the job as failed with a message for the user (unless it was cancelled).
@@ -298,6 +318,8 @@ class JobStore:
                 ":ttl": self._ttl(now),
             },
         )
+        if self.events is not None:
+            self.events.failed(job, error, now)
 
     # --- helpers ----------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import N_, Stopped, UserError
 from .job import Job, JobStopped, State
-from .kind import JobServices, Kind
+from .kind import JobServices, Kind, Outcome
 from .queue import JobMessage
 from .registry import KINDS
 from .reporter import REPORT_INTERVAL, Reporter
@@ -104,7 +104,7 @@ class Worker:
     def _run(self, kind: Kind[Any], job: Job, params: Any, reporter: Reporter) -> None:
         services = self.services
         try:
-            outcome = kind.run(services, job, params, reporter)
+            outcome = self._attempt(kind, job, params, reporter)
         except Stopped:
             logger.info("job %s stopped (cancelled); what it was writing was taken back", job.id)
             return
@@ -134,6 +134,16 @@ class Worker:
             self._delete(key, quietly=True)
         if kind.done is not None:
             kind.done(services, job, params, outcome)
+
+    def _attempt(self, kind: Kind[Any], job: Job, params: Any, reporter: Reporter) -> Outcome:
+        """Run the kind's work; however it ends, log what the run counted (one line)."""
+        try:
+            return kind.run(self.services, job, params, reporter)
+        finally:
+            events = self.services.jobs.events
+            if events is not None:
+                now = self.services.now()
+                events.progress(job, reporter.counts, reports=reporter.writes, now=now)
 
     def _fail(self, job: Job, error: UserError) -> None:
         """Record a job as failed with its message for the user; a cancelled job stays so."""

@@ -1,8 +1,15 @@
-"""Map HTTP errors to the site's own error pages, in the site's words and language."""
+"""Map HTTP errors to the site's own error pages, in the site's words and language.
+
+A server error (5xx) is also one JSON log line (``request_error``): the method,
+the path without its query, the status, the error's class, API Gateway's request
+id and the user's hash, never the email or the page's words.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, make_response, render_template
+import sys
+
+from flask import Flask, current_app, make_response, render_template, request, session
 from flask_babel import lazy_gettext as _l
 from jinja2 import TemplateNotFound
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -32,6 +39,8 @@ def render_error(error: HTTPException) -> Response:
     words. Headers the error carries (``Allow`` on a 405) are kept.
     """
     code = error.code or 500
+    if code >= 500:
+        log_request_error(code, error)
     own = error.description if error.description != type(error).description else None
     context = {"code": code, "title": TITLES.get(code, OTHER), "description": own}
     try:
@@ -43,6 +52,27 @@ def render_error(error: HTTPException) -> Response:
         if name.lower() != "content-type":
             response.headers[name] = value
     return response
+
+
+def log_request_error(code: int, error: HTTPException) -> None:
+    """Write the JSON line of one request that ended in a server error."""
+    from ..telemetry import user_hash
+    from .context import SERVICES
+
+    # Inside an error handler the exception that led here is still being handled.
+    cause = sys.exc_info()[1] or getattr(error, "original_exception", None) or error
+    context = request.environ.get("apig_wsgi.request_context") or {}
+    sub = session.get("sub") if session else None
+    current_app.extensions[SERVICES].telemetry.event(
+        "request_error",
+        level="ERROR",
+        status=code,
+        method=request.method,
+        path=request.path,
+        error_class=type(cause).__name__,
+        request_id=context.get("requestId") if isinstance(context, dict) else None,
+        user_hash=user_hash(sub) if isinstance(sub, str) else None,
+    )
 
 
 def register(app: Flask) -> None:

@@ -7,16 +7,14 @@ the header, a form, so it works without JavaScript); it holds only ``ja`` or
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 from flask import Blueprint, abort, redirect, request
-from flask_babel import format_decimal, get_locale, gettext, ngettext
+from flask_babel import format_decimal, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from ..errors import UserError
-from ..jobs.submit import TooManyJobs
 from ..settings import LOCALES
 from .auth.session import safe_next
 from .context import get_settings
@@ -77,32 +75,6 @@ def _value(name: str, value: object) -> object:
     if name == "table" and value in TABLE_WORDS:
         return str(TABLE_WORDS[str(value)])
     return value
-
-
-def too_many_jobs(exc: TooManyJobs) -> str:
-    """Return the message for one job too many: at once, or in a day."""
-    if exc.retry_in is not None:
-        hours = max(1, math.ceil(exc.retry_in.total_seconds() / 3600))
-        return str(
-            ngettext(
-                "You have started %(count)s exports and restores in the last 24 hours, the "
-                "most one account may. Try again in %(num)d hour.",
-                "You have started %(count)s exports and restores in the last 24 hours, the "
-                "most one account may. Try again in %(num)d hours.",
-                hours,
-                count=exc.limit,
-            )
-        )
-    return str(
-        ngettext(
-            "You already have %(count)s export in progress. Wait for it to finish "
-            "(or cancel it), then try again.",
-            "You already have %(count)s exports in progress. Wait for one to finish "
-            "(or cancel one), then try again.",
-            exc.limit,
-            count=exc.limit,
-        )
-    )
 
 
 @bp.post("/language")

@@ -1,29 +1,38 @@
-"""Automatic backups: choose how often, download a backup.
+"""Automatic backups: choose how often, back up now, see how they are doing, download one.
 
 The choice is stored in the app table (``jobs.schedule``); the daily dispatcher
 queues the backups. The archives live under ``backups/<sub>/``, kept longer than
 exports, and are otherwise archives like any other. The exports page shows the
-section (``backups_context``).
+section (``backups_context``): the last success, the next one due and a plain
+warning when the last one failed or none has succeeded for too long
+(``jobs.health``), with a button that runs the same job at once.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, url_for
 from flask_babel import gettext as _
-from werkzeug.exceptions import NotFound, ServiceUnavailable
+from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import NotFound, ServiceUnavailable, TooManyRequests
 from werkzeug.wrappers import Response
 
 from ...archive.bucket import ArchiveNotFound, StorageError
-from ...jobs.schedule import BackupError, BackupPrefs, next_run_at
+from ...jobs import backup, backup_now
+from ...jobs.health import Health, health
+from ...jobs.job import JobError
+from ...jobs.schedule import BackupError, BackupPrefs
+from ...jobs.submit import TooManyJobs, submit
 from ..auth import login_required, signed_in_user
 from ..context import services
 from ..downloads import download_redirect
 from ..errors import render_error
-from ..i18n import translate_error
+from ..formatting import format_datetime, page_locale
+from ..i18n import translate_error, translate_message
+from ..quota import too_many_jobs
 from .forms import BackupForm
 
 bp = Blueprint("backups", __name__, url_prefix="/backups")
@@ -37,7 +46,8 @@ def not_found(error: ArchiveNotFound) -> Response:
 
 @bp.errorhandler(StorageError)
 @bp.errorhandler(BackupError)
-def unavailable(error: StorageError | BackupError) -> Response:
+@bp.errorhandler(JobError)
+def unavailable(error: StorageError | BackupError | JobError) -> Response:
     """Answer 503 when S3 or the app table could not be reached."""
     return render_error(ServiceUnavailable(translate_error(error)))
 
@@ -50,13 +60,39 @@ def choose() -> Response:
     if not form.validate():
         abort(400)
     user, found = signed_in_user(), services()
-    today = found.now().astimezone(ZoneInfo(found.settings.display_timezone)).date()
-    prefs = found.backup_prefs.choose(user.sub, form.frequency.data, today=today, email=user.email)
+    prefs = found.backup_prefs.choose(
+        user.sub, form.frequency.data, today=_today(), email=user.email
+    )
     if prefs.on:
         flash(_("Automatic backup is on. The first one runs tonight."), "success")
     else:
         flash(_("Automatic backup is off. The backups made so far stay listed."), "success")
     return redirect(url_for("exports.index", _anchor="backups-heading"), code=303)
+
+
+@bp.post("/now")
+@login_required
+def back_up_now() -> Response:
+    """Run the user's backup at once: the schedule's job, counted toward the user's quota."""
+    user, found = signed_in_user(), services()
+    prefs = found.backup_prefs.get(user.sub)
+    if prefs.last_job:
+        previous = found.jobs.get(user.sub, prefs.last_job)
+        if (
+            previous is not None
+            and previous.seen_at(found.now(), stale_after=found.stale_after).unfinished
+        ):
+            flash(_("A backup is being made already. It is listed when it is ready."), "info")
+            return redirect(url_for("exports.index", _anchor="backups-heading"), code=303)
+    params = backup.BackupParams(day=_today(), frequency=prefs.frequency)
+    try:
+        job = submit(found, user.sub, backup_now.KIND, params)
+    except TooManyJobs as exc:
+        return render_error(TooManyRequests(too_many_jobs(exc)))
+    # The daily dispatch then waits for this one instead of queueing another.
+    found.backup_prefs.dispatched(user.sub, job.id)
+    flash(_("The backup has started. It is listed when it is ready."), "info")
+    return redirect(url_for("exports.index", _anchor=f"job-{job.id}"), code=303)
 
 
 @bp.get("/<archive_id>/download")
@@ -78,11 +114,44 @@ def backups_context(sub: str, now: datetime) -> dict[str, Any]:
         listed = found.backups.list(sub, now=now)
     except StorageError as exc:
         listed, error = [], error or translate_error(exc)
+    state = health(prefs, now, found.settings.display_timezone)
     return {
         "backup_form": BackupForm(data={"frequency": prefs.frequency}),
         "backup_prefs": prefs,
         "backups": listed,
-        "backup_next": next_run_at(prefs, now, found.settings.display_timezone),
+        "backup_health": state,
+        "backup_next": state.next_due,
+        "backup_warning": warning(state),
         "backup_error": error,
         "backup_keep": found.settings.backup_keep,
     }
+
+
+#: The warnings' first sentence, by how often the backup runs ("off": it was on once).
+FAILED = {
+    "weekly": _l("Your last weekly backup failed on %(when)s:"),
+    "monthly": _l("Your last monthly backup failed on %(when)s:"),
+    "off": _l("Your last backup failed on %(when)s:"),
+}
+OVERDUE = {
+    "weekly": _l("No weekly backup has succeeded since %(when)s."),
+    "monthly": _l("No monthly backup has succeeded since %(when)s."),
+    "off": _l("No backup has succeeded since %(when)s."),
+}
+
+
+def warning(state: Health) -> tuple[str, str] | None:
+    """Return the warning about a failed or overdue backup: what happened, and why (or None)."""
+    if state.trouble is None or state.since is None:
+        return None
+    zone = ZoneInfo(services().settings.display_timezone)
+    when = format_datetime(state.since, zone, page_locale())
+    if state.trouble == "failed":
+        reason = translate_message(state.error or "", state.error_fields)
+        return str(FAILED[state.frequency] % {"when": when}), reason
+    return str(OVERDUE[state.frequency] % {"when": when}), ""
+
+
+def _today() -> date:
+    found = services()
+    return found.now().astimezone(ZoneInfo(found.settings.display_timezone)).date()

@@ -15,7 +15,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
 from ...archive.bucket import ArchiveNotFound
-from ...jobs import backup, export, preview, restore
+from ...jobs import backup_now, export, preview, restore
 from ...jobs.contents import contents_by_archive
 from ...jobs.job import Job, State
 from ..auth import login_required, signed_in_user
@@ -32,7 +32,7 @@ def _(message: str, **fields: object) -> str:
 #: The kinds' names for templates (``job.kind == kinds.export``): each is spelled once,
 #: in its own module.
 KINDS = SimpleNamespace(
-    export=export.NAME, backup=backup.NAME, preview=preview.NAME, restore=restore.NAME
+    export=export.NAME, backups=backup_now.NAMES, preview=preview.NAME, restore=restore.NAME
 )
 bp.record_once(lambda state: state.app.jinja_env.globals.update(kinds=KINDS))
 
@@ -42,7 +42,7 @@ def job_status(job: Job) -> str:
     """Return what a job's row says: waiting, progress so far, or how it ended."""
     if job.state is State.QUEUED:
         return _("Waiting to start…")
-    if job.kind == backup.NAME and job.state is State.RUNNING:
+    if job.kind in backup_now.NAMES and job.state is State.RUNNING:
         return _("Making the automatic backup…")
     if job.kind == preview.NAME and job.state is State.RUNNING:
         return _("Checking the archive and comparing it with your account book…")

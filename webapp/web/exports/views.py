@@ -31,7 +31,8 @@ from ..context import get_settings, services
 from ..downloads import download_redirect
 from ..errors import render_error
 from ..formatting import format_datetime, page_locale
-from ..i18n import too_many_jobs, translate_error
+from ..i18n import translate_error
+from ..quota import too_many_jobs
 from ..words import describe_source
 from .forms import ExportForm, presets
 

@@ -28,7 +28,8 @@ from ...jobs.sources import RestoreSource
 from ...jobs.submit import TooManyJobs, submit
 from ..auth import login_required, signed_in_user
 from ..context import services
-from ..i18n import too_many_jobs, translate_error
+from ..i18n import translate_error
+from ..quota import too_many_jobs
 from .forms import RestoreForm, UndoForm
 from .views import bp, start_check
 

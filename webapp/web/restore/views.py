@@ -29,7 +29,8 @@ from ...jobs.submit import TooManyJobs, submit
 from ..auth import login_required, signed_in_user
 from ..context import services
 from ..errors import render_error
-from ..i18n import too_many_jobs, translate_error
+from ..i18n import translate_error
+from ..quota import too_many_jobs
 from ..security import allow_form_action
 from .forms import PreviewForm
 
