@@ -36,8 +36,8 @@ from bench_export import SUB, TABLE_NAMES, MemoryDynamoDB  # noqa: E402
 from webapp.archive.dates import DateRange  # noqa: E402
 from webapp.archive.export import Exporter, ExportRequest  # noqa: E402
 from webapp.aws import Clients  # noqa: E402
-from webapp.jobs.queue import JobMessage, JobQueue  # noqa: E402
 from webapp.jobs.job import Job, State, new_job_id  # noqa: E402
+from webapp.jobs.queue import JobMessage, JobQueue  # noqa: E402
 from webapp.jobs.reporter import EXPORT  # noqa: E402
 from webapp.jobs.store import JobStore  # noqa: E402
 from webapp.local.stack import fake_credentials, provision  # noqa: E402
