@@ -10,6 +10,12 @@ no timestamps to go stale.
 Wheels come from ``requirements.txt`` (fully pinned, transitive ones included) for
 manylinux x86_64 / CPython 3.12, binary only, so no compiler or Docker is needed. They
 are cached under ``build/lambda-deps/`` by the hash of everything that shapes them.
+
+Of the wheels, only what the functions read goes in: botocore's models for the
+services the code calls (``webapp.aws.SERVICES``) and the few files botocore reads
+to start; Babel's locale data for the site's languages; no tests, docs, type stubs
+or pip bookkeeping of any dependency. botocore alone ships models for 400+ services
+(≈16 MB of the zip); ours take ≈0.7 MB.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,9 +59,27 @@ ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 COMPRESS_LEVEL = 6
 FILE_MODE = 0o100644  # regular file, rw-r--r--
 MARKER = ".complete"
-#: Babel carries CLDR data for 1,100+ locales (35 MB); the site speaks ja and en.
-#: Each kept locale brings its parents (en_US -> en -> root).
-BABEL_LOCALES = ("root", "en", "en_001", "en_US", "ja", "ja_JP")
+#: Babel carries CLDR data for 1,100+ locales (35 MB); the site speaks ja and en
+#: (``webapp.settings.LOCALES``, never with a territory), whose only parent is root.
+#: Likely subtags and time-zone names come from ``global.dat``, which stays.
+BABEL_LOCALES = ("root", "en", "ja")
+#: What botocore reads from the top of its data folder whatever the service: the
+#: endpoints and partitions, the retry rules, the defaults of ``defaults_mode``.
+BOTOCORE_COMMON_DATA = (
+    "_retry.json",
+    "endpoints.json",
+    "partitions.json",
+    "sdk-default-configuration.json",
+)
+#: A service's request and response examples, read only to write docstrings.
+BOTOCORE_EXAMPLES = "examples-1.json"
+#: Left out of every dependency: type stubs and their marker, docs, tests.
+LEAVE_OUT_SUFFIXES = (".pyi", ".md", ".rst")
+LEAVE_OUT_NAMES = ("py.typed",)
+LEAVE_OUT_DIRS = ("tests", "test")
+#: pip's list of the files it installed: wrong once the tree is pruned, and read by
+#: nothing at run time (METADATA, entry points and licences stay).
+PIP_RECORD = "RECORD"
 
 
 def find_python312() -> str | None:
@@ -124,13 +148,15 @@ def compile_tree(python: str, root: Path, *subdirs: str) -> None:
     )
 
 
-def install_deps(requirements: Path, python312: str | None) -> Path:
-    """Return a directory holding the pinned wheels, installed and compiled (cached)."""
+def install_deps(requirements: Path, python312: str | None, services: Sequence[str]) -> Path:
+    """Return a directory holding the pinned wheels, installed, pruned and compiled (cached)."""
     key = hashlib.sha256()
     key.update(requirements.read_bytes())
     key.update(" ".join(PIP_TARGET_ARGS).encode())
     key.update((interpreter_version(python312) if python312 else "no bytecode").encode())
-    key.update(" ".join(BABEL_LOCALES).encode())
+    # What is pruned and how: the services kept, and this file's own rules.
+    key.update(" ".join(services).encode())
+    key.update(Path(__file__).read_bytes())
     target = BUILD / "lambda-deps" / key.hexdigest()[:16]
     if (target / MARKER).exists():
         return target
@@ -155,9 +181,10 @@ def install_deps(requirements: Path, python312: str | None) -> Path:
             ],
             check=True,
         )
-        # Console scripts (flask, jp.py …) are never run on Lambda.
+        # Console scripts (flask, jp.py …) and data files (a man page) are never used on Lambda.
         shutil.rmtree(scratch / "bin", ignore_errors=True)
-        prune_babel(scratch)
+        shutil.rmtree(scratch / "share", ignore_errors=True)
+        prune_tree(scratch, services)
         if python312:
             compile_tree(python312, scratch)
         (scratch / MARKER).touch()
@@ -169,6 +196,53 @@ def install_deps(requirements: Path, python312: str | None) -> Path:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+def aws_services() -> tuple[str, ...]:
+    """Return the AWS services the code calls: ``webapp.aws.SERVICES``, the one list."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from webapp.aws import SERVICES
+
+    return tuple(sorted(set(SERVICES.values())))
+
+
+def prune_tree(site: Path, services: Sequence[str]) -> None:
+    """Leave in ``site`` (the installed wheels) only what the functions read."""
+    prune_botocore(site, services)
+    prune_babel(site)
+    for directory, dirnames, filenames in os.walk(site):
+        here = Path(directory)
+        if here.name.endswith(".dist-info"):
+            dirnames.clear()  # licences stay, whatever they are called
+            if PIP_RECORD in filenames:
+                (here / PIP_RECORD).unlink()
+            continue
+        for name in [n for n in dirnames if n in LEAVE_OUT_DIRS]:
+            shutil.rmtree(here / name)
+            dirnames.remove(name)
+        for name in filenames:
+            if name.endswith(LEAVE_OUT_SUFFIXES) or name in LEAVE_OUT_NAMES:
+                (here / name).unlink()
+
+
+def prune_botocore(site: Path, services: Sequence[str]) -> None:
+    """Keep botocore's (and boto3's) data for ``services`` and what botocore reads to start.
+
+    A missing model fails only when its client is built (``UnknownServiceError``), so
+    a service the pinned botocore lacks stops the build instead.
+    """
+    data = site / "botocore" / "data"
+    missing = [name for name in (*services, *BOTOCORE_COMMON_DATA) if not (data / name).exists()]
+    if missing:
+        raise SystemExit(f"botocore's data has no {', '.join(missing)} (webapp.aws.SERVICES?)")
+    for folder in (data, site / "boto3" / "data"):
+        for entry in folder.iterdir():
+            # Files at the top (endpoints, partitions, retries, defaults) serve every service.
+            if entry.is_dir() and entry.name not in services:
+                shutil.rmtree(entry)
+    for examples in data.glob(f"*/*/{BOTOCORE_EXAMPLES}"):
+        examples.unlink()
 
 
 def prune_babel(site: Path) -> None:
@@ -263,7 +337,7 @@ def build(output: Path = DEFAULT_OUTPUT, *, require_bytecode: bool = False) -> P
             file=sys.stderr,
         )
     output.parent.mkdir(parents=True, exist_ok=True)
-    deps = install_deps(ROOT / "requirements.txt", python312)
+    deps = install_deps(ROOT / "requirements.txt", python312, aws_services())
     prune_deps(deps)
     with tempfile.TemporaryDirectory(prefix="lambda-app.", dir=BUILD) as app:
         stage_app(Path(app), python312)
