@@ -16,6 +16,13 @@ services the code calls (``webapp.aws.SERVICES``) and the few files botocore rea
 to start; Babel's locale data for the site's languages; no tests, docs, type stubs
 or pip bookkeeping of any dependency. botocore alone ships models for 400+ services
 (≈16 MB of the zip); ours take ≈0.7 MB.
+
+Dependencies go in as bytecode only: each module's ``.pyc`` where its ``.py`` was,
+which CPython imports when there is no source (our own code keeps its sources).
+That saves ≈2 MB of the zip; the cost is that a traceback line inside a dependency
+names the file and line but not the line's text (every version is pinned, so the
+source is one ``pip download`` away). Without CPython 3.12 there is no bytecode, so
+the sources stay.
 """
 
 from __future__ import annotations
@@ -123,8 +130,12 @@ def interpreter_version(python: str) -> str:
     ).stdout.strip()
 
 
-def compile_tree(python: str, root: Path, *subdirs: str) -> None:
-    """Write hash-checked ``.pyc`` under ``root`` (or its ``subdirs``), as Lambda sees them."""
+def compile_tree(python: str, root: Path, *subdirs: str, beside: bool = False) -> None:
+    """Write hash-checked ``.pyc`` under ``root`` (or its ``subdirs``), as Lambda sees them.
+
+    ``beside`` writes each ``.pyc`` next to its source (``mod.pyc``), not in
+    ``__pycache__``: where CPython finds it once the source is gone.
+    """
     targets = [str(root / sub) for sub in subdirs] or [str(root)]
     subprocess.run(
         [
@@ -132,6 +143,7 @@ def compile_tree(python: str, root: Path, *subdirs: str) -> None:
             "-m",
             "compileall",
             "-q",
+            *(["-b"] if beside else []),
             # One process: the order of writes, and so the output, never varies.
             "-j",
             "1",
@@ -186,7 +198,8 @@ def install_deps(requirements: Path, python312: str | None, services: Sequence[s
         shutil.rmtree(scratch / "share", ignore_errors=True)
         prune_tree(scratch, services)
         if python312:
-            compile_tree(python312, scratch)
+            compile_tree(python312, scratch, beside=True)
+            drop_compiled_sources(scratch)
         (scratch / MARKER).touch()
         shutil.rmtree(target, ignore_errors=True)
         scratch.rename(target)
@@ -251,6 +264,13 @@ def prune_babel(site: Path) -> None:
     for data in (site / "babel" / "locale-data").glob("*.dat"):
         if data.name not in keep:
             data.unlink()
+
+
+def drop_compiled_sources(site: Path) -> None:
+    """Remove every ``.py`` under ``site`` whose bytecode sits beside it."""
+    for source in site.rglob("*.py"):
+        if source.with_suffix(".pyc").is_file():
+            source.unlink()
 
 
 def prune_deps(keep: Path) -> None:

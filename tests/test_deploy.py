@@ -110,6 +110,7 @@ def test_zip_holds_the_app_and_its_wheels_with_fixed_metadata(lambda_zip: Path) 
     with zipfile.ZipFile(lambda_zip) as archive:
         infos = archive.infolist()
     names = [info.filename for info in infos]
+    ours = {n for n in names if n.startswith(packager.APP_TREES)}
 
     assert names == sorted(names)
     assert {info.date_time for info in infos} == {(1980, 1, 1, 0, 0, 0)}
@@ -118,9 +119,9 @@ def test_zip_holds_the_app_and_its_wheels_with_fixed_metadata(lambda_zip: Path) 
         "webapp/lambda_handler.py",
         "templates/base.html",
         "static/style.css",
-        "flask/__init__.py",
-        "apig_wsgi/__init__.py",
-        "boto3/__init__.py",
+        "flask/__init__.pyc",
+        "apig_wsgi/__init__.pyc",
+        "boto3/__init__.pyc",
         "botocore/data/ssm/2014-11-06/service-2.json.gz",
         "tzdata/zoneinfo/Asia/Tokyo",
         "webapp/translations/ja/LC_MESSAGES/messages.mo",
@@ -146,7 +147,11 @@ def test_zip_holds_the_app_and_its_wheels_with_fixed_metadata(lambda_zip: Path) 
             continue
         assert not set(name.split("/")[:-1]) & {"tests", "test", "examples"}, name
         assert not name.endswith((".pyi", "/py.typed", ".rst", ".md", "/examples-1.json")), name
-    assert not [n for n in names if n.endswith(".pyc") and ".cpython-312." not in n]
+    # Our code with its sources and their bytecode; the dependencies as bytecode only.
+    sources = [n for n in names if n.endswith(".py")]
+    assert len(sources) > 50 and all(n.startswith("webapp/") for n in sources), sources[:5]
+    assert not [n for n in names if "/__pycache__/" in n and ".cpython-312." not in n]
+    assert not [n for n in names if n.endswith(".pyc") and "/__pycache__/" not in n and n in ours]
     native = [n for n in names if n.endswith(".so")]
     assert native, "no compiled extension at all: the wheels are missing"
     for name in native:
@@ -171,6 +176,13 @@ for source in root.rglob("*.py"):
         and data[8:16] == importlib.util.source_hash(source.read_bytes())
     ):
         bad.append(str(source.relative_to(root)))
+# The dependencies' bytecode, without sources: this interpreter's, and no timestamps.
+for pyc in root.rglob("*.pyc"):
+    if pyc.parent.name != "__pycache__":
+        count += 1
+        data = pyc.read_bytes()
+        if data[:4] != importlib.util.MAGIC_NUMBER or data[4:8] != (1).to_bytes(4, "little"):
+            bad.append(str(pyc.relative_to(root)))
 print(count, len(bad), *bad[:5])
 """
     out = subprocess.run(
@@ -203,16 +215,21 @@ def test_zip_writing_ignores_file_times_and_creation_order(tmp_path: Path) -> No
     assert zipfile.ZipFile(tmp_path / "one.zip").namelist() == ["a", "b/c"]
 
 
-def test_bytecode_does_not_depend_on_the_build_directory(tmp_path: Path, python312: str) -> None:
+@pytest.mark.parametrize("beside", [False, True], ids=["in __pycache__", "beside the source"])
+def test_bytecode_does_not_depend_on_the_build_directory(
+    tmp_path: Path, python312: str, beside: bool
+) -> None:
     outputs = []
     for name in ("first", "second/deeper"):
         root = tmp_path / name
         (root / "pkg").mkdir(parents=True)
         (root / "pkg" / "mod.py").write_text("def where():\n    return __file__\n")
         (root / "skipped.py").write_text("")
-        packager.compile_tree(python312, root, "pkg")
-        outputs.append((root / "pkg" / "__pycache__" / "mod.cpython-312.pyc").read_bytes())
+        packager.compile_tree(python312, root, "pkg", beside=beside)
+        pyc = "mod.pyc" if beside else "__pycache__/mod.cpython-312.pyc"
+        outputs.append((root / "pkg" / pyc).read_bytes())
         assert not (root / "__pycache__").exists()
+        assert not (root / "skipped.pyc").exists()
 
     assert outputs[0] == outputs[1]
     assert b"/var/task/pkg/mod.py" in outputs[0]
