@@ -27,6 +27,35 @@ from webapp.services import Services
 from webapp.settings import Settings
 from webapp.web.auth.session import User
 
+#: Test modules whose tests take turns on one worker when pytest-xdist spreads the
+#: suite over the cores (`make test`), by group: the deploy checks share build/ (the
+#: zip, osls's output) and module fixtures; local mode's runs each start
+#: `python -m webapp.local` and time it, so one runs at a time.
+WORKER_GROUPS = {
+    "tests/test_deploy.py": "deploy",
+    "tests/local/test_local_stop.py": "local-mode",
+    "tests/local/test_readme_commands.py": "local-mode",
+    "tests/web/test_browser.py": "local-mode",
+}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Spread tests over the workers one by one, but each group of WORKER_GROUPS whole.
+
+    xdist's own ``--dist loadgroup`` (the ``xdist_group`` mark) groups nothing with
+    pytest 9.2's node ids (pytest-xdist#1386), so the groups are named here by module.
+    Biggest units go first, so the groups start at once, side by side.
+    """
+    if config.getvalue("dist") != "load":
+        return None  # another --dist asked for by name: xdist's own
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupedLoad(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return WORKER_GROUPS.get(nodeid.split("::", 1)[0], nodeid)
+
+    return GroupedLoad(config, log)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def botocore_models_parsed_once() -> Iterator[None]:
