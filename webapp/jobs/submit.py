@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..errors import N_, UserError
+from . import preview, restore
 from .job import Job, JobError, State
 from .kind import JobServices, Kind, Params
 from .queue import JobMessage
@@ -49,6 +50,26 @@ def visible_jobs(jobs: list[Job], now: datetime, *, stale_after: timedelta) -> l
     ]
 
 
+#: How many recent restore checks (and restores) the page lists at most.
+RECENT_CHECKS = 5
+
+
+def recent_checks(jobs: list[Job], now: datetime, *, stale_after: timedelta) -> list[Job]:
+    """Return the user's recent restore checks and restores (the page lists them apart).
+
+    Unfinished ones, and those of the last day that the user has not put away; the
+    newest first, at most ``RECENT_CHECKS``.
+    """
+    recent = now - SHOW_FAILED_FOR
+    found = [
+        job.seen_at(now, stale_after=stale_after)
+        for job in jobs
+        if job.kind in (preview.NAME, restore.NAME)
+        and (job.unfinished or (not job.dismissed and (job.updated_at or job.created_at) > recent))
+    ]
+    return sorted(found, key=lambda job: job.created_at, reverse=True)[:RECENT_CHECKS]
+
+
 def submit(
     services: JobServices,
     sub: str,
@@ -56,10 +77,13 @@ def submit(
     params: Params,
     *,
     jobs: list[Job] | None = None,
+    job_id: str = "",
 ) -> Job:
     """Record a queued job of ``sub`` and send its message; refuse one too many.
 
-    ``jobs`` are the user's jobs if the caller has read them already.
+    ``jobs`` are the user's jobs if the caller has read them already; ``job_id`` is
+    the new job's id if the caller has chosen it (a restore names itself on the
+    preview it carries out before it is queued).
     """
     settings, store, now = services.settings, services.jobs, services.now()
     current = store.list(sub) if jobs is None else jobs
@@ -76,7 +100,7 @@ def submit(
         quota = settings.max_jobs_per_day
         if len(today) >= quota:
             raise TooManyJobs(quota, retry_in=today[-quota] + QUOTA_WINDOW - now)
-    job = store.create(Job.queued(sub, kind.name, params.to_dict(), now))
+    job = store.create(Job.queued(sub, kind.name, params.to_dict(), now, job_id))
     try:
         services.queue.send(JobMessage(user_id=sub, job_id=job.id))
     except JobError:
