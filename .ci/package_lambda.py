@@ -280,13 +280,46 @@ def prune_deps(keep: Path) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def stage_app(stage: Path, python312: str | None) -> None:
-    """Copy our code, templates and static files into ``stage``; compile the code."""
+def stage_app(stage: Path, python312: str | None, deps: Path | None = None) -> None:
+    """Copy our code, templates and static files into ``stage``; compile the code.
+
+    With ``deps`` (the installed wheels) the templates are compiled too.
+    """
     for tree in APP_TREES:
         shutil.copytree(ROOT / tree, stage / tree, ignore=_leave_out)
     compile_catalogs(stage / "webapp" / "translations")
     if python312:
         compile_tree(python312, stage, "webapp")
+        if deps is not None:
+            compile_templates(python312, stage, deps)
+
+
+#: Run by CPython 3.12 on the staged app and its wheels (argv: stage, deps, task root).
+COMPILE_TEMPLATES = """
+import sys
+stage, deps, task_root = sys.argv[1:4]
+sys.path[:0] = [stage, deps]
+from webapp import create_app
+from webapp.settings import Settings
+from webapp.web.compiled import compile_templates
+settings = Settings(
+    export_bucket="bucket", slips_table="slips", balances_table="balances",
+    cognito_user_pool_id="ap-northeast-1_build", cognito_client_id="build",
+    region="ap-northeast-1", app_table="app", jobs_queue_url="http://127.0.0.1:9/queue",
+    secret_key="build-only-secret-key-never-used-to-sign-anything",
+    archive_key="build-only-archive-key-never-used-to-sign-anything",
+)
+print(compile_templates(create_app(settings), task_root), "templates compiled")
+"""
+
+
+def compile_templates(python312: str, stage: Path, deps: Path) -> None:
+    """Compile every template with the app's Jinja environment (``web/compiled.py``)."""
+    subprocess.run(
+        [python312, "-I", "-S", "-B", "-c", COMPILE_TEMPLATES, str(stage), str(deps), TASK_ROOT],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def _leave_out(directory: str, names: list[str]) -> set[str]:
@@ -360,7 +393,7 @@ def build(output: Path = DEFAULT_OUTPUT, *, require_bytecode: bool = False) -> P
     deps = install_deps(ROOT / "requirements.txt", python312, aws_services())
     prune_deps(deps)
     with tempfile.TemporaryDirectory(prefix="lambda-app.", dir=BUILD) as app:
-        stage_app(Path(app), python312)
+        stage_app(Path(app), python312, deps)
         write_zip(output, [deps, Path(app)])
     return output
 

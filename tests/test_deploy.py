@@ -131,6 +131,10 @@ def test_zip_holds_the_app_and_its_wheels_with_fixed_metadata(lambda_zip: Path) 
     ):
         assert needed in names, needed
     assert not [n for n in names if n.startswith(("tests/", "bench/", ".venv/", "node_modules/"))]
+    # Every template also compiled (webapp/web/compiled.py): a cold start draws, never compiles.
+    templates = [n for n in names if n.startswith("templates/") and n.endswith(".html")]
+    compiled = [n for n in names if n.startswith("compiled-templates/")]
+    assert len(compiled) == len(templates) > 20
     assert not [n for n in names if n.startswith("webapp/local/")]
     # Only the languages the site speaks, and root, their parent: not Babel's 1,100
     # locales (test_babel_renders_both_languages_from_the_zip shows that is enough).
