@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
-from ...archive.bucket import ArchiveNotFound, StorageError
+from ...archive.bucket import ArchiveNotFound, StorageError, StoredArchive
 from ...jobs.schedule import BackupError, BackupPrefs, next_run_at
 from ..auth import login_required, signed_in_user
 from ..context import services
@@ -66,23 +66,16 @@ def download(archive_id: str) -> Response:
     return download_redirect(services().backups, archive_id)
 
 
-def backups_context(sub: str, now: datetime) -> dict[str, Any]:
-    """Return what the exports page shows of the automatic backups."""
-    found = services()
-    error = None
-    try:
-        prefs = found.backup_prefs.get(sub)
-    except BackupError as exc:
-        prefs, error = BackupPrefs(user_id=sub), translate_error(exc)
-    try:
-        listed = found.backups.list(sub, now=now)
-    except StorageError as exc:
-        listed, error = [], error or translate_error(exc)
+def backups_context(
+    prefs: BackupPrefs, listed: list[StoredArchive], error: str | None, now: datetime
+) -> dict[str, Any]:
+    """Return what the exports page shows of the automatic backups (the page reads them)."""
+    settings = services().settings
     return {
         "backup_form": BackupForm(data={"frequency": prefs.frequency}),
         "backup_prefs": prefs,
         "backups": listed,
-        "backup_next": next_run_at(prefs, now, found.settings.display_timezone),
+        "backup_next": next_run_at(prefs, now, settings.display_timezone),
         "backup_error": error,
-        "backup_keep": found.settings.backup_keep,
+        "backup_keep": settings.backup_keep,
     }
