@@ -43,8 +43,8 @@ from .forms import ExportForm, presets
 
 bp = Blueprint("exports", __name__)
 
-#: One S3 listing: the archives, or None and the message saying why they are missing.
-Listing = tuple[list[StoredArchive] | None, str | None]
+#: One S3 listing: the archives, or None and why they could not be listed.
+Listing = tuple[list[StoredArchive] | None, StorageError | None]
 
 #: What each format choice writes, shown under its radio button.
 FORMAT_HINTS = {
@@ -157,7 +157,7 @@ def _render(form: ExportForm, jobs: list[Job] | None = None) -> str:
     form.offer(VocabularyStore.seen_in(items))
     every = JobStore.jobs_in(items)
     (archives, archives_error), (listed, backups_error) = _list_archives(user.sub, now)
-    list_error = archives_error or items_error
+    list_error = translate_error(archives_error) if archives_error else items_error
     if jobs is None:
         jobs = [
             job
@@ -187,7 +187,10 @@ def _render(form: ExportForm, jobs: list[Job] | None = None) -> str:
         now=now,
         retention_days=settings.retention_days,
         **backups_context(
-            BackupPrefsStore.prefs_in(items), listed or [], items_error or backups_error, now
+            BackupPrefsStore.prefs_in(items),
+            listed or [],
+            items_error or (translate_error(backups_error) if backups_error else None),
+            now,
         ),
     )
 
@@ -281,11 +284,14 @@ def _list_archives(sub: str, now: datetime) -> tuple[Listing, Listing]:
 
 
 def _listing(bucket: ArchiveBucket, sub: str, now: datetime) -> Listing:
-    """Return the user's archives in ``bucket``, or None and why they could not be listed."""
+    """Return the user's archives in ``bucket``, or None and why they could not be listed.
+
+    Runs outside the request's context (a thread): the page translates the error.
+    """
     try:
         return bucket.list(sub, now=now), None
     except StorageError as exc:
-        return None, translate_error(exc)
+        return None, exc
 
 
 def _finished(job_id: str, every: list[Job]) -> Job:
