@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
-from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -16,10 +15,9 @@ from werkzeug.wrappers import Response
 
 from ...apptable import UserItems, UserItemsError
 from ...archive.bucket import (
-    ArchiveBucket,
     ArchiveNotFound,
     StorageError,
-    StoredArchive,
+    list_together,
 )
 from ...errors import UserError
 from ...jobs import backup, export, preview, restore
@@ -43,8 +41,6 @@ from .forms import ExportForm, presets
 
 bp = Blueprint("exports", __name__)
 
-#: One S3 listing: the archives, or None and why they could not be listed.
-Listing = tuple[list[StoredArchive] | None, StorageError | None]
 
 #: What each format choice writes, shown under its radio button.
 FORMAT_HINTS = {
@@ -156,7 +152,10 @@ def _render(form: ExportForm, jobs: list[Job] | None = None) -> str:
         items, items_error = UserItems(user_id=user.sub, items={}), translate_error(exc)
     form.offer(VocabularyStore.seen_in(items))
     every = JobStore.jobs_in(items)
-    (archives, archives_error), (listed, backups_error) = _list_archives(user.sub, now)
+    # Both listings side by side: two S3 calls, one wait.
+    (archives, archives_error), (listed, backups_error) = list_together(
+        (found.archives, found.backups), user.sub, now=now
+    )
     list_error = translate_error(archives_error) if archives_error else items_error
     if jobs is None:
         jobs = [
@@ -272,26 +271,6 @@ def archive_labels(jobs: list[Job]) -> dict[str, str]:
         else:
             labels[str(undo)] = _("Before the restore of %(when)s", when=when)
     return labels
-
-
-def _list_archives(sub: str, now: datetime) -> tuple[Listing, Listing]:
-    """List the user's exports and automatic backups side by side: two calls, one wait."""
-    found = services()
-    buckets = (found.archives, found.backups)  # built here: the threads only call S3
-    with ThreadPoolExecutor(max_workers=len(buckets)) as pool:
-        exports, backups = pool.map(lambda bucket: _listing(bucket, sub, now), buckets)
-    return exports, backups
-
-
-def _listing(bucket: ArchiveBucket, sub: str, now: datetime) -> Listing:
-    """Return the user's archives in ``bucket``, or None and why they could not be listed.
-
-    Runs outside the request's context (a thread): the page translates the error.
-    """
-    try:
-        return bucket.list(sub, now=now), None
-    except StorageError as exc:
-        return None, exc
 
 
 def _finished(job_id: str, every: list[Job]) -> Job:
