@@ -257,9 +257,10 @@ def _check_archive(path: Path, start: date, end: date) -> dict[str, int]:
             "slips.json",
             "balances.csv",
             "balances.json",
+            # The README before the manifest, so the manifest (and its signature) covers it.
+            "README.txt",
             "manifest.json",
             "manifest.sig",
-            "README.txt",
         ]
         manifest = json.loads(archive.read("manifest.json"))
         assert manifest["format"] == "kakeibo-export"
