@@ -83,8 +83,12 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(PY) -m mypy
 
+# One pytest worker per core (pytest-xdist), each with its own moto server; the tests
+# of one group (tests/conftest.py: WORKER_GROUPS) take turns on one worker.
+TEST_WORKERS ?= auto
+
 unit: $(DEV_STAMP) $(NODE_DEPS) $(CHECKOV_STAMP) $(MO_FILES)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 ## bench: the benchmarks in bench/ (tables on stdout)
 bench: $(DEV_STAMP)

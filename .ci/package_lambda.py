@@ -10,6 +10,19 @@ no timestamps to go stale.
 Wheels come from ``requirements.txt`` (fully pinned, transitive ones included) for
 manylinux x86_64 / CPython 3.12, binary only, so no compiler or Docker is needed. They
 are cached under ``build/lambda-deps/`` by the hash of everything that shapes them.
+
+Of the wheels, only what the functions read goes in: botocore's models for the
+services the code calls (``webapp.aws.SERVICES``) and the few files botocore reads
+to start; Babel's locale data for the site's languages; no tests, docs, type stubs
+or pip bookkeeping of any dependency. botocore alone ships models for 400+ services
+(≈16 MB of the zip); ours take ≈0.7 MB.
+
+Dependencies go in as bytecode only: each module's ``.pyc`` where its ``.py`` was,
+which CPython imports when there is no source (our own code keeps its sources).
+That saves ≈2 MB of the zip; the cost is that a traceback line inside a dependency
+names the file and line but not the line's text (every version is pinned, so the
+source is one ``pip download`` away). Without CPython 3.12 there is no bytecode, so
+the sources stay.
 """
 
 from __future__ import annotations
@@ -23,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,9 +66,27 @@ ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 COMPRESS_LEVEL = 6
 FILE_MODE = 0o100644  # regular file, rw-r--r--
 MARKER = ".complete"
-#: Babel carries CLDR data for 1,100+ locales (35 MB); the site speaks ja and en.
-#: Each kept locale brings its parents (en_US -> en -> root).
-BABEL_LOCALES = ("root", "en", "en_001", "en_US", "ja", "ja_JP")
+#: Babel carries CLDR data for 1,100+ locales (35 MB); the site speaks ja and en
+#: (``webapp.settings.LOCALES``, never with a territory), whose only parent is root.
+#: Likely subtags and time-zone names come from ``global.dat``, which stays.
+BABEL_LOCALES = ("root", "en", "ja")
+#: What botocore reads from the top of its data folder whatever the service: the
+#: endpoints and partitions, the retry rules, the defaults of ``defaults_mode``.
+BOTOCORE_COMMON_DATA = (
+    "_retry.json",
+    "endpoints.json",
+    "partitions.json",
+    "sdk-default-configuration.json",
+)
+#: A service's request and response examples, read only to write docstrings.
+BOTOCORE_EXAMPLES = "examples-1.json"
+#: Left out of every dependency: type stubs and their marker, docs, tests.
+LEAVE_OUT_SUFFIXES = (".pyi", ".md", ".rst")
+LEAVE_OUT_NAMES = ("py.typed",)
+LEAVE_OUT_DIRS = ("tests", "test")
+#: pip's list of the files it installed: wrong once the tree is pruned, and read by
+#: nothing at run time (METADATA, entry points and licences stay).
+PIP_RECORD = "RECORD"
 
 
 def find_python312() -> str | None:
@@ -99,8 +130,12 @@ def interpreter_version(python: str) -> str:
     ).stdout.strip()
 
 
-def compile_tree(python: str, root: Path, *subdirs: str) -> None:
-    """Write hash-checked ``.pyc`` under ``root`` (or its ``subdirs``), as Lambda sees them."""
+def compile_tree(python: str, root: Path, *subdirs: str, beside: bool = False) -> None:
+    """Write hash-checked ``.pyc`` under ``root`` (or its ``subdirs``), as Lambda sees them.
+
+    ``beside`` writes each ``.pyc`` next to its source (``mod.pyc``), not in
+    ``__pycache__``: where CPython finds it once the source is gone.
+    """
     targets = [str(root / sub) for sub in subdirs] or [str(root)]
     subprocess.run(
         [
@@ -108,6 +143,7 @@ def compile_tree(python: str, root: Path, *subdirs: str) -> None:
             "-m",
             "compileall",
             "-q",
+            *(["-b"] if beside else []),
             # One process: the order of writes, and so the output, never varies.
             "-j",
             "1",
@@ -124,13 +160,15 @@ def compile_tree(python: str, root: Path, *subdirs: str) -> None:
     )
 
 
-def install_deps(requirements: Path, python312: str | None) -> Path:
-    """Return a directory holding the pinned wheels, installed and compiled (cached)."""
+def install_deps(requirements: Path, python312: str | None, services: Sequence[str]) -> Path:
+    """Return a directory holding the pinned wheels, installed, pruned and compiled (cached)."""
     key = hashlib.sha256()
     key.update(requirements.read_bytes())
     key.update(" ".join(PIP_TARGET_ARGS).encode())
     key.update((interpreter_version(python312) if python312 else "no bytecode").encode())
-    key.update(" ".join(BABEL_LOCALES).encode())
+    # What is pruned and how: the services kept, and this file's own rules.
+    key.update(" ".join(services).encode())
+    key.update(Path(__file__).read_bytes())
     target = BUILD / "lambda-deps" / key.hexdigest()[:16]
     if (target / MARKER).exists():
         return target
@@ -155,11 +193,13 @@ def install_deps(requirements: Path, python312: str | None) -> Path:
             ],
             check=True,
         )
-        # Console scripts (flask, jp.py …) are never run on Lambda.
+        # Console scripts (flask, jp.py …) and data files (a man page) are never used on Lambda.
         shutil.rmtree(scratch / "bin", ignore_errors=True)
-        prune_babel(scratch)
+        shutil.rmtree(scratch / "share", ignore_errors=True)
+        prune_tree(scratch, services)
         if python312:
-            compile_tree(python312, scratch)
+            compile_tree(python312, scratch, beside=True)
+            drop_compiled_sources(scratch)
         (scratch / MARKER).touch()
         shutil.rmtree(target, ignore_errors=True)
         scratch.rename(target)
@@ -171,12 +211,66 @@ def install_deps(requirements: Path, python312: str | None) -> Path:
     return target
 
 
+def aws_services() -> tuple[str, ...]:
+    """Return the AWS services the code calls: ``webapp.aws.SERVICES``, the one list."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from webapp.aws import SERVICES
+
+    return tuple(sorted(set(SERVICES.values())))
+
+
+def prune_tree(site: Path, services: Sequence[str]) -> None:
+    """Leave in ``site`` (the installed wheels) only what the functions read."""
+    prune_botocore(site, services)
+    prune_babel(site)
+    for directory, dirnames, filenames in os.walk(site):
+        here = Path(directory)
+        if here.name.endswith(".dist-info"):
+            dirnames.clear()  # licences stay, whatever they are called
+            if PIP_RECORD in filenames:
+                (here / PIP_RECORD).unlink()
+            continue
+        for name in [n for n in dirnames if n in LEAVE_OUT_DIRS]:
+            shutil.rmtree(here / name)
+            dirnames.remove(name)
+        for name in filenames:
+            if name.endswith(LEAVE_OUT_SUFFIXES) or name in LEAVE_OUT_NAMES:
+                (here / name).unlink()
+
+
+def prune_botocore(site: Path, services: Sequence[str]) -> None:
+    """Keep botocore's (and boto3's) data for ``services`` and what botocore reads to start.
+
+    A missing model fails only when its client is built (``UnknownServiceError``), so
+    a service the pinned botocore lacks stops the build instead.
+    """
+    data = site / "botocore" / "data"
+    missing = [name for name in (*services, *BOTOCORE_COMMON_DATA) if not (data / name).exists()]
+    if missing:
+        raise SystemExit(f"botocore's data has no {', '.join(missing)} (webapp.aws.SERVICES?)")
+    for folder in (data, site / "boto3" / "data"):
+        for entry in folder.iterdir():
+            # Files at the top (endpoints, partitions, retries, defaults) serve every service.
+            if entry.is_dir() and entry.name not in services:
+                shutil.rmtree(entry)
+    for examples in data.glob(f"*/*/{BOTOCORE_EXAMPLES}"):
+        examples.unlink()
+
+
 def prune_babel(site: Path) -> None:
     """Drop Babel's locale data for languages the site does not speak."""
     keep = {f"{name}.dat" for name in BABEL_LOCALES}
     for data in (site / "babel" / "locale-data").glob("*.dat"):
         if data.name not in keep:
             data.unlink()
+
+
+def drop_compiled_sources(site: Path) -> None:
+    """Remove every ``.py`` under ``site`` whose bytecode sits beside it."""
+    for source in site.rglob("*.py"):
+        if source.with_suffix(".pyc").is_file():
+            source.unlink()
 
 
 def prune_deps(keep: Path) -> None:
@@ -186,13 +280,46 @@ def prune_deps(keep: Path) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def stage_app(stage: Path, python312: str | None) -> None:
-    """Copy our code, templates and static files into ``stage``; compile the code."""
+def stage_app(stage: Path, python312: str | None, deps: Path | None = None) -> None:
+    """Copy our code, templates and static files into ``stage``; compile the code.
+
+    With ``deps`` (the installed wheels) the templates are compiled too.
+    """
     for tree in APP_TREES:
         shutil.copytree(ROOT / tree, stage / tree, ignore=_leave_out)
     compile_catalogs(stage / "webapp" / "translations")
     if python312:
         compile_tree(python312, stage, "webapp")
+        if deps is not None:
+            compile_templates(python312, stage, deps)
+
+
+#: Run by CPython 3.12 on the staged app and its wheels (argv: stage, deps, task root).
+COMPILE_TEMPLATES = """
+import sys
+stage, deps, task_root = sys.argv[1:4]
+sys.path[:0] = [stage, deps]
+from webapp import create_app
+from webapp.settings import Settings
+from webapp.web.compiled import compile_templates
+settings = Settings(
+    export_bucket="bucket", slips_table="slips", balances_table="balances",
+    cognito_user_pool_id="ap-northeast-1_build", cognito_client_id="build",
+    region="ap-northeast-1", app_table="app", jobs_queue_url="http://127.0.0.1:9/queue",
+    secret_key="build-only-secret-key-never-used-to-sign-anything",
+    archive_key="build-only-archive-key-never-used-to-sign-anything",
+)
+print(compile_templates(create_app(settings), task_root), "templates compiled")
+"""
+
+
+def compile_templates(python312: str, stage: Path, deps: Path) -> None:
+    """Compile every template with the app's Jinja environment (``web/compiled.py``)."""
+    subprocess.run(
+        [python312, "-I", "-S", "-B", "-c", COMPILE_TEMPLATES, str(stage), str(deps), TASK_ROOT],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def _leave_out(directory: str, names: list[str]) -> set[str]:
@@ -263,10 +390,10 @@ def build(output: Path = DEFAULT_OUTPUT, *, require_bytecode: bool = False) -> P
             file=sys.stderr,
         )
     output.parent.mkdir(parents=True, exist_ok=True)
-    deps = install_deps(ROOT / "requirements.txt", python312)
+    deps = install_deps(ROOT / "requirements.txt", python312, aws_services())
     prune_deps(deps)
     with tempfile.TemporaryDirectory(prefix="lambda-app.", dir=BUILD) as app:
-        stage_app(Path(app), python312)
+        stage_app(Path(app), python312, deps)
         write_zip(output, [deps, Path(app)])
     return output
 

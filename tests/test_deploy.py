@@ -23,6 +23,7 @@ import sys
 import urllib.request
 import zipfile
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -30,7 +31,7 @@ from typing import Any
 import pytest
 from support import make_v2_event, osls_package, require
 
-from webapp.aws import Clients
+from webapp.aws import SERVICES, Clients
 from webapp.identity.cognito import create_user
 from webapp.local.stack import provision
 from webapp.model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA
@@ -100,6 +101,7 @@ def test_zip_holds_the_app_and_its_wheels_with_fixed_metadata(lambda_zip: Path) 
     with zipfile.ZipFile(lambda_zip) as archive:
         infos = archive.infolist()
     names = [info.filename for info in infos]
+    ours = {n for n in names if n.startswith(packager.APP_TREES)}
 
     assert names == sorted(names)
     assert {info.date_time for info in infos} == {(1980, 1, 1, 0, 0, 0)}
@@ -108,9 +110,9 @@ def test_zip_holds_the_app_and_its_wheels_with_fixed_metadata(lambda_zip: Path) 
         "webapp/lambda_handler.py",
         "templates/base.html",
         "static/style.css",
-        "flask/__init__.py",
-        "apig_wsgi/__init__.py",
-        "boto3/__init__.py",
+        "flask/__init__.pyc",
+        "apig_wsgi/__init__.pyc",
+        "boto3/__init__.pyc",
         "botocore/data/ssm/2014-11-06/service-2.json.gz",
         "tzdata/zoneinfo/Asia/Tokyo",
         "webapp/translations/ja/LC_MESSAGES/messages.mo",
@@ -120,11 +122,31 @@ def test_zip_holds_the_app_and_its_wheels_with_fixed_metadata(lambda_zip: Path) 
     ):
         assert needed in names, needed
     assert not [n for n in names if n.startswith(("tests/", "bench/", ".venv/", "node_modules/"))]
+    # Every template also compiled (webapp/web/compiled.py): a cold start draws, never compiles.
+    templates = [n for n in names if n.startswith("templates/") and n.endswith(".html")]
+    compiled = [n for n in names if n.startswith("compiled-templates/")]
+    assert len(compiled) == len(templates) > 20
     assert not [n for n in names if n.startswith("webapp/local/")]
-    # Only the languages the site speaks: not Babel's 1,100 locales.
-    locale_data = [n for n in names if n.startswith("babel/locale-data/") and n.endswith(".dat")]
-    assert len(locale_data) == 6, locale_data
-    assert not [n for n in names if n.endswith(".pyc") and ".cpython-312." not in n]
+    # Only the languages the site speaks, and root, their parent: not Babel's 1,100
+    # locales (test_babel_renders_both_languages_from_the_zip shows that is enough).
+    locale_data = {n for n in names if n.startswith("babel/locale-data/") and n.endswith(".dat")}
+    assert locale_data == {f"babel/locale-data/{name}.dat" for name in ("en", "ja", "root")}
+    # botocore's models for the services the code calls, and what botocore reads to start.
+    data = [n.removeprefix("botocore/data/") for n in names if n.startswith("botocore/data/")]
+    assert {n.split("/")[0] for n in data if "/" in n} == set(SERVICES.values())
+    assert set(packager.BOTOCORE_COMMON_DATA) <= {n for n in data if "/" not in n}
+    # No tests, docs, type stubs or pip's stale file lists of any dependency (licences stay).
+    for name in names:
+        if ".dist-info/" in name:
+            assert not name.endswith("/RECORD"), name
+            continue
+        assert not set(name.split("/")[:-1]) & {"tests", "test", "examples"}, name
+        assert not name.endswith((".pyi", "/py.typed", ".rst", ".md", "/examples-1.json")), name
+    # Our code with its sources and their bytecode; the dependencies as bytecode only.
+    sources = [n for n in names if n.endswith(".py")]
+    assert len(sources) > 50 and all(n.startswith("webapp/") for n in sources), sources[:5]
+    assert not [n for n in names if "/__pycache__/" in n and ".cpython-312." not in n]
+    assert not [n for n in names if n.endswith(".pyc") and "/__pycache__/" not in n and n in ours]
     native = [n for n in names if n.endswith(".so")]
     assert native, "no compiled extension at all: the wheels are missing"
     for name in native:
@@ -149,6 +171,13 @@ for source in root.rglob("*.py"):
         and data[8:16] == importlib.util.source_hash(source.read_bytes())
     ):
         bad.append(str(source.relative_to(root)))
+# The dependencies' bytecode, without sources: this interpreter's, and no timestamps.
+for pyc in root.rglob("*.pyc"):
+    if pyc.parent.name != "__pycache__":
+        count += 1
+        data = pyc.read_bytes()
+        if data[:4] != importlib.util.MAGIC_NUMBER or data[4:8] != (1).to_bytes(4, "little"):
+            bad.append(str(pyc.relative_to(root)))
 print(count, len(bad), *bad[:5])
 """
     out = subprocess.run(
@@ -181,16 +210,21 @@ def test_zip_writing_ignores_file_times_and_creation_order(tmp_path: Path) -> No
     assert zipfile.ZipFile(tmp_path / "one.zip").namelist() == ["a", "b/c"]
 
 
-def test_bytecode_does_not_depend_on_the_build_directory(tmp_path: Path, python312: str) -> None:
+@pytest.mark.parametrize("beside", [False, True], ids=["in __pycache__", "beside the source"])
+def test_bytecode_does_not_depend_on_the_build_directory(
+    tmp_path: Path, python312: str, beside: bool
+) -> None:
     outputs = []
     for name in ("first", "second/deeper"):
         root = tmp_path / name
         (root / "pkg").mkdir(parents=True)
         (root / "pkg" / "mod.py").write_text("def where():\n    return __file__\n")
         (root / "skipped.py").write_text("")
-        packager.compile_tree(python312, root, "pkg")
-        outputs.append((root / "pkg" / "__pycache__" / "mod.cpython-312.pyc").read_bytes())
+        packager.compile_tree(python312, root, "pkg", beside=beside)
+        pyc = "mod.pyc" if beside else "__pycache__/mod.cpython-312.pyc"
+        outputs.append((root / "pkg" / pyc).read_bytes())
         assert not (root / "__pycache__").exists()
+        assert not (root / "skipped.pyc").exists()
 
     assert outputs[0] == outputs[1]
     assert b"/var/task/pkg/mod.py" in outputs[0]
@@ -283,16 +317,13 @@ def deployed(moto_endpoint: str) -> Settings:
     return settings
 
 
-@pytest.fixture(scope="module")
-def packaged(
-    unpacked: Path, python312: str, deployed: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PackagedLambda]:
-    """Start the zip's handler under CPython 3.12 with a Lambda-like environment."""
-    env = {
+def _lambda_env(task: Path, deployed: Settings) -> dict[str, str]:
+    """Return the environment the functions get on Lambda, with moto as the only AWS."""
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
         "TZ": ":UTC",
-        "LAMBDA_TASK_ROOT": str(unpacked),
+        "LAMBDA_TASK_ROOT": str(task),
         # What Lambda sets itself:
         "AWS_REGION": deployed.region,
         "AWS_DEFAULT_REGION": deployed.region,
@@ -320,6 +351,14 @@ def packaged(
         "HTTPS_PROXY": "http://127.0.0.1:9",
         "NO_PROXY": "127.0.0.1,localhost",
     }
+
+
+@pytest.fixture(scope="module")
+def packaged(
+    unpacked: Path, python312: str, deployed: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PackagedLambda]:
+    """Start the zip's handler under CPython 3.12 with a Lambda-like environment."""
+    env = _lambda_env(unpacked, deployed)
     # -I -S: nothing but the zip and the standard library; -B: /var/task is read-only.
     log = tmp_path_factory.mktemp("lambda-log") / "stderr.txt"
     with log.open("w") as stderr:
@@ -434,6 +473,131 @@ def test_packaged_handler_signs_in_through_a_base64_form_post(
     assert follow["statusCode"] == 200
     # Only a session whose signed challenge decrypts gets the form (a bad one goes to /login).
     assert 'name="confirm"' in follow["body"]
+
+
+# --- every AWS client, and Babel's data, from the zip ----------------------------------
+
+CLIENTS_DRIVER = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import botocore
+from webapp.aws import Clients
+from webapp.settings import Settings
+
+clients = Clients(Settings.from_env())
+results = {"botocore": botocore.__file__}
+for name, (operation, params) in json.loads(sys.argv[2]).items():
+    try:
+        getattr(getattr(clients, name), operation)(**params)
+        results[name] = "ok"
+    except Exception as exc:
+        results[name] = f"{type(exc).__name__}: {exc}"
+print(json.dumps(results))
+"""
+
+
+def _probes(settings: Settings) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Return one call per client (by its ``Clients`` attribute), on the deployment's resources."""
+    return {
+        "s3": ("list_objects_v2", {"Bucket": settings.export_bucket, "MaxKeys": 1}),
+        "dynamodb": ("describe_table", {"TableName": settings.app_table}),
+        "cognito": ("describe_user_pool", {"UserPoolId": settings.cognito_user_pool_id}),
+        "sqs": (
+            "get_queue_attributes",
+            {"QueueUrl": settings.jobs_queue_url, "AttributeNames": ["QueueArn"]},
+        ),
+        "ses": ("get_send_quota", {}),
+        "ssm": ("get_parameter", {"Name": SECRET_PARAMETER}),
+    }
+
+
+def test_clients_builds_exactly_the_listed_services() -> None:
+    # The zip's botocore models follow SERVICES: a client outside it would have none.
+    built = {name for name, value in vars(Clients).items() if isinstance(value, cached_property)}
+    assert built == set(SERVICES)
+
+
+def test_every_client_calls_its_service_from_the_zip_on_python312(
+    unpacked: Path, python312: str, deployed: Settings
+) -> None:
+    probes = _probes(deployed)
+    assert set(probes) == set(SERVICES), "give each client in webapp.aws.SERVICES a probe here"
+
+    # -I -S: nothing but the zip and the standard library, as on Lambda.
+    done = subprocess.run(
+        [python312, "-I", "-S", "-B", "-c", CLIENTS_DRIVER, str(unpacked), json.dumps(probes)],
+        capture_output=True,
+        text=True,
+        env=_lambda_env(unpacked, deployed),
+        cwd=unpacked,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+
+    assert results.pop("botocore").startswith(str(unpacked))
+    assert results == dict.fromkeys(SERVICES, "ok")
+
+
+BABEL_DRIVER = r"""
+import json, sys
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+sys.path.insert(0, sys.argv[1])
+import babel
+from babel.lists import format_list
+from webapp.web import formatting as f
+
+now = datetime(2026, 12, 2, 5, 5, tzinfo=timezone.utc)
+shown = {"babel": babel.__file__}
+for locale in ("ja", "en"):
+    for name in ("Asia/Tokyo", "America/New_York"):
+        zone = ZoneInfo(name)
+        shown[f"{locale} {name}"] = [
+            f.format_datetime(now, zone, locale), f.zone_name(zone, locale)
+        ]
+    shown[locale] = [
+        f.format_number(1234567, locale),
+        f.format_size(812, locale),
+        f.format_size(5_000_000, locale),
+        f.format_day(date(2025, 1, 31), locale),
+        f.format_time_left(now + timedelta(days=7), now, locale),
+        f.format_time_left(now + timedelta(minutes=5), now, locale),
+        format_list(["a", "b", "c"], locale=locale),
+    ]
+print(json.dumps(shown, ensure_ascii=False))
+"""
+
+
+def test_babel_renders_both_languages_from_the_zip(unpacked: Path, python312: str) -> None:
+    # LANG as Lambda sets it: were Babel to fall back on it, it would look for en_US.
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "en_US.UTF-8", "TZ": ":UTC"}
+    from_zip = subprocess.run(
+        [python312, "-I", "-S", "-B", "-c", BABEL_DRIVER, str(unpacked)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=unpacked,
+        timeout=120,
+    )
+    # The same Babel with all of its 1,100 locales, as installed for the tests.
+    with_all = subprocess.run(
+        [sys.executable, "-c", BABEL_DRIVER, str(ROOT)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert from_zip.returncode == 0, from_zip.stderr
+    assert with_all.returncode == 0, with_all.stderr
+    shown, expected = json.loads(from_zip.stdout), json.loads(with_all.stdout)
+
+    assert shown.pop("babel").startswith(str(unpacked))
+    assert not expected.pop("babel").startswith(str(unpacked))
+    assert shown == expected
+    assert shown["ja Asia/Tokyo"] == ["2026年12月2日 14:05", "日本時間"]
+    assert shown["en Asia/Tokyo"] == ["Dec 2, 2026, 2:05\u202fPM", "Japan Time"]
 
 
 # --- osls package and the CloudFormation template ------------------------------

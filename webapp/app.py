@@ -8,6 +8,7 @@ from flask import Flask
 from .secret_key import read_secret_key
 from .services import Services
 from .settings import ConfigError, Settings
+from .web.compiled import use_compiled_templates
 from .web.context import SERVICES
 
 
@@ -24,6 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _build(settings: Settings) -> Flask:
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
+    use_compiled_templates(app)  # in the Lambda zip: drawn, never compiled, on a cold start
     services = Services(settings, source="web")
     app.config.update(
         SECRET_KEY=settings.secret_key or read_secret_key(settings, services.clients),

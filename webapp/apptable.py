@@ -12,6 +12,14 @@ The table is keyed like the data tables: partition key ``user_id``, sort key
 live in partitions of their own. ``expires_at`` (epoch seconds) is the table's
 TTL attribute: DynamoDB deletes an item within about a day of it.
 
+Because a user's items share a partition, one ``Query`` (``read_user_items``) returns
+them all: the session marker, the backup choice, the filter vocabulary and the jobs.
+The exports page draws from that one read what used to take a ``GetItem`` each and a
+``Query``; the stores parse the items it holds (``SessionStore.marker_in``,
+``BackupPrefsStore.prefs_in``, ``VocabularyStore.seen_in``, ``JobStore.jobs_in``) as
+they parse their own reads. Writes are unchanged: each item is still written alone,
+by its own store, with its own conditions and TTL.
+
 =====================  ==============================  ===========================================
 item                   key (``user_id`` / ``sk``)      attributes
 =====================  ==============================  ===========================================
@@ -45,9 +53,16 @@ sign-in counter        ``signin#account#<hash>`` or    ``failures`` (N), ``windo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import N_, UserError
 from .model import PARTITION_KEY, SORT_KEY
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 #: A key of the app table, as the low-level client takes it.
 Key = dict[str, dict[str, str]]
@@ -123,6 +138,55 @@ def throttle_key(kind: CounterKind, digest: str) -> Key:
 def counter_kind(item: Mapping[str, Any]) -> CounterKind:
     """Return whose failures a counter item counts: an account's or a client's."""
     return "account" if item[PARTITION_KEY]["S"].split("#")[1] == "account" else "client"
+
+
+# --- one user's partition ---------------------------------------------------------------------
+
+
+class UserItemsError(UserError):
+    """The user's items could not be read just now."""
+
+
+@dataclass(frozen=True)
+class UserItems:
+    """Every item of one user's partition, by sort key, as one strongly consistent read saw them."""
+
+    user_id: str
+    items: Mapping[str, dict[str, Any]]
+
+    def get(self, sort_key: str) -> dict[str, Any] | None:
+        """Return the item with ``sort_key``, or None."""
+        return self.items.get(sort_key)
+
+    def starting(self, prefix: str) -> list[dict[str, Any]]:
+        """Return the items whose sort key begins with ``prefix``, highest sort key first."""
+        return [self.items[sk] for sk in sorted(self.items, reverse=True) if sk.startswith(prefix)]
+
+
+def read_user_items(dynamodb: DynamoDBClient, table: str, user_id: str) -> UserItems:
+    """Return every item of the user's partition with one strongly consistent ``Query``.
+
+    One round trip unless the partition outgrows a Query's 1 MB page (jobs expire, so
+    it stays far smaller); raises ``UserItemsError`` when DynamoDB cannot answer.
+    """
+    request: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "#pk = :user",
+        "ExpressionAttributeNames": {"#pk": PARTITION_KEY},
+        "ExpressionAttributeValues": {":user": {"S": user_id}},
+        "ConsistentRead": True,
+    }
+    items: dict[str, dict[str, Any]] = {}
+    try:
+        while True:
+            page = dynamodb.query(**request)
+            items.update((item[SORT_KEY]["S"], item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    except (ClientError, BotoCoreError) as exc:
+        raise UserItemsError(N_("Your exports in progress could not be read just now.")) from exc
+    return UserItems(user_id=user_id, items=items)
 
 
 def _key(partition: str, sort: str) -> Key:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import boto3
 from botocore.config import Config
@@ -23,6 +23,18 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
     from .settings import Settings
+
+#: Every AWS service the functions call, by the ``Clients`` attribute that holds its
+#: client. ``Clients`` builds only these, and the Lambda zip carries botocore's models
+#: for exactly these (``.ci/package_lambda.py``): a new client is one line here.
+SERVICES: Final[dict[str, str]] = {
+    "s3": "s3",
+    "dynamodb": "dynamodb",
+    "cognito": "cognito-idp",
+    "sqs": "sqs",
+    "ses": "ses",
+    "ssm": "ssm",
+}
 
 
 class Clients:
@@ -39,7 +51,8 @@ class Clients:
         self._lock = threading.Lock()
         self._session: boto3.session.Session | None = None
 
-    def _client(self, service: str, config: Config) -> Any:
+    def _client(self, name: str, config: Config) -> Any:
+        service = SERVICES[name]  # a client not listed there has no model in the zip
         with self._lock:
             # Built on first use, not in Lambda's init phase: the session costs
             # a few ms and a page like /healthz or /login needs no client.
@@ -62,7 +75,7 @@ class Clients:
 
     @cached_property
     def cognito(self) -> CognitoIdentityProviderClient:
-        return self._client("cognito-idp", base_config())  # type: ignore[no-any-return]
+        return self._client("cognito", base_config())  # type: ignore[no-any-return]
 
     @cached_property
     def sqs(self) -> SQSClient:

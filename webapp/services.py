@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from .apptable import UserItems, read_user_items
 from .archive.bucket import ArchiveBucket
 from .archive.ids import BACKUP_PREFIX, EXPORT_PREFIX
 from .archive.inbox import Inbox
@@ -71,6 +72,10 @@ class Services:
         return timedelta(seconds=self.settings.worker_timeout + STALE_MARGIN)
 
     # --- the app table ---------------------------------------------------------------------
+
+    def user_items(self, user_id: str) -> UserItems:
+        """Return every item of the user's partition, read afresh with one ``Query``."""
+        return read_user_items(self.clients.dynamodb, self.settings.app_table, user_id)
 
     @cached_property
     def jobs(self) -> JobStore:

@@ -206,18 +206,21 @@ def test_a_cancel_from_the_page_is_one_line(
 
 
 def test_a_server_error_is_one_json_line_with_its_class_and_no_email(
-    app: Flask, client: FlaskClient, user: User, login: Callable[[User], None]
+    app: Flask,
+    client: FlaskClient,
+    user: User,
+    login: Callable[[User], None],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     raw: list[str] = []
     services = app.extensions["kakeibo.services"]
     services.telemetry.write = raw.append
 
-    class Broken:
-        def list(self, *args: Any, **kwargs: Any) -> Any:
-            raise RuntimeError("the table is on fire")
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the table is on fire")
 
-    services.jobs = Broken()
     login(user)
+    monkeypatch.setattr("webapp.web.exports.views.visible_jobs", broken)
 
     answer = client.get("/?start=2026-01-01")
 

@@ -191,6 +191,8 @@ def test_back_up_now_queues_one_backup_job_that_the_worker_runs(
     assert _waiting(clients, settings) == 1  # the second press found it already going
     assert prefs.get(user.sub).last_job == job.id
     assert "A backup is being made already." in text(client.get("/"))
+    # The row the redirect points at, with its progress.
+    assert f'id="job-{job.id}"' in client.get("/").get_data(as_text=True)
 
     worker.drain()
     finished = services.jobs.get(user.sub, job.id)

@@ -851,17 +851,19 @@ def test_turn_on_automatic_backups_run_the_schedule_download_turn_off(
     assert "1 queued" in _run_schedule(stack)
     assert "0 queued, 1 already queued" in _run_schedule(stack)  # twice a day: nothing more
 
-    # The stack's worker thread makes the backup; reload until it is listed. While the
-    # job is unfinished the page refreshes itself too, which may abort our navigation.
+    # The stack's worker thread makes the backup, then records the outcome on the
+    # setting; reload until both show. While the job is unfinished the page refreshes
+    # itself too, which may abort our navigation.
     from playwright.sync_api import Error as PlaywrightError
 
     deadline = time.monotonic() + 60
     while True:
         link = page.locator("section.backups").get_by_role("link", name=re.compile("^ダウンロード"))
+        outcome = page.locator("section.backups").get_by_text("前回のバックアップ")
         try:
             page.goto(f"{stack.url}/")
             page.wait_for_load_state()
-            if link.count():
+            if link.count() and outcome.count():
                 break
         except PlaywrightError:
             pass

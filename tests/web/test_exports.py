@@ -256,6 +256,18 @@ def test_listing_failure_still_offers_the_form(
     assert b'action="/exports"' in response.data
 
 
+def test_a_listing_failure_reads_in_the_pages_language(
+    app: Flask, client: FlaskClient, user: User, login: SignIn
+) -> None:
+    # The listings run in threads, outside the request: the page translates what they say.
+    login(user)
+    with Stubber(app.extensions["kakeibo.services"].clients.s3) as stub:
+        stub.add_client_error("list_objects_v2", "InternalError", http_status_code=500)
+        response = client.get("/", headers={"Accept-Language": "ja"})
+    assert response.status_code == 200
+    assert "アーカイブの一覧を今は表示できませんでした。" in response.get_data(as_text=True)
+
+
 # --- the form -------------------------------------------------------------------
 
 

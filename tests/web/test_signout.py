@@ -115,7 +115,13 @@ def test_each_request_reads_the_sign_out_marker_once(app: Flask, user: User) -> 
         if isinstance(key, dict) and key.get("sk") == {"S": "session"}:
             reads.append("session")
 
+    def count_partition(params: dict[str, object], **_: object) -> None:
+        # The exports page reads the user's whole partition, the marker with it.
+        if params.get("KeyConditionExpression") == "#pk = :user":
+            reads.append("session")
+
     dynamodb.meta.events.register("before-parameter-build.dynamodb.GetItem", count)
+    dynamodb.meta.events.register("before-parameter-build.dynamodb.Query", count_partition)
     client.get("/")
     assert reads == ["session"]
     client.get("/restore")
@@ -125,16 +131,22 @@ def test_each_request_reads_the_sign_out_marker_once(app: Flask, user: User) -> 
     assert reads == ["session", "session"]
 
 
-def test_an_unreadable_marker_refuses_the_request(app: Flask, user: User) -> None:
+@pytest.mark.parametrize(
+    ("page", "read"),
+    [("/", "Query"), ("/restore/upload", "GetItem")],  # with the whole partition, or alone
+)
+def test_an_unreadable_marker_refuses_the_request(
+    app: Flask, user: User, page: str, read: str
+) -> None:
     client, _ = _browser(app, user)
     dynamodb = app.extensions["kakeibo.services"].clients.dynamodb
 
     def fail(params: dict[str, object], **_: object) -> None:
         error = {"Error": {"Code": "InternalServerError", "Message": "injected"}}
-        raise ClientError(error, "GetItem")  # type: ignore[arg-type]
+        raise ClientError(error, read)  # type: ignore[arg-type]
 
-    dynamodb.meta.events.register("before-call.dynamodb.GetItem", fail)
-    response = client.get("/")
+    dynamodb.meta.events.register(f"before-call.dynamodb.{read}", fail)
+    response = client.get(page)
     assert response.status_code == 503
     assert "Your sign-in could not be checked just now." in text(response)
 

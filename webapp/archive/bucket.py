@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
@@ -245,3 +246,22 @@ class ArchiveBucket:
             )
             if answer.get("Errors"):
                 raise StorageError(N_("Some archives could not be deleted just now. Try again."))
+
+
+#: One bucket's listing: the archives, or None and why they could not be listed.
+Listing = tuple[list[StoredArchive] | None, StorageError | None]
+
+
+def list_together(
+    buckets: Sequence[ArchiveBucket], sub: str, *, now: datetime | None = None
+) -> list[Listing]:
+    """List the user's archives in each bucket side by side (threads): one wait for all."""
+
+    def listing(bucket: ArchiveBucket) -> Listing:
+        try:
+            return bucket.list(sub, now=now), None
+        except StorageError as exc:
+            return None, exc  # the caller says it, in its own words and language
+
+    with ThreadPoolExecutor(max_workers=len(buckets)) as pool:
+        return list(pool.map(listing, buckets))

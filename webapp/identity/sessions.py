@@ -9,7 +9,8 @@ has one item (``user_id`` + ``sk = "session"``) holding
 - ``revoked``: the ids of single sessions signed out since, each as
   ``<expiry>:<id>`` so stale ones can be pruned.
 
-Every request with a session reads that one item (one ``GetItem``); a cookie
+Every request with a session reads that one item (one ``GetItem``, or, on a page
+that shows the user's jobs, from one ``Query`` of the whole partition); a cookie
 whose session was issued before ``signed_out_at`` or whose id is revoked is no
 session at all. The item's TTL outlives any session it could refuse (an ID
 token, and so a session, lasts at most a day).
@@ -19,11 +20,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..apptable import TTL_ATTRIBUTE, Key, session_key
+from ..apptable import SESSION_SK, TTL_ATTRIBUTE, Key, UserItems, session_key
 from ..errors import N_, UserError
 
 if TYPE_CHECKING:
@@ -74,12 +75,12 @@ class SessionStore:
             ).get("Item")
         except (ClientError, BotoCoreError) as exc:
             raise SessionCheckError(N_("Your sign-in could not be checked just now.")) from exc
-        if not item:
-            return SessionMarker()
-        return SessionMarker(
-            signed_out_at=int(item.get("signed_out_at", {}).get("N", "0")),
-            revoked=frozenset(item.get("revoked", {}).get("SS", [])),
-        )
+        return _marker(item)
+
+    @staticmethod
+    def marker_in(items: UserItems) -> SessionMarker:
+        """Return the user's marker from their partition, read as a whole (one ``Query``)."""
+        return _marker(items.get(SESSION_SK))
 
     def revoke(self, user_id: str, session_id: str, expires_at: int, *, now: int) -> None:
         """End one session (its id) of the user; prune revoked ids that have expired anyway."""
@@ -131,3 +132,12 @@ class SessionStore:
     @staticmethod
     def _key(user_id: str) -> Key:
         return session_key(user_id)
+
+
+def _marker(item: dict[str, Any] | None) -> SessionMarker:
+    if not item:
+        return SessionMarker()
+    return SessionMarker(
+        signed_out_at=int(item.get("signed_out_at", {}).get("N", "0")),
+        revoked=frozenset(item.get("revoked", {}).get("SS", [])),
+    )

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..apptable import DUE_INDEX, DUE_SHARD, Key, backup_choice_key
+from ..apptable import BACKUP_CHOICE_SK, DUE_INDEX, DUE_SHARD, Key, UserItems, backup_choice_key
 from ..aws import error_code
 from ..errors import N_, UserError
 from ..model import PARTITION_KEY
@@ -110,6 +110,12 @@ class BackupPrefsStore:
         except (ClientError, BotoCoreError) as exc:
             raise BackupError(N_("Your backup setting could not be read just now.")) from exc
         return _prefs(item) if item else BackupPrefs(user_id=user_id)
+
+    @staticmethod
+    def prefs_in(items: UserItems) -> BackupPrefs:
+        """Return the user's choice from their partition, read as a whole (one ``Query``)."""
+        item = items.get(BACKUP_CHOICE_SK)
+        return _prefs(item) if item else BackupPrefs(user_id=items.user_id)
 
     def choose(
         self, user_id: str, frequency: Frequency, *, today: date, email: str | None

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..apptable import JOB_PREFIX, TTL_ATTRIBUTE, Key, job_key
+from ..apptable import JOB_PREFIX, TTL_ATTRIBUTE, Key, UserItems, job_key
 from ..aws import error_code
 from ..errors import N_, UserError
 from ..model import PARTITION_KEY, SORT_KEY
@@ -94,6 +94,11 @@ class JobStore:
         except (ClientError, BotoCoreError) as exc:
             raise JobError(N_("The job could not be read just now. Try again.")) from exc
         return from_item(item) if item else None
+
+    @staticmethod
+    def jobs_in(items: UserItems) -> list[Job]:
+        """Return the user's jobs from their partition, read as a whole, newest first."""
+        return [from_item(item) for item in items.starting(JOB_PREFIX)]
 
     def list(self, user_id: str) -> list[Job]:
         """Return the user's jobs, newest first, with one Query."""

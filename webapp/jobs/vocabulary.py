@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..apptable import Key, vocabulary_key
+from ..apptable import VOCABULARY_SK, Key, UserItems, vocabulary_key
 from ..archive.filters import FIELDS
 
 if TYPE_CHECKING:
@@ -64,8 +64,17 @@ class VocabularyStore:
         except (ClientError, BotoCoreError):
             logger.warning("could not read the filter choices of %s", user_id, exc_info=True)
             item = {}
-        return {field: sorted(item.get(field, {}).get("SS", [])) for field in FIELDS}
+        return _seen(item)
+
+    @staticmethod
+    def seen_in(items: UserItems) -> dict[str, list[str]]:
+        """Return the values seen per field from the user's partition, read as a whole."""
+        return _seen(items.get(VOCABULARY_SK) or {})
 
     @staticmethod
     def _key(user_id: str) -> Key:
         return vocabulary_key(user_id)
+
+
+def _seen(item: Mapping[str, Any]) -> dict[str, list[str]]:
+    return {field: sorted(item.get(field, {}).get("SS", [])) for field in FIELDS}

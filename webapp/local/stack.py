@@ -90,9 +90,17 @@ def start_moto() -> tuple[ThreadedMotoServer, str]:
 
 
 def provision(
-    endpoint: str, *, retention_days: int = RETENTION_DAYS, **overrides: object
+    endpoint: str,
+    *,
+    retention_days: int = RETENTION_DAYS,
+    clients: Clients | None = None,
+    **overrides: object,
 ) -> Settings:
-    """Create the bucket, tables, pool and client on ``endpoint``; return settings."""
+    """Create the bucket, tables, pool and client on ``endpoint``; return settings.
+
+    ``clients`` (pointing at ``endpoint``) may serve many calls: the tests provision
+    afresh for each test, and building the clients each time would cost more.
+    """
     bootstrap = Settings(
         export_bucket=BUCKET,
         slips_table=SLIPS_TABLE,
@@ -106,7 +114,7 @@ def provision(
         local=True,
         retention_days=retention_days,
     )
-    clients = Clients(bootstrap)
+    clients = clients or Clients(bootstrap)
     create_bucket(clients.s3, BUCKET, REGION, retention_days)
     create_table(clients.dynamodb, SLIPS_TABLE)
     create_table(clients.dynamodb, BALANCES_TABLE)

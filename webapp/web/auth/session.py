@@ -4,7 +4,8 @@ The identity comes only from an ID token the server verified; the session
 cookie (signed by Flask) holds just the verified ``sub``, the email for display,
 when the Cognito session ends, and the session's own id and start. Every
 request with a session also reads the user's sign-out marker (one ``GetItem``,
-see ``identity.sessions``), so a cookie kept after sign-out opens nothing.
+see ``identity.sessions``; on a page marked ``reads_user_items``, from the page's
+one read of the user's partition), so a cookie kept after sign-out opens nothing.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Response
 
-from ...identity.sessions import SessionCheckError, now_ms
-from ..context import services
+from ...apptable import UserItemsError
+from ...identity.sessions import SessionCheckError, SessionStore, now_ms
+from ..context import services, user_items, view_reads_user_items
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -79,11 +81,14 @@ def current_user() -> User | None:
 def _still_signed_in(sub: str) -> bool:
     """Check the server's sign-out marker: a signed-out session is cleared here."""
     try:
-        marker = services().sessions.marker(sub)
-    except SessionCheckError as exc:
+        if view_reads_user_items():  # the page reads the whole partition: one Query for both
+            marker = SessionStore.marker_in(user_items(sub))
+        else:
+            marker = services().sessions.marker(sub)
+    except (SessionCheckError, UserItemsError):
         g.user = None  # the error page must not ask again
         # Fail closed: without the marker nobody can tell a signed-out cookie.
-        abort(503, description=_(exc.message))
+        abort(503, description=_("Your sign-in could not be checked just now."))
     if marker.allows(*session_id()):
         return True
     session.clear()

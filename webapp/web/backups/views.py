@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import NotFound, ServiceUnavailable, TooManyRequests
 from werkzeug.wrappers import Response
 
-from ...archive.bucket import ArchiveNotFound, StorageError
+from ...archive.bucket import ArchiveNotFound, StorageError, StoredArchive
 from ...jobs import backup, backup_now
 from ...jobs.health import Health, health
 from ...jobs.job import JobError
@@ -102,19 +102,12 @@ def download(archive_id: str) -> Response:
     return download_redirect(services().backups, archive_id)
 
 
-def backups_context(sub: str, now: datetime) -> dict[str, Any]:
-    """Return what the exports page shows of the automatic backups."""
-    found = services()
-    error = None
-    try:
-        prefs = found.backup_prefs.get(sub)
-    except BackupError as exc:
-        prefs, error = BackupPrefs(user_id=sub), translate_error(exc)
-    try:
-        listed = found.backups.list(sub, now=now)
-    except StorageError as exc:
-        listed, error = [], error or translate_error(exc)
-    state = health(prefs, now, found.settings.display_timezone)
+def backups_context(
+    prefs: BackupPrefs, listed: list[StoredArchive], error: str | None, now: datetime
+) -> dict[str, Any]:
+    """Return what the exports page shows of the automatic backups (the page reads them)."""
+    settings = services().settings
+    state = health(prefs, now, settings.display_timezone)
     return {
         "backup_form": BackupForm(data={"frequency": prefs.frequency}),
         "backup_prefs": prefs,
@@ -123,7 +116,7 @@ def backups_context(sub: str, now: datetime) -> dict[str, Any]:
         "backup_next": state.next_due,
         "backup_warning": warning(state),
         "backup_error": error,
-        "backup_keep": found.settings.backup_keep,
+        "backup_keep": settings.backup_keep,
     }
 
 

@@ -13,21 +13,25 @@ from flask_babel import ngettext
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response
 
+from ...apptable import UserItems, UserItemsError
 from ...archive.bucket import (
     ArchiveNotFound,
     StorageError,
-    StoredArchive,
+    list_together,
 )
 from ...errors import UserError
-from ...jobs import backup, export, preview, restore
+from ...jobs import backup, backup_now, export, preview, restore
 from ...jobs.contents import contents_by_archive
 from ...jobs.job import Job, JobError, State
 from ...jobs.restore import RestoreParams
+from ...jobs.schedule import BackupPrefsStore
 from ...jobs.sources import RestoreSource
+from ...jobs.store import JobStore
 from ...jobs.submit import TooManyJobs, recent_checks, submit, visible_jobs
+from ...jobs.vocabulary import VocabularyStore
 from ..auth import login_required, signed_in_user
 from ..backups.views import backups_context
-from ..context import get_settings, services
+from ..context import get_settings, reads_user_items, services, user_items
 from ..downloads import download_redirect
 from ..errors import render_error
 from ..formatting import format_datetime, page_locale
@@ -37,6 +41,7 @@ from ..words import describe_source
 from .forms import ExportForm, presets
 
 bp = Blueprint("exports", __name__)
+
 
 #: What each format choice writes, shown under its radio button.
 FORMAT_HINTS = {
@@ -58,6 +63,7 @@ ENCODING_HINTS = {
 
 @bp.get("/")
 @login_required
+@reads_user_items
 def index() -> str:
     """Show the export form, the exports in progress and the user's archives."""
     settings = get_settings()
@@ -137,28 +143,29 @@ def unavailable(error: UserError) -> Response:
 
 
 def _render(form: ExportForm, jobs: list[Job] | None = None) -> str:
+    """Draw the page: the user's app-table items in one read, then both S3 listings at once."""
     found, user = services(), signed_in_user()
     settings, now = found.settings, found.now()
-    form.offer(found.vocabulary.get(user.sub))
-    archives: list[StoredArchive] | None
-    list_error = None
+    items_error = None
     try:
-        archives = found.archives.list(user.sub, now=now)
-    except StorageError as exc:
-        archives, list_error = None, translate_error(exc)
-    every: list[Job] = []
-    try:
-        every = found.jobs.list(user.sub)
-    except JobError as exc:
-        list_error = list_error or translate_error(exc)
+        items = user_items(user.sub)  # already read by the session check on GET /
+    except UserItemsError as exc:
+        items, items_error = UserItems(user_id=user.sub, items={}), translate_error(exc)
+    form.offer(VocabularyStore.seen_in(items))
+    every = JobStore.jobs_in(items)
+    # Both listings side by side: two S3 calls, one wait.
+    (archives, archives_error), (listed, backups_error) = list_together(
+        (found.archives, found.backups), user.sub, now=now
+    )
+    list_error = translate_error(archives_error) if archives_error else items_error
     if jobs is None:
         jobs = [
             job
             for job in visible_jobs(every, now, stale_after=found.stale_after)
-            if job.kind in (export.NAME, backup.NAME)
+            if job.kind in (export.NAME, backup.NAME, backup_now.NAME)
         ]
     checks = recent_checks(every, now, stale_after=found.stale_after)
-    finished = _finished(request.args.get("job", ""), user.sub)
+    finished = _finished(request.args.get("job", ""), every)
     return render_template(
         "exports/index.html",
         form=form,
@@ -179,7 +186,12 @@ def _render(form: ExportForm, jobs: list[Job] | None = None) -> str:
         finished=finished if finished.state is State.DONE else None,
         now=now,
         retention_days=settings.retention_days,
-        **backups_context(user.sub, now),
+        **backups_context(
+            BackupPrefsStore.prefs_in(items),
+            listed or [],
+            items_error or (translate_error(backups_error) if backups_error else None),
+            now,
+        ),
     )
 
 
@@ -262,15 +274,10 @@ def archive_labels(jobs: list[Job]) -> dict[str, str]:
     return labels
 
 
-def _finished(job_id: str, sub: str) -> Job:
-    """Return the job the page was opened for, if it is the user's (else an empty one)."""
-    job = None
-    if job_id:
-        try:
-            job = services().jobs.get(sub, job_id)
-        except JobError:
-            job = None
-    return job or Job(user_id=sub, id="", kind="", state=State.QUEUED, created_at=services().now())
+def _finished(job_id: str, every: list[Job]) -> Job:
+    """Return the job the page was opened for, if it is one of the user's (else an empty one)."""
+    job = next((job for job in every if job_id and job.id == job_id), None)
+    return job or Job(user_id="", id="", kind="", state=State.QUEUED, created_at=services().now())
 
 
 def _today() -> date:
