@@ -347,3 +347,52 @@ def run_export(**arguments: Any) -> Any:
     call = {k: v for k, v in arguments.items() if k in _CALL}
     request = {k: v for k, v in arguments.items() if k not in _EXPORTER | _CALL}
     return Exporter(**engine).export(ExportRequest(**request), **call)
+
+
+def property_settings(examples: int) -> Any:
+    """Return hypothesis settings for a property test: a bounded count, no saved examples.
+
+    With ``@seed(SEED)`` beside it, ``make test`` runs the very same inputs every time.
+    """
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        # Fixtures (moto, the app) are shared by the examples on purpose: each example
+        # is one more request or event against the same deployment.
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+        ],
+    )
+
+
+#: The seed of every property test.
+SEED = 24
+
+
+class Tally:
+    """Count a property test's generated inputs and those answered by us, for the report.
+
+    Each family's counts land in ``test-artifacts/property-counts.json``.
+    """
+
+    def __init__(self, family: str) -> None:
+        self.family = family
+        self.ran = 0
+        self.answered = 0
+
+    def write(self) -> None:
+        """Merge this family's counts into the report file."""
+        import json
+        from pathlib import Path
+
+        path = Path(__file__).resolve().parent.parent / "test-artifacts" / "property-counts.json"
+        path.parent.mkdir(exist_ok=True)
+        counts = json.loads(path.read_text()) if path.exists() else {}
+        counts[self.family] = {"generated": self.ran, "answered_by_us": self.answered}
+        path.write_text(json.dumps(counts, indent=2, sort_keys=True) + "\n")
