@@ -210,11 +210,18 @@ def _refresh_url(jobs: list[Job]) -> str | None:
         return None
     # Lists: a filter may repeat its parameter (accounts=cash&accounts=card).
     args: dict[str, Any] = request.args.to_dict(flat=False)
-    count = request.args.get("refresh", "0")
-    args["refresh"] = str(int(count) % 1000 + 1 if count.isdigit() else 1)
+    args["refresh"] = str(refresh_count(request.args.get("refresh", "")) % 1000 + 1)
     shown = request.args.get("job", "")
     anchor = shown if any(job.id == shown for job in unfinished) else unfinished[0].id
     return url_for("exports.index", **args, _anchor=f"job-{anchor}")
+
+
+def refresh_count(text: str) -> int:
+    """Return the ``refresh`` parameter's count; 0 for anything but a few ASCII digits.
+
+    ``str.isdigit`` alone would let "²" or 5,000 digits through to ``int``, which refuses both.
+    """
+    return int(text) if 0 < len(text) <= 6 and text.isascii() and text.isdigit() else 0
 
 
 def archive_labels(jobs: list[Job]) -> dict[str, str]:
