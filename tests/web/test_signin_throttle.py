@@ -150,9 +150,9 @@ def test_an_unreadable_throttle_fails_open_and_cognito_still_answers(
 
     def fail(**_: object) -> None:
         error = {"Error": {"Code": "InternalServerError", "Message": "injected"}}
-        raise ClientError(error, "BatchGetItem")  # type: ignore[arg-type]
+        raise ClientError(error, "UpdateItem")  # type: ignore[arg-type]
 
-    dynamodb.meta.events.register("before-call.dynamodb.BatchGetItem", fail)
+    dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", fail)
     wrong = auth.login(user.email, "Wrong-password-123")
     assert wrong.status_code == 401
     assert message(Failure.BAD_CREDENTIALS) in text(wrong)
