@@ -188,9 +188,9 @@ def main(argv: list[str]) -> int:
             f"{name:<32}{wall[name]:>9.1f}{min(walls[name]):>8.1f}{max(walls[name]):>8.1f}"
             f"{wall[name] / wall[floor]:>9.2f}x{cpu[name]:>9.1f}{cpu[name] / cpu[floor]:>9.2f}x"
         )
-    verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
+    verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
     print(
-        f"\nratio handler / floor: {ratio:.2f} wall ({verdict} the target <= {TARGET_RATIO}), "
+        f"\nratio handler / floor: {ratio:.2f} wall (target ≤ {TARGET_RATIO}: {verdict}), "
         f"{cpu_ratio:.2f} CPU"
     )
     print(f"zip: {zip_path.relative_to(ROOT)} {zip_bytes / 1e6:.1f} MB ({zip_bytes} bytes)")
