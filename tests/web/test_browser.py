@@ -343,10 +343,12 @@ def test_sign_in_export_download_delete_sign_out(stack: Stack, page: Any, tmp_pa
     download = info.value
     assert download.url.startswith(f"{stack.moto_origin}/"), download.url
     assert "X-Amz-Signature=" in download.url
-    # The name says the period, the formats and the creation minute in the page's zone.
+    # The name says the period, the formats and the creation time in the page's zone.
     made = datetime.strptime(str(row.get_attribute("id"))[8:24], "%Y%m%dT%H%M%SZ")
     minute = made.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo("Asia/Tokyo"))
-    assert download.suggested_filename == f"kakeibo_{start}_{end}_csv+json_{minute:%Y%m%d-%H%M}.zip"
+    assert (
+        download.suggested_filename == f"kakeibo_{start}_{end}_csv+json_{minute:%Y%m%d-%H%M%S}.zip"
+    )
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
     assert _check_archive(saved, start, end) == expected

@@ -526,7 +526,7 @@ def test_download_redirects_to_a_fresh_presigned_url(
     # No job record for this archive: no formats in the name, the creation minute in Tokyo.
     made = ArchiveId.parse(archive)
     assert made is not None
-    name = f"kakeibo_2025-01-01_2025-12-31_{made.created.astimezone(TOKYO):%Y%m%d-%H%M}.zip"
+    name = f"kakeibo_2025-01-01_2025-12-31_{made.created.astimezone(TOKYO):%Y%m%d-%H%M%S}.zip"
     assert query["response-content-disposition"] == (
         f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"
     )
