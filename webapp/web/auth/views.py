@@ -166,6 +166,13 @@ def logout() -> Response:
     return redirect(url_for("auth.login"), code=303)
 
 
+@bp.get("/logout/everywhere")
+@login_required
+def confirm_logout_everywhere() -> str:
+    """Ask before signing out in every browser: it ends sessions the user may still want."""
+    return render_template("auth/logout_everywhere.html", form=FlaskForm())
+
+
 @bp.post("/logout/everywhere")
 @login_required
 def logout_everywhere() -> Response:

@@ -23,6 +23,7 @@ from ..auth import login_required, signed_in_user
 from ..context import services
 from ..downloads import download_redirect
 from ..errors import render_error
+from ..formatting import format_datetime, page_locale
 from ..i18n import translate_error
 from .forms import BackupForm
 
@@ -52,11 +53,16 @@ def choose() -> Response:
     user, found = signed_in_user(), services()
     today = found.now().astimezone(ZoneInfo(found.settings.display_timezone)).date()
     prefs = found.backup_prefs.choose(user.sub, form.frequency.data, today=today, email=user.email)
-    if prefs.on:
-        flash(_("Automatic backup is on. The first one runs tonight."), "success")
+    # Shown in the backups section (category "backups"), where the page comes back to.
+    upcoming = next_run_at(prefs, found.now(), found.settings.display_timezone)
+    if upcoming is not None:
+        # The very moment the page shows as the next backup: the promise cannot differ.
+        zone = ZoneInfo(found.settings.display_timezone)
+        when = format_datetime(upcoming, zone, page_locale())
+        flash(_("Automatic backup is on. The next one runs on %(when)s.", when=when), "backups")
     else:
-        flash(_("Automatic backup is off. The backups made so far stay listed."), "success")
-    return redirect(url_for("exports.index", _anchor="backups-heading"), code=303)
+        flash(_("Automatic backup is off. The backups made so far stay listed."), "backups")
+    return redirect(url_for("exports.index", _anchor="backups-saved"), code=303)
 
 
 @bp.get("/<archive_id>/download")
@@ -85,4 +91,6 @@ def backups_context(sub: str, now: datetime) -> dict[str, Any]:
         "backup_next": next_run_at(prefs, now, found.settings.display_timezone),
         "backup_error": error,
         "backup_keep": found.settings.backup_keep,
+        # What each backup row's expiry counts down from, so the words say the same.
+        "backup_days": found.settings.backup_retention_days,
     }

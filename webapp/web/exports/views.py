@@ -37,12 +37,15 @@ bp = Blueprint("exports", __name__)
 
 #: What each format choice writes, shown under its radio button.
 FORMAT_HINTS = {
-    "both": _l("Both files for each table: one to read, one to restore."),
+    "both": _l("CSV to open in Excel, and DynamoDB JSON for an exact restore."),
     "csv": _l("Spreadsheets that open in Excel, one per table."),
-    "json": _l("An exact, typed copy to restore into DynamoDB."),
+    "json": _l(
+        "For an exact restore: every slip and balance exactly as stored, to bring back with "
+        "Restore. Not for reading."
+    ),
     "xlsx": _l("One Excel workbook, a sheet per table: dates, yen amounts and text typed."),
-    "xlsx-json": _l("The workbook to read, and the exact copy to restore."),
-    "all": _l("CSV, the Excel workbook and DynamoDB JSON."),
+    "xlsx-json": _l("The workbook to read, and DynamoDB JSON for an exact restore."),
+    "all": _l("CSV, the Excel workbook and DynamoDB JSON for an exact restore."),
 }
 ENCODING_HINTS = {
     "utf-8": _l("UTF-8 with a byte order mark, which Excel opens correctly."),
@@ -86,7 +89,8 @@ def create() -> Response | tuple[str, int]:
     except JobError as exc:
         form.form_errors.append(translate_error(exc))
         return _render(form), 503
-    flash(_("The export has started. The archive appears in the list when it is ready."), "info")
+    # "started": shown as info; jobs.js takes it away once the export has finished.
+    flash(_("The export has started. The archive appears in the list when it is ready."), "started")
     # The user's choices come back in the query, so the form shows them again.
     choices: dict[str, Any] = {
         "start": form.date_range.start.isoformat(),
