@@ -86,7 +86,25 @@
       });
   }
 
+  // A form marked data-once is sent once: a second click while the first is on its way
+  // would only be refused by the server (each check is confirmed once).
+  function once(form) {
+    form.addEventListener("submit", function (event) {
+      if (form.getAttribute("data-sent")) {
+        event.preventDefault();
+        return;
+      }
+      form.setAttribute("data-sent", "true");
+      window.setTimeout(function () {
+        Array.prototype.forEach.call(form.querySelectorAll('button[type="submit"]'), function (button) {
+          button.disabled = true;
+        });
+      }, 0);
+    });
+  }
+
   function start() {
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-once]"), once);
     if (window.location.hash === "#outcome") {
       var outcome = document.querySelector("[data-outcome]");
       if (outcome) {

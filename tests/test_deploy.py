@@ -825,7 +825,7 @@ def test_web_role_grants_exactly_what_the_web_function_uses(template: dict[str, 
             None,
         ),
         (
-            ["s3:GetObject", "s3:PutObject"],
+            ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
             {"Fn::Sub": "${ExportBucket.Arn}/uploads/*"},
             None,
         ),

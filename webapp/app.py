@@ -80,10 +80,11 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_formatting(app: Flask, settings: Settings) -> None:
-    """Install the templates' formatting filters (sizes, counts, local times)."""
-    from .web.formatting import register
+    """Install the templates' formatting filters (sizes, counts, local times, items)."""
+    from .web import formatting, words
 
-    register(app, settings.display_timezone)
+    formatting.register(app, settings.display_timezone)
+    words.register(app)
 
 
 def register_blueprints(app: Flask) -> None:

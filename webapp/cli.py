@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import secrets
 import string
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -103,6 +104,13 @@ def create_user_command(email: str) -> None:
     help="Make the archive's period exactly the archive: also delete the items of that "
     "period the archive lacks (default: merge, keeping them).",
 )
+@click.option(
+    "--check",
+    "check",
+    metavar="CODE",
+    help="Write only if the archive and the tables are still what the --dry-run that printed "
+    "CODE saw (and CODE is at most RESTORE_CHECK_MINUTES old).",
+)
 @with_appcontext
 def restore(
     archive_path: Path,
@@ -110,6 +118,7 @@ def restore(
     table: TableName | None,
     as_user: str | None,
     replace: bool,
+    check: str | None,
 ) -> None:
     """Restore an archive's DynamoDB JSON into the tables, after verifying all of it."""
     # Imported here: every app (a Lambda container too) registers this command,
@@ -117,17 +126,26 @@ def restore(
     from .archive.errors import RestoreError, WriteError
     from .archive.reader import open_archive
     from .archive.restore import RestoreRequest, preview, restore_archive
+    from .archive.state import check_code, same_code
 
     settings, clients = get_settings(), get_clients()
     request = RestoreRequest(replace=replace, only=[table] if table else None, as_user=as_user)
     try:
+        expected = None if check is None else _fresh_check(check, settings.restore_check_minutes)
         with open_archive(archive_path) as reader:
             report = _RestoreReport(request, dry_run, _header(reader, as_user, dry_run))
             if dry_run:
-                for plan, diff in preview(
+                compared = preview(
                     reader, request, dynamodb=clients.dynamodb, tables=settings.data_tables
-                ):
+                )
+                for plan, diff in compared:
                     report.planned(plan, diff)
+                states = {plan.table: diff.state.to_dict() for plan, diff in compared}
+                code = f"{int(time.time())}-{check_code(reader, states)}"
+                click.echo(
+                    f"Check code: {code} (restore exactly this with --check {code}, "
+                    f"within {settings.restore_check_minutes} minutes)"
+                )
             else:
                 restore_archive(
                     reader,
@@ -136,6 +154,7 @@ def restore(
                     tables=settings.data_tables,
                     planned=report.planned,
                     writing=report.writing,
+                    expected=None if expected is None else same_code(reader, expected),
                 )
     except WriteError as exc:
         raise click.ClickException(str(exc)) from None
@@ -143,6 +162,21 @@ def restore(
         raise click.ClickException(f"{exc}. Nothing was written.") from None
     if dry_run:
         click.echo("Dry run: nothing was written.")
+
+
+def _fresh_check(check: str, minutes: int) -> str:
+    """Return the digest part of a check code; refuse a malformed or old one."""
+    from .archive.errors import RestoreError
+
+    made, _, code = check.partition("-")
+    if not made.isascii() or not made.isdigit() or not code:
+        raise RestoreError(f"{check!r} is not a check code; run the restore with --dry-run")
+    if time.time() - int(made) > minutes * 60:
+        raise RestoreError(
+            f"the check code is more than {minutes} minutes old; run the restore with "
+            "--dry-run again"
+        )
+    return code
 
 
 def _header(reader: ArchiveReader, as_user: str | None, dry_run: bool) -> list[str]:

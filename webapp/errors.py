@@ -9,6 +9,9 @@ language and fills the same fields (``web/i18n.translate_error``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 
 def N_(message: str) -> str:
     """Mark ``message`` for the catalog without translating it (the web layer does)."""
@@ -16,20 +19,38 @@ def N_(message: str) -> str:
 
 
 class UserError(Exception):
-    """An error whose ``message`` (with ``%(name)s`` fields) is fit to show the user."""
+    """An error whose ``message`` (with ``%(name)s`` fields) is fit to show the user.
+
+    A class may set ``summary``: its words for people, whatever went wrong in
+    detail. The message given where the error is raised then becomes the
+    ``detail`` (the technical sentence, shown second on a page, first to an
+    operator), and both are filled from the same fields.
+    """
+
+    summary: ClassVar[str | None] = None
 
     def __init__(self, message: str, **fields: object) -> None:
         super().__init__(message)
-        self.message = message
+        self.message = self.summary or message
+        self.detail = message if self.summary else None
         self.fields = fields
 
     def __str__(self) -> str:
-        if not self.fields:
-            return self.message
-        return self.message % {
-            name: f"{value:,}" if isinstance(value, int) else value
-            for name, value in self.fields.items()
-        }
+        """Return the most precise English sentence: the detail if there is one."""
+        return fill(self.detail or self.message, self.fields)
+
+    def text(self) -> str:
+        """Return the English sentence for people (the summary if there is one)."""
+        return fill(self.message, self.fields)
+
+
+def fill(message: str, fields: Mapping[str, object]) -> str:
+    """Return ``message`` with its ``%(name)s`` fields filled in (numbers grouped)."""
+    if not fields:
+        return message
+    return message % {
+        name: f"{value:,}" if isinstance(value, int) else value for name, value in fields.items()
+    }
 
 
 class Stopped(Exception):

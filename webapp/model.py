@@ -34,6 +34,8 @@ class TableSpec:
 
     name: TableName
     columns: tuple[str, ...]
+    #: What a person knows an item by (a restore's preview shows these, never the keys).
+    shown: tuple[str, ...] = ()
 
 
 SPECS: dict[TableName, TableSpec] = {
@@ -50,9 +52,11 @@ SPECS: dict[TableName, TableSpec] = {
             "memo",
             "created_at",
         ),
+        shown=("date", "kind", "category", "account", "memo", "amount"),
     ),
     "balances": TableSpec(
         name="balances",
         columns=(PARTITION_KEY, SORT_KEY, "date", "account", "balance"),
+        shown=("date", "account", "balance"),
     ),
 }

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from .archive.bucket import ArchiveBucket
 from .archive.ids import BACKUP_PREFIX, EXPORT_PREFIX
+from .archive.inbox import Inbox
 from .aws import Clients
 from .identity.sessions import SessionStore
 from .identity.throttle import SignInThrottle, ThrottleLimits
@@ -137,6 +138,11 @@ class Services:
             retention_days=self.settings.backup_retention_days,
             prefix=BACKUP_PREFIX,
         )
+
+    @cached_property
+    def inbox(self) -> Inbox:
+        """Return the files users send from their PC to restore from (``uploads/``)."""
+        return Inbox(self.clients.s3, self.settings.export_bucket)
 
     def bucket(self, prefix: str) -> ArchiveBucket:
         """Return the archives under ``prefix``: the exports or the automatic backups."""

@@ -76,6 +76,8 @@ class Settings:
     worker_timeout: int = 900
     #: The largest archive a user may upload from their PC to restore, in bytes.
     max_upload_bytes: int = 100 * 1024 * 1024
+    #: Minutes a restore check (preview) may be confirmed after it was made.
+    restore_check_minutes: int = 30
     #: Automatic backups kept per user (older ones go after each successful backup),
     #: and the days the bucket's lifecycle rule keeps any of them.
     backup_keep: int = 12
@@ -119,6 +121,8 @@ class Settings:
             raise ConfigError("WORKER_TIMEOUT must be between 60 and 900 seconds (Lambda's limit)")
         if not 1024 <= self.max_upload_bytes <= 4 * 1024**3:
             raise ConfigError("MAX_UPLOAD_MB must be between 1 and 4096")
+        if not 1 <= self.restore_check_minutes <= 24 * 60:
+            raise ConfigError("RESTORE_CHECK_MINUTES must be between 1 and 1440")
         if self.signin_max_failures < 1 or self.signin_max_failures_per_client < 1:
             raise ConfigError("SIGNIN_MAX_FAILURES(_PER_CLIENT) must be at least 1")
         if not 1 <= self.signin_window_minutes <= 24 * 60:
@@ -179,6 +183,7 @@ class Settings:
             max_jobs_per_day=_int(env, "MAX_JOBS_PER_DAY", 30),
             worker_timeout=_int(env, "WORKER_TIMEOUT", 900),
             max_upload_bytes=_int(env, "MAX_UPLOAD_MB", 100) * 1024 * 1024,
+            restore_check_minutes=_int(env, "RESTORE_CHECK_MINUTES", 30),
             backup_keep=_int(env, "BACKUP_KEEP", 12),
             backup_retention_days=_int(env, "BACKUP_RETENTION_DAYS", 400),
             notify_from=env.get("NOTIFY_FROM") or None,

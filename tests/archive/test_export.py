@@ -246,8 +246,8 @@ def test_archive_holds_the_files_in_order_under_the_users_prefix(
         "slips.json",
         "balances.csv",
         "balances.json",
-        "manifest.json",
         "README.txt",
+        "manifest.json",
     ]
     assert all(info.compress_type == zipfile.ZIP_DEFLATED for info in archive.infolist())
     readme = archive.read("README.txt").decode("utf-8")
@@ -311,7 +311,7 @@ def test_manifest_counts_and_checksums_match_the_files(
     manifest = json.loads(archive.read("manifest.json"))
     assert {k: manifest[k] for k in ("format", "format_version", "created_at", "user_sub")} == {
         "format": "kakeibo-export",
-        "format_version": 1,
+        "format_version": 2,
         "created_at": "2026-11-25T19:34:42Z",
         "user_sub": ALICE,
     }
@@ -338,12 +338,12 @@ def test_only_the_chosen_formats_are_written(
     clients: Clients, settings: Settings, seeded: dict[str, list[dict[str, Any]]]
 ) -> None:
     archive = fetch(clients, settings, export(clients, settings, formats={"csv"}).key)
-    assert archive.namelist() == ["slips.csv", "balances.csv", "manifest.json", "README.txt"]
+    assert archive.namelist() == ["slips.csv", "balances.csv", "README.txt", "manifest.json"]
     manifest = json.loads(archive.read("manifest.json"))
     assert list(manifest["tables"]["slips"]["files"]) == ["slips.csv"]
     assert "no .json" in archive.read("README.txt").decode()
     archive = fetch(clients, settings, export(clients, settings, formats={"json"}).key)
-    assert archive.namelist() == ["slips.json", "balances.json", "manifest.json", "README.txt"]
+    assert archive.namelist() == ["slips.json", "balances.json", "README.txt", "manifest.json"]
 
 
 @pytest.mark.parametrize("formats", [frozenset(), frozenset({"pdf"}), frozenset({"csv", "pdf"})])

@@ -106,7 +106,7 @@ def test_the_workbook_has_a_typed_sheet_per_table(
     clients: Clients, settings: Settings, seeded: None
 ) -> None:
     archive = fetch(clients, settings, export(clients, settings, formats={"xlsx"}).key)
-    assert archive.namelist() == [WORKBOOK_NAME, "manifest.json", "README.txt"]
+    assert archive.namelist() == [WORKBOOK_NAME, "README.txt", "manifest.json"]
     book = openpyxl.load_workbook(io.BytesIO(archive.read(WORKBOOK_NAME)))
     assert book.sheetnames == ["slips", "balances"]
     slips = book["slips"]
@@ -145,12 +145,18 @@ def test_the_manifest_lists_the_workbook_with_its_size_and_checksum(
     archive = fetch(clients, settings, export(clients, settings, formats={"xlsx", "json"}).key)
     manifest = json.loads(archive.read("manifest.json"))
     data = archive.read(WORKBOOK_NAME)
+    readme = archive.read("README.txt")
     assert manifest["files"] == {
         WORKBOOK_NAME: {
             "format": "xlsx",
             "bytes": len(data),
             "sha256": hashlib.sha256(data).hexdigest(),
-        }
+        },
+        "README.txt": {
+            "format": "text",
+            "bytes": len(readme),
+            "sha256": hashlib.sha256(readme).hexdigest(),
+        },
     }
     assert list(manifest["tables"]["slips"]["files"]) == ["slips.json"]
 

@@ -183,8 +183,9 @@ def write_zip(
     *,
     key: SigningKey | None = KEY,
     compression: int = zipfile.ZIP_DEFLATED,
+    readme: bytes = b"Kakeibo Export archive\n",
 ) -> Path:
-    """Write files, then the manifest (signed with ``key``) and README, as the exporter does."""
+    """Write files, then the manifest (signed with ``key``) and README, as the exporter did."""
     with zipfile.ZipFile(path, "w", compression) as zf:
         for name, body in files.items():
             zf.writestr(name, body)
@@ -193,7 +194,7 @@ def write_zip(
             zf.writestr(MANIFEST_NAME, raw)
             if key is not None:
                 zf.writestr(SIGNATURE_NAME, sign(raw, key))
-        zf.writestr(README_NAME, "Kakeibo Export archive\n")
+        zf.writestr(README_NAME, readme)
     return path
 
 
@@ -567,6 +568,49 @@ def test_restore_command_dry_run_counts_and_writes_nothing(
     assert table_items(clients, settings.balances_table) == []
 
 
+def _check_code(output: str) -> str:
+    match = re.search(r"Check code: ([0-9]+-[0-9a-f]{20}) ", output)
+    assert match, output
+    return match.group(1)
+
+
+@pytest.mark.parametrize("mode", [(), ("--replace",)], ids=["merge", "replace"])
+def test_restore_command_writes_only_what_its_dry_run_showed(
+    restore: Callable[..., Any],
+    good_zip: Path,
+    clients: Clients,
+    settings: Settings,
+    mode: tuple[str, ...],
+) -> None:
+    code = _check_code(restore(good_zip, "--dry-run", *mode).output)
+    # A slip of the period is added after the dry run.
+    write_items(clients.dynamodb, settings.slips_table, [slip(SUB, 99)])
+    changed = table_items(clients, settings.slips_table)
+
+    refused = restore(good_zip, "--check", code, *mode)
+    assert refused.exit_code == 1
+    assert "not what the check code was made of" in refused.output
+    assert "Nothing was written" in refused.output
+    assert table_items(clients, settings.slips_table) == changed
+
+    fresh = _check_code(restore(good_zip, "--dry-run", *mode).output)
+    done = restore(good_zip, "--check", fresh, *mode)
+    assert done.exit_code == 0, done.output
+    assert "slips: " in done.output and " written, " in done.output
+
+
+def test_restore_command_refuses_an_old_or_malformed_check_code(
+    restore: Callable[..., Any], good_zip: Path, clients: Clients, settings: Settings
+) -> None:
+    code = _check_code(restore(good_zip, "--dry-run").output)
+    made, digest = code.split("-")
+    old = f"{int(made) - 31 * 60}-{digest}"
+    for refused_code, message in [(old, "more than 30 minutes old"), ("x", "is not a check code")]:
+        refused = restore(good_zip, "--check", refused_code)
+        assert refused.exit_code == 1 and message in refused.output, refused.output
+    assert table_items(clients, settings.slips_table) == []
+
+
 def test_restore_command_restores_one_table(
     restore: Callable[..., Any], good_zip: Path, clients: Clients, settings: Settings
 ) -> None:
@@ -672,7 +716,7 @@ def _wrong_format(files: Files, manifest: Manifest) -> None:
 
 
 def _newer(files: Files, manifest: Manifest) -> None:
-    manifest["format_version"] = 2
+    manifest["format_version"] = 3
 
 
 def _bad_version(files: Files, manifest: Manifest) -> None:
@@ -715,7 +759,7 @@ def _unknown_table(files: Files, manifest: Manifest) -> None:
         (_no_table, "the archive has no balances table"),
         (_csv_only, "the archive holds balances as CSV only, which cannot be restored exactly"),
         (_wrong_format, "manifest.json is not a Kakeibo Export manifest"),
-        (_newer, "the archive has format version 2; this restore reads version 1"),
+        (_newer, "the archive has format version 3; this restore reads version 1, 2"),
         (_bad_version, "manifest.json is malformed: format_version is missing or invalid"),
         (_no_sub, "manifest.json is malformed: user_sub is missing or invalid"),
         (_bad_entry, "manifest.json is malformed: tables.balances.files.balances.json"),
@@ -958,6 +1002,56 @@ def test_restore_command_refuses_a_manifest_changed_after_signing(
     result = restore(path)
     assert result.exit_code == 1
     assert "signature does not match" in result.output
+    assert table_items(clients, settings.slips_table) == []
+
+
+README = b"Kakeibo Export archive\n"
+
+
+def _version_2(manifest: Manifest) -> Manifest:
+    """Make ``manifest`` a version 2 one: README.txt listed like every other file."""
+    manifest["format_version"] = 2
+    manifest["files"] = {
+        README_NAME: {
+            "format": "text",
+            "bytes": len(README),
+            "sha256": hashlib.sha256(README).hexdigest(),
+        }
+    }
+    return manifest
+
+
+def test_every_file_of_an_archive_is_covered_by_its_signature(
+    restore: Callable[..., Any], tmp_path: Path, clients: Clients, settings: Settings
+) -> None:
+    files, manifest = archive_parts(sample())
+    manifest = _version_2(manifest)
+    intact = write_zip(tmp_path / "intact.zip", files, manifest, readme=README)
+    assert restore(intact, "--dry-run").exit_code == 0
+
+    edited = write_zip(tmp_path / "edited.zip", files, manifest, readme=README + b"Run me!\n")
+    result = restore(edited)
+    assert result.exit_code == 1
+    assert "README.txt has 31 bytes, the manifest says 23" in result.output
+    assert "Nothing was written" in result.output
+    assert table_items(clients, settings.slips_table) == []
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_archive_holding_a_file_its_manifest_does_not_list_is_refused(
+    version: int,
+    restore: Callable[..., Any],
+    tmp_path: Path,
+    clients: Clients,
+    settings: Settings,
+) -> None:
+    files, manifest = archive_parts(sample())
+    if version == 2:
+        manifest = _version_2(manifest)
+    files["notes.txt"] = b"=HYPERLINK(...)\n"
+    result = restore(write_zip(tmp_path / "extra.zip", files, manifest, readme=README))
+    assert result.exit_code == 1
+    assert "the archive holds notes.txt, which its manifest does not list" in result.output
     assert table_items(clients, settings.slips_table) == []
 
 

@@ -37,7 +37,7 @@ from support import free_port
 
 from webapp.archive.decode import decode_line
 from webapp.local.demo import DEMO_PASSWORD, demo_items
-from webapp.local.stack import BALANCES_TABLE, BUCKET, REGION, SLIPS_TABLE
+from webapp.local.stack import APP_TABLE, BALANCES_TABLE, BUCKET, REGION, SLIPS_TABLE
 from webapp.settings import Settings
 
 pytestmark = pytest.mark.browser
@@ -603,9 +603,8 @@ def test_restore_an_uploaded_archive_after_the_table_changed(
     page.get_by_label("アーカイブ (.zip)").set_input_files(saved)
     page.get_by_role("button", name="アップロード", exact=True).click()
     page.wait_for_url(re.compile(re.escape(f"{stack.url}/restore/uploaded?")))
-    assert page.get_by_text(
-        re.compile(r"^ファイル \(\d[\d.,]* (KB|MB)\) を受け取りました。$")
-    ).is_visible()
+    assert page.get_by_text(re.compile("^ファイルが届きました。")).is_visible()
+    assert re.fullmatch(r"\d[\d.,]* (KB|MB)", page.locator("dl.facts dd").last.inner_text())
     uploaded = _aws(stack, "s3").list_objects_v2(Bucket=BUCKET, Prefix=f"uploads/{sub}/")
     assert uploaded["KeyCount"] == 1
     assert uploaded["Contents"][0]["Size"] == saved.stat().st_size
@@ -624,9 +623,14 @@ def test_restore_an_uploaded_archive_after_the_table_changed(
         "伝票": dict(zip(columns, map(str, (n, 3, 1, n - 4, 1)), strict=True)),
         "残高": dict(zip(columns, map(str, (b, 0, 1, b - 1, 0)), strict=True)),
     }
-    example = page.locator(".changes li").filter(has_text=slips[3]["sk"]["S"])
+    # The changed slip as the household knows it: its day, memo and amount in yen, never its key.
+    example = page.locator(".sample").filter(has_text="ブラウザテストで変更")
     assert example.count() == 1
-    assert f"今 -777 → アーカイブ {slips[3]['amount']['N']}" in example.inner_text()
+    was = int(slips[3]["amount"]["N"])
+    assert f"金額\n今 -￥777 → アーカイブ -￥{-was:,}" in example.inner_text()
+    added = page.locator(".sample").filter(has_text="アーカイブにない伝票")
+    assert "食費" in added.inner_text() and "-￥123" in added.inner_text()
+    assert slips[3]["sk"]["S"] not in page.content() and added_sk not in page.content()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "restore-preview-page.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
@@ -650,10 +654,21 @@ def test_restore_an_uploaded_archive_after_the_table_changed(
     )
     assert page.get_by_role("radio", name=re.compile("^置き換え:")).is_checked()
     confirm.fill("replace")
+    # The same check open in a second tab: without JavaScript, what a second click sends.
+    stale = page.context.new_page()
+    stale.goto(preview_url)
+    stale.locator("label", has_text=re.compile("^置き換え:")).click()
+    stale.get_by_label(re.compile("^置き換える場合は")).fill("replace")
     page.get_by_role("button", name="復元", exact=True).click()
 
     page.wait_for_url(re.compile(re.escape(f"{stack.url}/restore/jobs/")))
     assert page.url != preview_url
+    restore_url = page.url
+    stale.get_by_role("button", name="復元", exact=True).click()
+    assert stale.get_by_role("heading", name="この確認はすでに使われています").is_visible()
+    stale.get_by_role("link", name="その復元を見る").click()
+    assert stale.url == restore_url  # the one restore the check started
+    stale.close()
     page.get_by_text("復元しました。", exact=True).wait_for(timeout=30_000)
     assert page.title() == "復元 · 家計簿エクスポート"
     assert page.get_by_role("heading", name=re.compile("のアーカイブを復元しました$")).is_visible()
@@ -664,7 +679,7 @@ def test_restore_an_uploaded_archive_after_the_table_changed(
         "伝票": dict(zip(columns, map(str, (4, 1, n - 4, 0)), strict=True)),
         "残高": dict(zip(columns, map(str, (1, 0, b - 1, 0)), strict=True)),
     }
-    assert page.get_by_role("link", name="この復元を取り消す…").is_visible()
+    assert page.get_by_role("button", name="この復元を取り消す…").is_visible()
     page.screenshot(path=str(ARTIFACTS / "restore-result-page.png"), full_page=True)
     result_problems = _axe_problems(page)
 
@@ -686,15 +701,50 @@ def test_restore_an_uploaded_archive_after_the_table_changed(
     page.get_by_role("link", name="エクスポートのページへ").click()
     page.wait_for_url(f"{stack.url}/")
     newest, exported = page.locator("tr.archive").all()[:2]
-    assert re.fullmatch(r".+ の復元前", newest.locator(".archive__label").inner_text())
+    label = newest.locator(".archive__label").inner_text()
+    assert re.fullmatch(r".+ にPC のファイル( \S+)?から復元する前の状態", label), label
     period = f"{start.year}年{start.month}月{start.day}日 – {end.year}年{end.month}月{end.day}日"
     assert period in newest.inner_text()
     assert period in exported.inner_text()
     assert exported.locator(".archive__label").count() == 0
 
+    # Undo: one check of what it puts back, one button; the period is as it was before.
+    newest.get_by_role("button", name=re.compile("^その復元を取り消す…")).click()
+    page.get_by_text("確認しました。復元で何が変わるかは下をご覧ください。").wait_for(
+        timeout=30_000
+    )
+    assert page.get_by_role("heading", name=re.compile("の復元を取り消す$")).is_visible()
+    assert page.get_by_role("radio").count() == 0  # an undo always replaces
+    undo_problems = _axe_problems(page)
+    page.get_by_role("button", name="復元を取り消す", exact=True).click()
+    page.get_by_text("復元しました。", exact=True).wait_for(timeout=30_000)
+    assert page.get_by_role("heading", name="取り消しました").is_visible()
+    assert page.get_by_role("button", name="この取り消しを取り消す…").is_visible()
+    assert {
+        table: _period_items(dynamodb, name, sub, start, end)
+        for table, name in RESTORE_TABLES.items()
+    } == before_restore
+
     assert upload_problems == [], upload_problems
+    assert undo_problems == [], undo_problems
     assert preview_problems == [], preview_problems
     assert result_problems == [], result_problems
+
+
+def _restore_jobs(dynamodb: Any, sub: str) -> list[Item]:
+    """Return the user's restore jobs, read straight from the app table."""
+    answer = dynamodb.query(
+        TableName=APP_TABLE,
+        KeyConditionExpression="user_id = :sub AND begins_with(sk, :jobs)",
+        FilterExpression="kind = :restore",
+        ExpressionAttributeValues={
+            ":sub": {"S": sub},
+            ":jobs": {"S": "job#"},
+            ":restore": {"S": "restore"},
+        },
+    )
+    items: list[Item] = answer["Items"]
+    return items
 
 
 @pytest.mark.parametrize("page", [True], ids=["js-on"], indirect=True)
@@ -744,10 +794,14 @@ def test_with_javascript_restore_an_archive_of_the_list_by_merging(stack: Stack,
         "伝票": dict(zip(columns, map(str, (n, 1, 0, n - 1, 1)), strict=True)),
         "残高": dict(zip(columns, map(str, (b, 0, 0, b, 0)), strict=True)),
     }
-    assert page.locator(".changes").count() == 0  # nothing changed, so no examples
+    # The slip that went and the one that came, as slips; nothing changed in place.
+    assert page.locator(".sample").count() == 2
+    assert page.locator(".sample__changes").count() == 0
     preview_problems = _axe_here(page)
     assert page.get_by_role("radio", name=re.compile("^統合:")).is_checked()
-    page.get_by_role("button", name="復元", exact=True).click()  # a merge needs no word
+    # A double click sends the form once (and the server would refuse a second anyway).
+    restores_before = len(_restore_jobs(dynamodb, sub))
+    page.get_by_role("button", name="復元", exact=True).dblclick()  # a merge needs no word
 
     page.get_by_text("復元しました。", exact=True).wait_for(timeout=30_000)
     assert page.evaluate(focused) == "復元しました。"
@@ -759,15 +813,50 @@ def test_with_javascript_restore_an_archive_of_the_list_by_merging(stack: Stack,
     result_problems = _axe_here(page)
     assert _period_items(dynamodb, SLIPS_TABLE, sub, start, end) == [*slips, newer]
     assert _period_items(dynamodb, BALANCES_TABLE, sub, start, end) == balances
+    assert len(_restore_jobs(dynamodb, sub)) == restores_before + 1
 
     assert start_problems == [], start_problems
     assert preview_problems == [], preview_problems
     assert result_problems == [], result_problems
 
 
+@pytest.mark.parametrize("page", [True], ids=["js-on"], indirect=True)
+def test_with_javascript_the_upload_form_names_the_file_and_refuses_what_is_no_zip(
+    stack: Stack, page: Any, tmp_path: Path
+) -> None:
+    """The chosen file's name and size show at once; a .txt cannot be sent; a .zip is named."""
+    _sign_in(page, stack, OTHER_EMAIL)
+    page.get_by_role("link", name="先月", exact=True).click()
+    page.get_by_role("button", name="エクスポート", exact=True).click()
+    row = page.locator("tr.archive--new")
+    row.wait_for(timeout=30_000)
+    with page.expect_download() as info:
+        row.get_by_role("link", name=re.compile("^ダウンロード")).click()
+    saved = tmp_path / info.value.suggested_filename
+    info.value.save_as(saved)
+    text = tmp_path / "memo.txt"
+    text.write_text("25 bytes of plain text..\n")
+
+    page.goto(f"{stack.url}/restore/upload")
+    chooser = page.get_by_label("アーカイブ (.zip)")
+    chooser.set_input_files(text)
+    chosen = page.locator("#file-chosen")
+    assert chosen.inner_text().startswith(
+        "memo.txt (25 バイト) — そのファイルは zip ファイルではありません。"
+    )
+    assert page.get_by_role("button", name="アップロード", exact=True).is_disabled()
+    chooser.set_input_files(saved)
+    assert re.fullmatch(re.escape(saved.name) + r" \(\d[\d.,]* (KB|MB)\)", chosen.inner_text()), (
+        chosen.inner_text()
+    )
+    page.get_by_role("button", name="アップロード", exact=True).click()
+    page.wait_for_url(re.compile(re.escape(f"{stack.url}/restore/uploaded?")))
+    assert page.locator("dl.facts dd").first.inner_text() == saved.name
+
+
 def _run_schedule(stack: Stack) -> str:
     """Run ``flask run-schedule`` against the stack's moto, as README shows; return its output."""
-    from webapp.local.stack import APP_TABLE, JOBS_QUEUE
+    from webapp.local.stack import JOBS_QUEUE
 
     queue_url = _aws(stack, "sqs").get_queue_url(QueueName=JOBS_QUEUE)["QueueUrl"]
     env = {

@@ -21,6 +21,7 @@ from webapp.jobs.job import State
 from webapp.jobs.store import JobStore
 from webapp.jobs.vocabulary import VocabularyStore
 from webapp.local.worker import LocalWorker
+from webapp.services import Services
 from webapp.settings import Settings
 from webapp.web.auth.session import User
 
@@ -73,8 +74,8 @@ def _slip(sub: str, n: int, account: str, category: str, kind: str) -> dict[str,
 
 
 @pytest.fixture
-def store(clients: Clients, settings: Settings) -> JobStore:
-    return JobStore(clients.dynamodb, settings.app_table)
+def store(services: Services) -> JobStore:
+    return services.jobs
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from webapp.aws import Clients
 from webapp.jobs.job import State
 from webapp.jobs.store import JobStore
 from webapp.local.worker import LocalWorker
+from webapp.services import Services
 from webapp.settings import Settings
 from webapp.web.auth.session import User
 
@@ -41,8 +42,8 @@ def _waiting(clients: Clients, settings: Settings) -> int:
 
 
 @pytest.fixture
-def store(clients: Clients, settings: Settings) -> JobStore:
-    return JobStore(clients.dynamodb, settings.app_table)
+def store(services: Services) -> JobStore:
+    return services.jobs
 
 
 def test_submit_records_a_queued_job_and_sends_one_message(

@@ -37,6 +37,7 @@ from webapp.jobs.job import State
 from webapp.jobs.store import JobStore
 from webapp.local.worker import LocalWorker
 from webapp.secret_key import archive_keyring
+from webapp.services import Services
 from webapp.settings import Settings
 from webapp.web.auth.session import User
 
@@ -158,8 +159,8 @@ def confirm(client: FlaskClient, job: str, mode: str = "merge", typed: str = "")
 
 
 @pytest.fixture
-def store(clients: Clients, settings: Settings) -> JobStore:
-    return JobStore(clients.dynamodb, settings.app_table)
+def store(services: Services) -> JobStore:
+    return services.jobs
 
 
 @pytest.fixture
@@ -195,12 +196,14 @@ def upload_form(client: FlaskClient) -> tuple[str, dict[str, str]]:
 def test_the_upload_policy_fixes_key_size_type_redirect_and_lives_minutes(
     client: FlaskClient, signed_in: User, settings: Settings
 ) -> None:
-    before = datetime.now(UTC)
+    before = datetime.now(UTC).replace(microsecond=0)  # the policy says whole seconds
     action, fields = upload_form(client)
+    after = datetime.now(UTC)
     policy = json.loads(base64.b64decode(fields["policy"]))
 
     expires = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    assert before < expires <= before + timedelta(minutes=10, seconds=1)
+    # Ten minutes from when the page was drawn, however long drawing it took.
+    assert before + timedelta(minutes=10) <= expires <= after + timedelta(minutes=10)
     conditions = policy["conditions"]
     key = fields["key"]
     assert re.fullmatch(rf"uploads/{signed_in.sub}/[0-9a-f]{{32}}\.zip", key)
@@ -326,17 +329,28 @@ def test_preview_counts_new_changed_unchanged_and_extra_exactly_and_writes_nothi
 
     assert job.state is State.DONE, job.error
     tables = job.result["tables"]
-    counts = {t: {k: v for k, v in c.items() if k != "examples"} for t, c in tables.items()}
+    counts = {
+        t: {k: v for k, v in c.items() if k not in ("samples", "state")} for t, c in tables.items()
+    }
     assert counts == {
         "slips": {"archived": 10, "new": 2, "changed": 1, "unchanged": 7, "extra": 1},
         "balances": {"archived": 2, "new": 0, "changed": 1, "unchanged": 1, "extra": 0},
     }
-    assert tables["slips"]["examples"] == [
-        {"sk": slip(sub, 3)["sk"]["S"], "changes": [["memo", "edited", "slip 3"]]}
+    # As the household knows its slips: the day (never the key), the memo, the amount.
+    assert tables["slips"]["samples"]["changed"] == [
+        {
+            "fields": {"date": "2025-05-04", "memo": "slip 3", "amount": "-103"},
+            "changes": [["memo", "edited", "slip 3"]],
+            "other": False,
+        }
     ]
+    assert [s["fields"]["memo"] for s in tables["slips"]["samples"]["new"]] == ["slip 1", "slip 2"]
+    assert [s["fields"]["memo"] for s in tables["slips"]["samples"]["extra"]] == ["slip 50"]
     assert state(clients, settings, sub) == before
-    page = client.get(f"/restore/jobs/{job.id}").get_data(as_text=True)
-    assert "now edited → archive slip 3" in page
+    page = html.unescape(client.get(f"/restore/jobs/{job.id}").get_data(as_text=True))
+    assert "May 4, 2025 · slip 3 · -¥103" in page
+    assert "now edited → in the archive slip 3" in page
+    assert "Memo" in page and "2025-05-04#" not in page  # no key in sight
     assert 'name="mode"' in page and 'name="confirm"' in page
 
 
@@ -354,7 +368,9 @@ def test_preview_shows_at_most_five_examples(
     put_items(clients.dynamodb, settings.slips_table, [slip(sub, n, memo="x") for n in range(12)])
     job = run_preview(client, worker, store, sub, f"archive:{archive}")
     assert job.result["tables"]["slips"]["changed"] == 12
-    assert len(job.result["tables"]["slips"]["examples"]) == 5
+    assert len(job.result["tables"]["slips"]["samples"]["changed"]) == 5
+    page = html.unescape(client.get(f"/restore/jobs/{job.id}").get_data(as_text=True))
+    assert "(the first 5 of 12)" in page
 
 
 # --- merge, replace, undo -----------------------------------------------------------------
@@ -475,14 +491,39 @@ def test_restoring_the_undo_archive_returns_the_table_to_before_the_restore(
     assert state(clients, settings, sub) != before
 
     undo = done.result["undo_archive_id"]
-    listing = client.get("/").get_data(as_text=True)
-    assert "Before the restore of" in listing
-    assert f"/restore/archives/{undo}" in listing
+    listing = html.unescape(client.get("/").get_data(as_text=True))
+    assert "Before the restore of" in listing and "from the archive of May 1, 2025" in listing
+    # The before-restore archive's row offers the undo, not an ordinary restore.
+    assert f"/restore/jobs/{done.id}/undo" in listing
+    assert f"/restore/archives/{undo}" not in listing
 
-    _restore(client, worker, store, sub, f"archive:{undo}", "replace", "replace")
+    undone = _undo(client, worker, store, sub, done.id)
+    assert undone.result["mode"] == "replace"
     after = state(clients, settings, sub)
     # The June slip lies outside the archive's period: untouched throughout.
     assert after == before
+
+
+def _undo(client: FlaskClient, worker: LocalWorker, store: JobStore, sub: str, restore: str) -> Any:
+    """Press "Undo this restore…", then "Undo the restore" on the check it shows."""
+    started = client.post(
+        f"/restore/jobs/{restore}/undo",
+        data={"csrf_token": csrf_token(client, f"/restore/jobs/{restore}")},
+    )
+    checked = job_id(started)
+    worker.drain()
+    page = html.unescape(client.get(f"/restore/jobs/{checked}").get_data(as_text=True))
+    assert "Undo the restore of" in page and 'name="mode"' not in page
+    undoing = job_id(
+        client.post(
+            f"/restore/jobs/{checked}/confirm",
+            data={"csrf_token": csrf_token(client, f"/restore/jobs/{checked}")},
+        )
+    )
+    worker.drain()
+    done = store.get(sub, undoing)
+    assert done is not None and done.state is State.DONE, done and done.error
+    return done
 
 
 def test_a_restore_of_an_upload_deletes_the_upload_once_used(
@@ -750,3 +791,270 @@ def test_a_bad_upload_is_refused_with_its_message_and_nothing_is_written(
     page = html.unescape(client.get(f"/restore/jobs/{job.id}").get_data(as_text=True))
     assert message.lower() in page.lower()
     assert 'name="confirm"' not in page
+
+
+# --- a check is confirmed once, and only while it still shows the truth (issue 23) -------------
+
+
+def _check(client: FlaskClient, worker: LocalWorker, store: JobStore, sub: str, source: str) -> Any:
+    checked = run_preview(client, worker, store, sub, source)
+    assert checked.state is State.DONE, checked.error
+    return checked
+
+
+def _restore_jobs(store: JobStore, sub: str) -> list[Any]:
+    return [job for job in store.list(sub) if job.kind == "restore"]
+
+
+def _archive_count(clients: Clients, settings: Settings, sub: str) -> int:
+    listed = clients.s3.list_objects_v2(Bucket=settings.export_bucket, Prefix=f"exports/{sub}/")
+    return int(listed.get("KeyCount", 0))
+
+
+@pytest.mark.parametrize(("mode", "typed"), [("merge", ""), ("replace", "replace")])
+def test_a_check_is_confirmed_once_and_a_second_confirm_writes_nothing(
+    client: FlaskClient,
+    signed_in: User,
+    clients: Clients,
+    settings: Settings,
+    worker: LocalWorker,
+    store: JobStore,
+    mode: str,
+    typed: str,
+) -> None:
+    sub = signed_in.sub
+    archive = _changed_after_backup(clients, settings, sub)
+    checked = _check(client, worker, store, sub, f"archive:{archive}")
+
+    first = job_id(confirm(client, checked.id, mode, typed))
+    second = confirm(client, checked.id, mode, typed)  # a double click, before the worker ran
+    assert second.status_code == 409
+    page = html.unescape(second.get_data(as_text=True))
+    assert "This check has already been used" in page
+    assert f"/restore/jobs/{first}" in page  # the way to the restore it started
+    assert len(_restore_jobs(store, sub)) == 1
+    worker.drain()
+    once = state(clients, settings, sub)
+    archives = _archive_count(clients, settings, sub)
+
+    third = confirm(client, checked.id, mode, typed)  # the reopened, already-applied page
+    assert third.status_code == 409
+    worker.drain()
+    assert state(clients, settings, sub) == once
+    assert _archive_count(clients, settings, sub) == archives  # no second before-archive
+    page = html.unescape(client.get(f"/restore/jobs/{checked.id}").get_data(as_text=True))
+    assert "This check has been used for a restore." in page and 'name="mode"' not in page
+
+
+def _add(clients: Clients, settings: Settings, sub: str) -> None:
+    put_items(clients.dynamodb, settings.slips_table, [slip(sub, 70)])
+
+
+def _edit(clients: Clients, settings: Settings, sub: str) -> None:
+    put_items(clients.dynamodb, settings.slips_table, [slip(sub, 6, memo="edited later")])
+
+
+def _remove(clients: Clients, settings: Settings, sub: str) -> None:
+    delete(clients, settings.slips_table, sub, slip(sub, 7)["sk"]["S"])
+
+
+@pytest.mark.parametrize("change", [_add, _edit, _remove], ids=["added", "changed", "deleted"])
+@pytest.mark.parametrize(("mode", "typed"), [("merge", ""), ("replace", "replace")])
+def test_a_confirm_after_the_period_changed_writes_nothing_and_asks_for_a_new_check(
+    client: FlaskClient,
+    signed_in: User,
+    clients: Clients,
+    settings: Settings,
+    worker: LocalWorker,
+    store: JobStore,
+    change: Callable[[Clients, Settings, str], None],
+    mode: str,
+    typed: str,
+) -> None:
+    sub = signed_in.sub
+    archive = _changed_after_backup(clients, settings, sub)
+    checked = _check(client, worker, store, sub, f"archive:{archive}")
+    change(clients, settings, sub)  # a slip of the period changes after the check
+    before, archives = state(clients, settings, sub), _archive_count(clients, settings, sub)
+
+    restoring = job_id(confirm(client, checked.id, mode, typed))
+    worker.drain()
+
+    refused = store.get(sub, restoring)
+    assert refused is not None and refused.state is State.FAILED
+    assert state(clients, settings, sub) == before
+    assert _archive_count(clients, settings, sub) == archives
+    page = html.unescape(client.get(f"/restore/jobs/{restoring}").get_data(as_text=True))
+    assert "Your account book changed in this period after the check" in page
+    assert f"/restore/jobs/{restoring}/again" in page  # "Check the archive again"
+    again = client.post(
+        f"/restore/jobs/{restoring}/again",
+        data={"csrf_token": csrf_token(client, f"/restore/jobs/{restoring}")},
+    )
+    worker.drain()
+    fresh = store.get(sub, job_id(again))
+    assert fresh is not None and fresh.state is State.DONE and fresh.kind == "preview"
+
+
+def test_an_old_check_asks_to_be_made_again_and_writes_nothing(
+    app: Flask,
+    client: FlaskClient,
+    signed_in: User,
+    clients: Clients,
+    settings: Settings,
+    worker: LocalWorker,
+    store: JobStore,
+) -> None:
+    sub = signed_in.sub
+    archive = _changed_after_backup(clients, settings, sub)
+    checked = _check(client, worker, store, sub, f"archive:{archive}")
+    before = state(clients, settings, sub)
+    # The page is opened (and confirmed) 31 minutes after the check was made.
+    later = datetime.now(UTC) + timedelta(minutes=settings.restore_check_minutes + 1)
+    app.extensions["kakeibo.services"].clock = lambda: later
+
+    page = html.unescape(client.get(f"/restore/jobs/{checked.id}").get_data(as_text=True))
+    assert "This check is more than 30 minutes old" in page and 'name="mode"' not in page
+    refused = confirm(client, checked.id, "merge")
+    assert refused.status_code == 409
+    worker.drain()
+    assert _restore_jobs(store, sub) == [] and state(clients, settings, sub) == before
+
+
+def test_a_merge_that_writes_nothing_makes_no_archive_from_before(
+    client: FlaskClient,
+    signed_in: User,
+    clients: Clients,
+    settings: Settings,
+    worker: LocalWorker,
+    store: JobStore,
+) -> None:
+    sub = signed_in.sub
+    seed(clients, settings, sub)
+    archive = export(clients, settings, sub)
+    archives = _archive_count(clients, settings, sub)
+
+    done = _restore(client, worker, store, sub, f"archive:{archive}", "merge")
+
+    assert "undo_archive_id" not in done.result
+    assert _archive_count(clients, settings, sub) == archives
+    page = html.unescape(client.get(f"/restore/jobs/{done.id}").get_data(as_text=True))
+    assert "Nothing needed to change" in page and "Undo this restore" not in page
+
+
+def test_an_undo_can_be_undone_and_each_archive_from_before_is_named_apart(
+    client: FlaskClient,
+    signed_in: User,
+    clients: Clients,
+    settings: Settings,
+    worker: LocalWorker,
+    store: JobStore,
+) -> None:
+    sub = signed_in.sub
+    archive = _changed_after_backup(clients, settings, sub)
+    changed = state(clients, settings, sub)
+    done = _restore(client, worker, store, sub, f"archive:{archive}", "replace", "replace")
+    restored = state(clients, settings, sub)
+
+    undone = _undo(client, worker, store, sub, done.id)
+    assert state(clients, settings, sub) == changed
+    page = html.unescape(client.get(f"/restore/jobs/{undone.id}").get_data(as_text=True))
+    assert "Undo this undo" in page
+
+    _undo(client, worker, store, sub, undone.id)
+    assert state(clients, settings, sub) == restored
+    listing = html.unescape(client.get("/").get_data(as_text=True))
+    labels = re.findall(r'class="archive__label">([^<]+)<', listing)
+    assert len(labels) == 3 and len(set(labels)) == 3, labels
+    assert sum("Before the undo of" in label for label in labels) == 2
+
+
+def test_checks_stay_out_of_the_archive_list_and_can_be_put_away(
+    client: FlaskClient,
+    signed_in: User,
+    clients: Clients,
+    settings: Settings,
+    worker: LocalWorker,
+    store: JobStore,
+) -> None:
+    sub = signed_in.sub
+    failed = run_preview(
+        client,
+        worker,
+        store,
+        sub,
+        _upload(clients, settings, sub, b"PK\x03\x04 not a zip", "e" * 32),
+    )
+    assert failed.state is State.FAILED
+    page = html.unescape(client.get("/").get_data(as_text=True))
+    table = page[page.index('id="archives-heading"') : page.index('id="checks-heading"')]
+    assert f"job-{failed.id}" not in table  # the archive list holds archives
+    checks = page[page.index('id="checks-heading"') : page.index('id="backups-heading"')]
+    assert f"job-{failed.id}" in checks and "Check of" in checks
+
+    put_away = client.post(
+        f"/restore/jobs/{failed.id}/dismiss", data={"csrf_token": csrf_token(client)}
+    )
+    assert put_away.status_code == 303
+    assert 'id="checks-heading"' not in client.get("/").get_data(as_text=True)
+
+
+def test_no_restore_is_offered_for_an_archive_without_dynamodb_json(
+    client: FlaskClient, signed_in: User, clients: Clients, settings: Settings, worker: LocalWorker
+) -> None:
+    sub = signed_in.sub
+    seed(clients, settings, sub)
+    answer = client.post(
+        "/exports",
+        data={
+            "start": "2025-05-01",
+            "end": "2025-05-31",
+            "formats": "csv",
+            "csrf_token": csrf_token(client),
+        },
+    )
+    assert answer.status_code == 303
+    worker.drain()
+    page = html.unescape(client.get("/").get_data(as_text=True))
+    assert "Cannot be restored (no DynamoDB JSON)" in page
+    assert "/restore/archives/" not in page
+
+
+def test_an_uploaded_file_that_is_not_a_zip_is_refused_at_once_and_removed(
+    client: FlaskClient, signed_in: User, clients: Clients, settings: Settings, store: JobStore
+) -> None:
+    sub = signed_in.sub
+    key = f"uploads/{sub}/{'f' * 32}.zip"
+    clients.s3.put_object(
+        Bucket=settings.export_bucket,
+        Key=key,
+        Body=b"25 bytes of plain text..\n",
+        Metadata={"filename": "notes%20(%E5%AE%B6%E8%A8%88%E7%B0%BF).txt"},
+    )
+    answer = client.get("/restore/uploaded", query_string={"key": key})
+    assert answer.status_code == 400
+    page = html.unescape(answer.get_data(as_text=True))
+    alert = re.search(r'role="alert">([^<]+)<', page)
+    assert alert and alert.group(1).startswith("notes (家計簿).txt is not a zip file")
+    assert clients.s3.list_objects_v2(Bucket=settings.export_bucket).get("KeyCount") == 0
+    assert store.list(sub) == []
+
+
+def test_an_upload_is_named_and_sized_when_it_arrives(
+    client: FlaskClient, signed_in: User, clients: Clients, settings: Settings
+) -> None:
+    sub = signed_in.sub
+    seed(clients, settings, sub)
+    body = download(clients, settings, sub, export(clients, settings, sub))
+    key = f"uploads/{sub}/{'a' * 32}.zip"
+    clients.s3.put_object(
+        Bucket=settings.export_bucket,
+        Key=key,
+        Body=body,
+        Metadata={"filename": "kakeibo_2025-05-01_2025-05-31.zip"},
+    )
+    page = html.unescape(
+        client.get("/restore/uploaded", query_string={"key": key}).get_data(as_text=True)
+    )
+    assert "kakeibo_2025-05-01_2025-05-31.zip" in page
+    assert re.search(r"<dd>\d+(\.\d)? KB</dd>", page)

@@ -26,16 +26,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import PaginatorConfigTypeDef
 
 ZIP_CONTENT_TYPE = "application/zip"
-#: Seconds an upload form's policy is valid: long enough to pick a file and send it.
-UPLOAD_EXPIRY = 600
-
-
-@dataclass(frozen=True)
-class PresignedPost:
-    """A presigned POST: where the form goes and the fields it must carry."""
-
-    url: str
-    fields: dict[str, str]
 
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
@@ -199,42 +189,6 @@ class ArchiveBucket:
             raise StorageError(
                 N_("A download link could not be made just now. Try again.")
             ) from exc
-
-    def presign_upload(
-        self, key: str, *, max_bytes: int, redirect: str, expires_in: int = UPLOAD_EXPIRY
-    ) -> PresignedPost:
-        """Return a presigned POST that lets the browser send one zip straight to ``key``.
-
-        The policy fixes the key, the content type and the redirect, bounds the
-        size, and lives ``expires_in`` seconds (AWS enforces it; moto does not,
-        so tests assert what we sign).
-        """
-        try:
-            answer = self.s3.generate_presigned_post(
-                Bucket=self.bucket,
-                Key=key,
-                Fields={"Content-Type": ZIP_CONTENT_TYPE, "success_action_redirect": redirect},
-                Conditions=[
-                    {"Content-Type": ZIP_CONTENT_TYPE},
-                    ["content-length-range", 1, max_bytes],
-                    {"success_action_redirect": redirect},
-                ],
-                ExpiresIn=expires_in,
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise StorageError(
-                N_("The upload form could not be prepared just now. Try again.")
-            ) from exc
-        return PresignedPost(url=answer["url"], fields=dict(answer["fields"]))
-
-    def uploaded_size(self, key: str) -> int:
-        """Return the size of an uploaded file, or raise ArchiveNotFound."""
-        try:
-            return int(self.s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
-        except (ClientError, BotoCoreError) as exc:
-            if error_code(exc) in _NOT_FOUND:
-                raise ArchiveNotFound() from exc
-            raise StorageError(N_("The archive could not be checked just now. Try again.")) from exc
 
     def delete(self, sub: str, archive_id: str, *, now: datetime | None = None) -> StoredArchive:
         """Delete a user's live archive and return it, or raise ArchiveNotFound."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -18,11 +19,13 @@ from typing import Any, Literal
 
 from ..errors import N_
 from ..model import SORT_KEY
-from .errors import RestoreError
+from .errors import DamagedArchive
+from .state import PeriodState
 
 Item = dict[str, Any]
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 Kind = Literal["new", "changed", "unchanged", "extra"]
-#: Examples of changed items a preview shows, per table.
+#: Samples of each kind (new, changed, to be deleted or kept) a preview shows, per table.
 EXAMPLES = 5
 #: Longest value text an example shows.
 SHOWN_CHARACTERS = 80
@@ -37,40 +40,63 @@ class Change:
     archived: str | None
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One item as a person knows it (its ``shown`` fields), and what would change in it."""
+
+    fields: dict[str, str]
+    #: For a changed item: the shown fields that differ, now and in the archive.
+    changes: list[Change] = field(default_factory=list)
+    #: For a changed item: whether other attributes (not shown) differ too.
+    other: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the sample as plain data (for a job record)."""
+        return {
+            "fields": self.fields,
+            "changes": [[c.name, c.now, c.archived] for c in self.changes],
+            "other": self.other,
+        }
+
+
 @dataclass
 class TableDiff:
-    """What a restore of one table would do, counted."""
+    """What a restore of one table would do: counted, with a few samples of each kind."""
 
+    #: The fields a person knows an item of this table by (``TableSpec.shown``).
+    shown: tuple[str, ...] = ()
     archived: int = 0
     new: int = 0
     changed: int = 0
     unchanged: int = 0
     extra: int = 0
-    examples: list[tuple[str, list[Change]]] = field(default_factory=list)
+    samples: dict[Kind, list[Sample]] = field(
+        default_factory=lambda: {"new": [], "changed": [], "extra": []}
+    )
+    state: PeriodState = field(default_factory=PeriodState)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the counts and examples as plain data (for a job record)."""
+        """Return the counts, samples and state as plain data (for a job record)."""
         return {
             "archived": self.archived,
             "new": self.new,
             "changed": self.changed,
             "unchanged": self.unchanged,
             "extra": self.extra,
-            "examples": [
-                {"sk": sk, "changes": [[c.name, c.now, c.archived] for c in changes]}
-                for sk, changes in self.examples
-            ],
+            "samples": {k: [s.to_dict() for s in v] for k, v in self.samples.items()},
+            "state": self.state.to_dict(),
         }
 
 
 def pair(
-    archived: Iterable[Item], current: Iterable[Item], *, low: str, high: str
+    archived: Iterable[Item], current: Iterable[Item], *, low: str, high: str, file: str = ""
 ) -> Iterator[tuple[Kind, Item | None, Item | None]]:
     """Yield ``(kind, archived item, current item)`` for every key of either stream.
 
     ``archived`` must be in ascending sort-key order, each key between ``low``
     and ``high`` (the archive's period); anything else is refused, since a
-    restore only ever writes inside the period it read.
+    restore only ever writes inside the period it read. ``file`` names the
+    archive's file the items come from, for the refusal.
     """
     items = iter(current)
     now = next(items, None)
@@ -78,13 +104,16 @@ def pair(
     for item in archived:
         sk = item[SORT_KEY]["S"]
         if not low <= sk <= high:
-            raise RestoreError(
-                N_("the item with sk %(sk)s lies outside the archive's period"), sk=repr(sk)
+            raise DamagedArchive(
+                N_("the item with sk %(sk)s lies outside the archive's period"),
+                sk=repr(sk),
+                file=file,
             )
         if previous is not None and sk <= previous:
-            raise RestoreError(
+            raise DamagedArchive(
                 N_("the items are not in sort-key order at sk %(sk)s: the archive is damaged"),
                 sk=repr(sk),
+                file=file,
             )
         previous = sk
         while now is not None and now[SORT_KEY]["S"] < sk:
@@ -101,19 +130,36 @@ def pair(
 
 
 def count(diff: TableDiff, kind: Kind, archived: Item | None, now: Item | None) -> None:
-    """Add one paired key to ``diff``, keeping the first few changed items as examples."""
+    """Add one paired key to ``diff``; keep the first few of each kind as samples."""
     if archived is not None:
         diff.archived += 1
-    if kind == "new":
-        diff.new += 1
-    elif kind == "changed":
-        diff.changed += 1
-        if len(diff.examples) < EXAMPLES and archived is not None and now is not None:
-            diff.examples.append((archived[SORT_KEY]["S"], changes(now, archived)))
-    elif kind == "unchanged":
-        diff.unchanged += 1
-    else:
-        diff.extra += 1
+    if now is not None:
+        diff.state.see(now)
+    setattr(diff, kind, getattr(diff, kind) + 1)
+    samples = diff.samples.get(kind)
+    if samples is None or len(samples) >= EXAMPLES:
+        return
+    item = archived if archived is not None else now
+    assert item is not None
+    sample = Sample(_shown(item, diff.shown))
+    if kind == "changed" and archived is not None and now is not None:
+        differing = changes(now, archived)
+        sample = Sample(
+            sample.fields,
+            [c for c in differing if c.name in diff.shown],
+            any(c.name not in diff.shown for c in differing),
+        )
+    samples.append(sample)
+
+
+def _shown(item: Item, names: tuple[str, ...]) -> dict[str, str]:
+    shown = {name: text for name in names if (text := show(item.get(name))) is not None}
+    if "date" in names and "date" not in shown:
+        # Every sort key begins with the item's ISO date: the day, never the key itself.
+        day = str(item.get(SORT_KEY, {}).get("S", ""))[:10]
+        if _ISO_DAY.fullmatch(day):
+            shown["date"] = day
+    return shown
 
 
 def changes(now: Item, archived: Item) -> list[Change]:

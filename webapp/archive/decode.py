@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import N_
 from ..model import PARTITION_KEY, SORT_KEY
-from .errors import RestoreError
+from .errors import DamagedArchive
 
 # DynamoDB's own limits (Developer Guide, "Service quotas"): item size, key
 # sizes, nesting depth, number precision and range.
@@ -32,8 +32,13 @@ _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 Item = dict[str, Any]
 
 
-class DecodeError(RestoreError):
+class DecodeError(DamagedArchive):
     """A line is not a valid DynamoDB item; ``str()`` says where and why."""
+
+    def __init__(self, message: str, **fields: object) -> None:
+        # ``where`` is "<file>:<line>[: attribute]": the file is what the person knows.
+        fields.setdefault("file", str(fields.get("where", "")).split(":", 1)[0])
+        super().__init__(message, **fields)
 
 
 def decode_line(line: bytes, where: str) -> Item:

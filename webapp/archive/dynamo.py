@@ -19,7 +19,7 @@ from ..aws import error_code, error_reason
 from ..errors import N_
 from ..model import KEY_SCHEMA, PARTITION_KEY, SORT_KEY, TableName
 from .dates import DateRange
-from .errors import ExportError, RestoreError, WriteError
+from .errors import AccountBookUnavailable, ExportError, WriteError
 from .manifest import same_keys
 
 if TYPE_CHECKING:
@@ -233,7 +233,7 @@ def check_tables(dynamodb: DynamoDBClient, targets: Mapping[TableName, str]) -> 
             described = dynamodb.describe_table(TableName=name)["Table"]
         except ClientError as exc:
             if error_code(exc) == "ResourceNotFoundException":
-                raise RestoreError(
+                raise AccountBookUnavailable(
                     N_(
                         "the DynamoDB table %(name)s (%(table)s) does not exist; create it first "
                         "(or check SLIPS_TABLE / BALANCES_TABLE)"
@@ -241,22 +241,22 @@ def check_tables(dynamodb: DynamoDBClient, targets: Mapping[TableName, str]) -> 
                     name=name,
                     table=table,
                 ) from None
-            raise RestoreError(
+            raise AccountBookUnavailable(
                 N_("cannot read the DynamoDB table %(name)s: %(reason)s"),
                 name=name,
                 reason=error_reason(exc),
             ) from None
         except BotoCoreError as exc:
-            raise RestoreError(N_("cannot reach DynamoDB: %(reason)s"), reason=str(exc)) from None
+            raise AccountBookUnavailable(
+                N_("cannot reach DynamoDB: %(reason)s"), reason=str(exc)
+            ) from None
         key_schema = [dict(k) for k in described.get("KeySchema", [])]
         if not same_keys(key_schema, KEY_SCHEMA):
-            raise RestoreError(
+            raise AccountBookUnavailable(
                 N_(
-                    "the DynamoDB table %(name)s (%(table)s) is not keyed by "
-                    "%(partition)s and %(sort)s"
+                    "the DynamoDB table %(name)s (%(table)s) is not keyed by user_id and sk, "
+                    "as Kakeibo's tables are"
                 ),
                 name=name,
                 table=table,
-                partition=PARTITION_KEY,
-                sort=SORT_KEY,
             )

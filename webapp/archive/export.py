@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +45,7 @@ from .manifest import (
     FORMAT_VERSION,
     MANIFEST_NAME,
     README_NAME,
+    TEXT,
     CsvEncoding,
     FileEntry,
     Format,
@@ -213,12 +214,6 @@ class Exporter:
             )
             counts[table], files[table], replaced[table] = written
         workbook = _add_workbook(zipped, book) if book is not None else None
-        manifest = _manifest(
-            archive_id, request, self.tables, counts, files, workbook, replaced
-        ).to_json()
-        zipped.add(MANIFEST_NAME, manifest)
-        if self.signing_key is not None:
-            zipped.add(SIGNATURE_NAME, sign(manifest, self.signing_key))
         readme = render_readme(
             archive_id,
             csv="csv" in chosen,
@@ -228,7 +223,14 @@ class Exporter:
             timezone=request.display_timezone,
             filters=request.filters.to_dict(),
         )
-        zipped.add(README_NAME, readme.encode("utf-8"))
+        # Before the manifest, so the manifest (and its signature) covers it too.
+        text = zipped.add(README_NAME, readme.encode("utf-8"))
+        manifest = _manifest(
+            archive_id, request, self.tables, counts, files, [workbook, text], replaced
+        ).to_json()
+        zipped.add(MANIFEST_NAME, manifest)
+        if self.signing_key is not None:
+            zipped.add(SIGNATURE_NAME, sign(manifest, self.signing_key))
         zipped.close()
         return counts, replaced, seen
 
@@ -324,7 +326,7 @@ def _manifest(
     tables: Mapping[TableName, str],
     counts: Mapping[TableName, int],
     files: Mapping[TableName, Mapping[Format, ZipEntry]],
-    workbook: ZipEntry | None,
+    shared: Sequence[ZipEntry | None],
     replaced: Mapping[TableName, int],
 ) -> Manifest:
     """Return the manifest: what the archive holds, with each file's size and SHA-256."""
@@ -333,15 +335,18 @@ def _manifest(
         # Only Shift_JIS is recorded: a CSV listed without an encoding is UTF-8 with a
         # BOM, as every archive before the choice was.
         csv_encoding = request.csv_encoding
-        text = fmt == "csv" and table is not None and csv_encoding != DEFAULT_ENCODING
+        shift_jis = fmt == "csv" and table is not None and csv_encoding != DEFAULT_ENCODING
         return FileEntry(
             name=entry.name,
             format=FILE_FORMATS[fmt],
             bytes=entry.size,
             sha256=entry.sha256,
-            encoding=csv_encoding if text else None,
-            replaced=replaced.get(table, 0) if text and table is not None else None,
+            encoding=csv_encoding if shift_jis else None,
+            replaced=replaced.get(table, 0) if shift_jis and table is not None else None,
         )
+
+    def text(entry: ZipEntry) -> FileEntry:
+        return FileEntry(name=entry.name, format=TEXT, bytes=entry.size, sha256=entry.sha256)
 
     return Manifest(
         format_version=FORMAT_VERSION,
@@ -360,6 +365,10 @@ def _manifest(
             )
             for table in TABLES
         },
-        files={workbook.name: listed("xlsx", workbook)} if workbook is not None else {},
+        files={
+            entry.name: listed("xlsx", entry) if entry.name == WORKBOOK_NAME else text(entry)
+            for entry in shared
+            if entry is not None
+        },
         filters=request.filters.to_dict(),
     )

@@ -14,17 +14,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import N_
-from ..model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA, PARTITION_KEY, SORT_KEY, TABLES, TableName
-from .errors import RestoreError
+from ..model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA, TABLES, TableName
+from .errors import NewerArchive, NotAnArchive
 from .filters import FilterError, Filters
 
 MANIFEST_NAME = "manifest.json"
 README_NAME = "README.txt"
 FORMAT_NAME = "kakeibo-export"
-#: The version of the archive's layout this code writes.
-FORMAT_VERSION = 1
-#: Archive layouts this code reads.
-SUPPORTED_VERSIONS = frozenset({FORMAT_VERSION})
+#: The version of the archive's layout this code writes. Version 2 lists every file of
+#: the archive (README.txt too), so the signature covers each of them.
+FORMAT_VERSION = 2
+#: Archive layouts this code reads. Version 1 listed every file but README.txt.
+SUPPORTED_VERSIONS = frozenset({1, FORMAT_VERSION})
 #: A manifest larger than this is not one of ours.
 MAX_MANIFEST_BYTES = 1024 * 1024
 
@@ -32,6 +33,8 @@ MAX_MANIFEST_BYTES = 1024 * 1024
 CSV = "csv"
 DYNAMODB_JSON = "dynamodb-json"
 XLSX = "xlsx"
+#: README.txt: plain text for people.
+TEXT = "text"
 
 #: The formats an export can write: CSV to read, DynamoDB JSON to restore, a workbook.
 Format = Literal["csv", "json", "xlsx"]
@@ -49,8 +52,8 @@ CSV_ENCODINGS: tuple[CsvEncoding, ...] = ("utf-8-sig", "cp932")
 DEFAULT_ENCODING: CsvEncoding = "utf-8-sig"
 
 
-class ManifestError(RestoreError):
-    """The manifest is missing, foreign, newer or malformed; ``str()`` says which."""
+class ManifestError(NotAnArchive):
+    """The manifest is missing, foreign or malformed; ``str()`` says which."""
 
 
 def data_file(table: TableName, extension: str) -> str:
@@ -158,7 +161,7 @@ def parse_manifest(raw: bytes) -> Manifest:
         raise _malformed("format_version")
     if version not in SUPPORTED_VERSIONS:
         supported = ", ".join(str(v) for v in sorted(SUPPORTED_VERSIONS))
-        raise ManifestError(
+        raise NewerArchive(
             N_("the archive has format version %(version)s; this restore reads version %(known)s"),
             version=str(version),
             known=supported,
@@ -227,13 +230,11 @@ def _table_entry(table: TableName, raw: object) -> TableEntry:
     ):
         raise ManifestError(
             N_(
-                "%(file)s: the key schema of %(table)s is not Kakeibo's "
-                "(%(partition)s and %(sort)s, both strings)"
+                "%(file)s: the key schema of %(table)s is not Kakeibo's (user_id and sk, "
+                "both strings)"
             ),
             file=MANIFEST_NAME,
             table=table,
-            partition=PARTITION_KEY,
-            sort=SORT_KEY,
         )
     entries = _file_entries(f"tables.{table}.files", files)
     if sum(f.format == DYNAMODB_JSON for f in entries.values()) > 1:

@@ -26,10 +26,11 @@ from typing import IO
 from ..errors import N_
 from ..model import PARTITION_KEY, SORT_KEY, TableName
 from .decode import Item, check_size, decode_line
-from .errors import RestoreError
+from .errors import DamagedArchive, NotAnArchive, NotRestorable
 from .manifest import (
     MANIFEST_NAME,
     MAX_MANIFEST_BYTES,
+    README_NAME,
     FileEntry,
     Manifest,
     TableEntry,
@@ -56,20 +57,24 @@ class _Scan:
     #: partition) also rules out duplicates, in constant memory.
     last_sk: str | None = None
 
-    def take(self, sk: str, where: str) -> None:
+    def take(self, sk: str, where: str, file: str) -> None:
         """Count one more item; refuse a sort key that repeats or comes out of order."""
         if self.last_sk is not None and sk <= self.last_sk:
             if sk == self.last_sk:
-                raise RestoreError(
-                    N_("%(where)s: the item with sk %(sk)s appears twice"), where=where, sk=repr(sk)
+                raise DamagedArchive(
+                    N_("%(where)s: the item with sk %(sk)s appears twice"),
+                    where=where,
+                    sk=repr(sk),
+                    file=file,
                 )
-            raise RestoreError(
+            raise DamagedArchive(
                 N_(
                     "%(where)s: the item with sk %(sk)s is out of sort-key order "
                     "(an export writes them in order): the archive is damaged"
                 ),
                 where=where,
                 sk=repr(sk),
+                file=file,
             )
         self.last_sk = sk
         self.count += 1
@@ -129,9 +134,9 @@ class ArchiveReader:
         """Return the manifest entry of a table that must be restored exactly."""
         entry = self.manifest.tables.get(table)
         if entry is None:
-            raise RestoreError(N_("the archive has no %(table)s table"), table=table)
+            raise NotAnArchive(N_("the archive has no %(table)s table"), table=table)
         if entry.json_file is None:
-            raise RestoreError(
+            raise NotRestorable(
                 N_(
                     "the archive holds %(table)s as CSV only, which cannot be restored exactly "
                     "(CSV loses DynamoDB's types); export again with the JSON format"
@@ -172,7 +177,7 @@ class ArchiveReader:
         try:
             info = self.zip.getinfo(listed.name)
         except KeyError:
-            raise RestoreError(
+            raise DamagedArchive(
                 N_("%(file)s is listed in the manifest but missing from the archive"),
                 file=listed.name,
             ) from None
@@ -208,24 +213,25 @@ class ArchiveReader:
                 where = f"{listed.name}:{number}"
                 item = decode_line(line, where)
                 if item[PARTITION_KEY]["S"] != owner:
-                    raise RestoreError(
+                    raise DamagedArchive(
                         N_(
                             "%(where)s: the item belongs to another user than the archive's "
                             "(%(owner)s); a restore never writes other users' data"
                         ),
                         where=where,
                         owner=owner,
+                        file=listed.name,
                     )
                 if as_user is not None:
                     item[PARTITION_KEY] = {"S": as_user}
                     check_size(item, where)
                 if scan is not None:
-                    scan.take(item[SORT_KEY]["S"], where)
+                    scan.take(item[SORT_KEY]["S"], where, listed.name)
                 yield item
         if scan is not None:
             _check_digest(listed, size, digest.hexdigest())
             if number != entry.item_count:
-                raise RestoreError(
+                raise DamagedArchive(
                     N_(
                         "%(file)s holds %(count)s items, the manifest says %(listed)s: "
                         "the archive is damaged"
@@ -239,7 +245,7 @@ class ArchiveReader:
         # A re-packed archive may use a method zipfile lacks (Windows' Deflate64,
         # AES): say so plainly rather than fail inside zipfile.
         if info.compress_type not in _READABLE_COMPRESSION:
-            raise RestoreError(
+            raise DamagedArchive(
                 N_(
                     "%(file)s is compressed in a way that cannot be read here "
                     "(zip method %(method)s); use the archive as downloaded"
@@ -251,7 +257,7 @@ class ArchiveReader:
             return self.zip.open(info)
         # RuntimeError: an encrypted member, which our archives never have.
         except (zipfile.BadZipFile, RuntimeError, OSError) as exc:
-            raise RestoreError(N_("%(file)s cannot be read"), file=info.filename) from exc
+            raise DamagedArchive(N_("%(file)s cannot be read"), file=info.filename) from exc
 
 
 def open_archive(source: str | Path | IO[bytes], limits: ZipLimits = ZipLimits()) -> ArchiveReader:
@@ -265,15 +271,16 @@ def open_archive(source: str | Path | IO[bytes], limits: ZipLimits = ZipLimits()
     try:
         zf = zipfile.ZipFile(source)
     except zipfile.BadZipFile:
-        raise RestoreError(
+        raise NotAnArchive(
             N_("%(file)s is not a zip archive (or it is damaged)"), file=name
         ) from None
     except OSError:
-        raise RestoreError(N_("%(file)s cannot be read"), file=name) from None
+        raise NotAnArchive(N_("%(file)s cannot be read"), file=name) from None
     try:
         check_shape(zf, limits, name)
         raw = read_manifest_bytes(zf)
         manifest = parse_manifest(raw)
+        check_listed(zf, manifest)
     except BaseException:
         zf.close()
         raise
@@ -285,11 +292,11 @@ def check_shape(zf: zipfile.ZipFile, limits: ZipLimits, name: str = "the archive
     infos = zf.infolist()
     names = [info.filename for info in infos]
     if len(names) != len(set(names)):
-        raise RestoreError(
+        raise NotAnArchive(
             N_("%(file)s holds the same file twice: the archive is damaged"), file=name
         )
     if len(infos) > limits.max_entries:
-        raise RestoreError(
+        raise NotAnArchive(
             N_("%(file)s holds %(count)s files; an archive holds at most %(most)s"),
             file=name,
             count=len(infos),
@@ -297,13 +304,13 @@ def check_shape(zf: zipfile.ZipFile, limits: ZipLimits, name: str = "the archive
         )
     for info in infos:
         if not _SAFE_NAME.fullmatch(info.filename) or ".." in info.filename:
-            raise RestoreError(
+            raise NotAnArchive(
                 N_("%(file)s holds a file named %(entry)s, which no archive of ours has"),
                 file=name,
                 entry=repr(info.filename[:80]),
             )
         if info.file_size > limits.max_ratio * max(info.compress_size, 1):
-            raise RestoreError(
+            raise NotAnArchive(
                 N_(
                     "%(entry)s would inflate %(ratio)s times its size: the file looks like a "
                     "zip bomb, so it is not opened"
@@ -313,11 +320,28 @@ def check_shape(zf: zipfile.ZipFile, limits: ZipLimits, name: str = "the archive
             )
     total = sum(info.file_size for info in infos)
     if total > limits.max_total_bytes:
-        raise RestoreError(
+        raise NotAnArchive(
             N_("%(file)s would inflate to %(size)s bytes, more than an archive may hold"),
             file=name,
             size=total,
         )
+
+
+def check_listed(zf: zipfile.ZipFile, manifest: Manifest) -> None:
+    """Refuse a file the manifest does not list: its signature would not cover it.
+
+    Archives of format version 1 listed every file but README.txt; theirs is let
+    through unchecked (and never read), so they still restore.
+    """
+    listed = {name for entry in manifest.tables.values() for name in entry.files}
+    listed |= set(manifest.files) | {MANIFEST_NAME, SIGNATURE_NAME}
+    if manifest.format_version == 1:
+        listed.add(README_NAME)
+    for name in zf.namelist():
+        if name not in listed:
+            raise DamagedArchive(
+                N_("the archive holds %(file)s, which its manifest does not list"), file=name
+            )
 
 
 def read_manifest(zf: zipfile.ZipFile) -> Manifest:
@@ -331,12 +355,12 @@ def read_manifest_bytes(zf: zipfile.ZipFile) -> bytes:
         with zf.open(MANIFEST_NAME) as fh:
             raw = _read(fh, MAX_MANIFEST_BYTES + 1, MANIFEST_NAME)
     except KeyError:
-        raise RestoreError(
+        raise NotAnArchive(
             N_("the zip has no %(file)s: it is not a Kakeibo Export archive"),
             file=MANIFEST_NAME,
         ) from None
     if len(raw) > MAX_MANIFEST_BYTES:
-        raise RestoreError(N_("%(file)s is too large to be a manifest"), file=MANIFEST_NAME)
+        raise NotAnArchive(N_("%(file)s is too large to be a manifest"), file=MANIFEST_NAME)
     return raw
 
 
@@ -345,16 +369,16 @@ def _read(fh: IO[bytes], size: int, name: str) -> bytes:
     try:
         return fh.read(size)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
-        raise RestoreError(N_("%(file)s is damaged"), file=name) from exc
+        raise DamagedArchive(N_("%(file)s is damaged"), file=name) from exc
 
 
 def _readline(fh: IO[bytes], name: str) -> bytes:
     try:
         line = fh.readline(MAX_LINE_BYTES + 1)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
-        raise RestoreError(N_("%(file)s is damaged"), file=name) from exc
+        raise DamagedArchive(N_("%(file)s is damaged"), file=name) from exc
     if len(line) > MAX_LINE_BYTES:
-        raise RestoreError(N_("%(file)s has a line longer than any DynamoDB item"), file=name)
+        raise DamagedArchive(N_("%(file)s has a line longer than any DynamoDB item"), file=name)
     return line
 
 
@@ -362,7 +386,7 @@ def _check_digest(listed: FileEntry, size: int, digest: str) -> None:
     if size != listed.bytes:
         raise _size_mismatch(listed, size)
     if digest != listed.sha256:
-        raise RestoreError(
+        raise DamagedArchive(
             N_(
                 "%(file)s does not match its SHA-256 in the manifest: the archive is damaged "
                 "or was changed"
@@ -371,8 +395,8 @@ def _check_digest(listed: FileEntry, size: int, digest: str) -> None:
         )
 
 
-def _size_mismatch(listed: FileEntry, size: int) -> RestoreError:
-    return RestoreError(
+def _size_mismatch(listed: FileEntry, size: int) -> DamagedArchive:
+    return DamagedArchive(
         N_("%(file)s has %(size)s bytes, the manifest says %(listed)s: the archive is damaged"),
         file=listed.name,
         size=size,

@@ -16,6 +16,10 @@ A **merge** puts back the new and changed items and keeps the rest; a
 running a restore twice leaves the same data, and nothing outside the user's
 partition and the period is touched. Who may restore an archive (its
 signature, its owner) is the caller's to check before it calls ``restore``.
+
+Why this long: the procedure's steps, and the check each step makes before the
+next (the mode, the items, the tables, the state the preview saw), read right
+only together; the reading, comparing and writing live in their own modules.
 """
 
 from __future__ import annotations
@@ -30,14 +34,21 @@ from datetime import date
 from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..errors import N_
-from ..model import TABLES, TableName
+from ..model import SPECS, TABLES, TableName
 from .compare import TableDiff, count, pair
 from .dates import DateRange
 from .decode import MAX_PARTITION_KEY_BYTES
 from .dynamo import Progress, batch_write, check_tables, delete_request, iter_pages, put_request
-from .errors import ExportError, RestoreError
+from .errors import (
+    AccountBookUnavailable,
+    ExportError,
+    NotAnArchive,
+    RestoreError,
+)
 from .ids import user_prefix
+from .manifest import data_file
 from .reader import ArchiveReader
+from .state import StateCheck
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -151,7 +162,7 @@ def archive_period(reader: ArchiveReader) -> DateRange:
             date.fromisoformat(manifest.range_start), date.fromisoformat(manifest.range_end)
         )
     except (ValueError, ExportError):
-        raise RestoreError(
+        raise NotAnArchive(
             N_("the archive's period (%(start)s to %(end)s) is not a range of dates"),
             start=manifest.range_start,
             end=manifest.range_end,
@@ -166,17 +177,17 @@ def _pairs(
         item for page in iter_pages(dynamodb, plan.target, plan.owner, plan.period) for item in page
     )
     archived = reader.iter_items(plan.table, as_user=plan.as_user)
-    return pair(archived, current, low=low, high=high)
+    return pair(archived, current, low=low, high=high, file=data_file(plan.table, "json"))
 
 
 def preview_table(dynamodb: DynamoDBClient, reader: ArchiveReader, plan: TablePlan) -> TableDiff:
     """Compare one planned table with the archive; write nothing."""
-    diff = TableDiff()
+    diff = TableDiff(shown=SPECS[plan.table].shown)
     try:
         for kind, archived, now in _pairs(dynamodb, reader, plan):
             count(diff, kind, archived, now)
     except ExportError as exc:  # the table could not be read
-        raise RestoreError(exc.message, **exc.fields) from exc
+        raise AccountBookUnavailable(exc.message, **exc.fields) from exc
     return diff
 
 
@@ -216,13 +227,17 @@ def restore_archive(
     snapshot: Callable[[DateRange], S] | None = None,
     planned: Callable[[TablePlan, TableRestore], None] | None = None,
     writing: Writing | None = None,
+    expected: StateCheck | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Restored[S]:
     """Verify, plan, snapshot, write: restore the archive into ``tables``.
 
-    ``planned(plan, counts)`` is told each table's plan before anything is written;
-    ``snapshot(period)`` runs once, after every table is planned and before the
-    first write; ``writing`` wraps the writing of each table (see ``Writing``).
+    ``planned(plan, counts)`` is told each table's plan before anything is written.
+    ``expected`` (``same_states`` or ``same_code``) is given each table's state as it
+    is now and raises ``StateChanged``, so nothing is written, if it is no longer
+    what the preview saw. ``snapshot(period)`` runs once, after every table is planned and
+    before the first write, and only if something is to be written; ``writing`` wraps
+    the writing of each table (see ``Writing``).
     """
     plans = plan_restore(reader, request, dynamodb=dynamodb, tables=tables)
     period = archive_period(reader)
@@ -230,10 +245,13 @@ def restore_archive(
         prepared = [
             (plan, *_prepare(dynamodb, reader, plan, request.replace, spools)) for plan in plans
         ]
+        if expected is not None:
+            expected({plan.table: result.state.to_dict() for plan, result, _ in prepared})
         if planned is not None:
             for plan, result, _ in prepared:
                 planned(plan, result)
-        taken = snapshot(period) if snapshot is not None else None
+        writes = any(result.written or result.deleted for _, result, _ in prepared)
+        taken = snapshot(period) if snapshot is not None and writes else None
         for plan, result, spool in prepared:
             with (writing or _quietly)(plan, result) as progress:
                 batch_write(dynamodb, plan.target, _unspool(spool), progress=progress, sleep=sleep)
@@ -254,7 +272,7 @@ def _prepare(
     put back look like one the archive lacks.
     """
     check_mode(reader, replace=replace)
-    result = TableRestore()
+    result = TableRestore(shown=SPECS[plan.table].shown)
     spool = spools.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 (the stack closes it)
     try:
         for kind, archived, now in _pairs(dynamodb, reader, plan):
@@ -265,8 +283,8 @@ def _prepare(
             elif kind == "extra" and replace:
                 pickle.dump(delete_request(now), spool)
                 result.deleted += 1
-    except ExportError as exc:
-        raise RestoreError(exc.message, **exc.fields) from exc
+    except ExportError as exc:  # the table could not be read
+        raise AccountBookUnavailable(exc.message, **exc.fields) from exc
     spool.seek(0)
     return result, spool
 

@@ -130,6 +130,11 @@ def sign(manifest: bytes, key: SigningKey) -> bytes:
 class SignatureError(RestoreError):
     """The archive's signature is missing or does not match: it is not ours as it stands."""
 
+    summary = N_(
+        "This archive was not made by this Kakeibo Export, or its list of files was changed "
+        "after it was exported, so it cannot be restored here."
+    )
+
 
 UNSIGNED = N_(
     "the archive is not signed (it was made before archives were signed, or by another "

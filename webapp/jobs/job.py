@@ -74,9 +74,15 @@ class Job:
     #: A failed job's message for the user: an English msgid and its fields.
     error: str | None = None
     error_fields: dict[str, Any] = field(default_factory=dict)
+    #: Its technical detail (an English msgid filled from the same fields), if any.
+    error_detail: str | None = None
     attempt: int = 0
     heartbeat_at: datetime | None = None
     updated_at: datetime | None = None
+    #: A preview's: the restore job that carries it out (a preview is confirmed once).
+    consumed_by: str | None = None
+    #: A failed check the user has put away (it leaves the page's list of checks).
+    dismissed: bool = False
 
     @classmethod
     def queued(
@@ -145,9 +151,12 @@ def from_item(item: dict[str, Any]) -> Job:
         result=_plain(data.get("result") or {}),
         error=data.get("error"),
         error_fields=_plain(data.get("error_fields") or {}),
+        error_detail=data.get("error_detail") or None,
         attempt=int(data.get("attempt", 0)),
         heartbeat_at=_parse(data["heartbeat_at"]) if data.get("heartbeat_at") else None,
         updated_at=_parse(data["updated_at"]) if data.get("updated_at") else None,
+        consumed_by=data.get("consumed_by") or None,
+        dismissed=bool(data.get("dismissed")),
     )
 
 

@@ -1,7 +1,11 @@
 """The preview job: check an archive and count what restoring it would change; write nothing.
 
-The page shows the result and offers the restore, which must then read exactly
-the file this job checked (its ETag is in the result).
+The page shows the result and offers the restore, which then carries out
+exactly what this job showed: the same file (its ETag), while the account
+book's items in the period are still what this job saw (each table's ``state``),
+within ``RESTORE_CHECK_MINUTES`` of ``checked_at``, and once (the web marks the
+preview consumed by the one restore job it starts). A preview made to undo a
+restore names it (``undoing``); only a replace carries that out.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .job import iso
 from .kind import JobServices, Kind, Outcome
 from .sources import RestoreSource, opened
 
@@ -25,15 +30,24 @@ class PreviewParams:
     """Which file to check."""
 
     source: RestoreSource
+    #: The restore job this check would undo (its before-restore archive is the source).
+    undoing: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the parameters as the job record stores them."""
-        return {"source": self.source.to_dict()}
+        stored: dict[str, Any] = {"source": self.source.to_dict()}
+        if self.undoing:
+            stored["undoing"] = self.undoing
+        return stored
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> PreviewParams:
         """Return the parameters a record stores; a source that is not one is gone."""
-        return cls(source=RestoreSource.from_dict(raw.get("source")))
+        undoing = raw.get("undoing")
+        return cls(
+            source=RestoreSource.from_dict(raw.get("source")),
+            undoing=undoing if isinstance(undoing, str) and undoing else None,
+        )
 
 
 def run(services: JobServices, job: Job, params: PreviewParams, reporter: Reporter) -> Outcome:
@@ -59,6 +73,7 @@ def run(services: JobServices, job: Job, params: PreviewParams, reporter: Report
             "created_at": reader.manifest.created_at,
             "tables": tables,
             "filters": reader.manifest.filters,
+            "checked_at": iso(services.now()),
         }
     return Outcome(result)
 

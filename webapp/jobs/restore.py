@@ -14,10 +14,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..archive.dates import DateRange
 from ..archive.errors import RestoreError
+from ..errors import N_
 from . import preview
 from .kind import JobServices, Kind, Outcome
 from .sources import GONE, opened
@@ -31,6 +33,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 NAME = "restore"
+
+USED = N_(
+    "This check has already been used for a restore. Each check can be confirmed once: "
+    "see that restore's result, or check the archive again."
+)
+EXPIRED = N_(
+    "This check is more than %(minutes)s minutes old, so it may no longer show what a "
+    "restore would change. Nothing was written. Check the archive again."
+)
+UNDO_REPLACES = N_("An undo puts the period back exactly as it was, so it always replaces.")
 Mode = Literal["merge", "replace"]
 MERGE: Mode = "merge"
 REPLACE: Mode = "replace"
@@ -55,13 +67,12 @@ class RestoreParams:
 
 
 def run(services: JobServices, job: Job, params: RestoreParams, reporter: Reporter) -> Outcome:
-    """Restore what the preview checked: before-snapshot first, then write; say what it did."""
+    """Restore what the preview showed: before-snapshot first, then write; say what it did."""
     from ..archive.restore import RestoreRequest, restore_archive
+    from ..archive.state import same_states
 
     started = time.monotonic()
-    checked = services.jobs.get(job.user_id, params.preview)
-    if checked is None or checked.kind != preview.NAME or "etag" not in checked.result:
-        raise RestoreError(GONE)
+    checked = _carried_out(services, job, params)
     source = preview.PreviewParams.from_dict(checked.params).source
     replace = params.mode == REPLACE
 
@@ -78,6 +89,7 @@ def run(services: JobServices, job: Job, params: RestoreParams, reporter: Report
     def writing(plan: TablePlan, done: TableRestore) -> Iterator[Callable[[int], None]]:
         yield reporter.adding(plan.table)
 
+    seen = {table: shown["state"] for table, shown in checked.result["tables"].items()}
     with opened(services, job.user_id, source, etag=str(checked.result["etag"])) as (reader, _):
         reporter.write()
         restored = restore_archive(
@@ -87,13 +99,10 @@ def run(services: JobServices, job: Job, params: RestoreParams, reporter: Report
             tables=services.settings.data_tables,
             snapshot=snapshot,
             writing=writing,
+            expected=same_states(seen),
         )
-    undo = restored.snapshot
-    assert undo is not None  # restore_archive always calls snapshot
     period = restored.period
     result: dict[str, Any] = {
-        "undo_archive_id": str(undo.archive_id),
-        "undo_counts": dict(undo.counts),
         "mode": params.mode,
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "tables": {
@@ -108,8 +117,34 @@ def run(services: JobServices, job: Job, params: RestoreParams, reporter: Report
         },
         "elapsed_ms": int((time.monotonic() - started) * 1000),
     }
+    if restored.snapshot is not None:  # nothing written: nothing to undo
+        result["undo_archive_id"] = str(restored.snapshot.archive_id)
+        result["undo_counts"] = dict(restored.snapshot.counts)
     # An upload has done its work: it goes (the bucket's lifecycle rule would in a day).
     return Outcome(result, spent=(source.key(job.user_id),) if source.uploaded else ())
+
+
+def _carried_out(services: JobServices, job: Job, params: RestoreParams) -> Job:
+    """Return the preview this restore carries out; refuse one it may not (any more)."""
+    checked = services.jobs.get(job.user_id, params.preview)
+    if checked is None or checked.kind != preview.NAME or "etag" not in checked.result:
+        raise RestoreError(GONE)
+    if checked.consumed_by != job.id:
+        # The web marks a preview as this restore's before it queues it: anything else is
+        # a second restore of one preview (or a message that was not the web's).
+        raise RestoreError(USED)
+    checked_at = checked.result.get("checked_at")
+    limit = timedelta(minutes=services.settings.restore_check_minutes)
+    tables = checked.result.get("tables") or {}
+    if (
+        not isinstance(checked_at, str)
+        or job.created_at - datetime.fromisoformat(checked_at) > limit
+        or not all(isinstance(shown, dict) and "state" in shown for shown in tables.values())
+    ):
+        raise RestoreError(EXPIRED, minutes=services.settings.restore_check_minutes)
+    if preview.PreviewParams.from_dict(checked.params).undoing and params.mode != REPLACE:
+        raise RestoreError(UNDO_REPLACES)
+    return checked
 
 
 KIND = Kind(name=NAME, params=RestoreParams, run=run)

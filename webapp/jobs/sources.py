@@ -51,6 +51,8 @@ class RestoreSource:
     origin: Origin
     #: The archive id, or the upload's token.
     name: str
+    #: An upload's file name on the user's PC, as their browser gave it (shown, never used).
+    filename: str = ""
 
     def key(self, user_id: str) -> str:
         """Return the S3 key to read: always under ``user_id``'s own prefix."""
@@ -74,7 +76,10 @@ class RestoreSource:
     def to_dict(self) -> dict[str, str]:
         """Return the source as a job record stores it."""
         if self.uploaded:
-            return {"kind": self.origin, "token": self.name}
+            stored = {"kind": self.origin, "token": self.name}
+            if self.filename:
+                stored["filename"] = self.filename
+            return stored
         return {"kind": self.origin, "archive_id": self.name}
 
     @classmethod
@@ -86,7 +91,8 @@ class RestoreSource:
         name = raw.get("token" if origin == "upload" else "archive_id")
         if not isinstance(name, str) or not name:
             raise RestoreError(GONE)
-        return cls(origin, name)
+        filename = raw.get("filename")
+        return cls(origin, name, filename if isinstance(filename, str) else "")
 
 
 @contextmanager

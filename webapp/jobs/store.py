@@ -3,6 +3,11 @@
 Every write names the state (and, for the worker, the attempt) it expects, so a
 redelivered message, a superseded worker or a cancel racing the worker can never
 move a job backwards or finish it twice.
+
+Why this long: every write of a job record, the web's (create, cancel, consume a
+preview, dismiss) and the worker's (claim, report, finish, fail), is a
+conditional update naming the state it expects; side by side one sees that no
+two of them can race.
 """
 
 from __future__ import annotations
@@ -124,6 +129,51 @@ class JobStore:
             return False
         return True
 
+    def consume(self, preview: Job, by: str, now: datetime) -> str | None:
+        """Mark a finished preview as carried out by the restore job ``by``, once.
+
+        Return None if it is now ``by``'s, else the id of the restore that took it
+        first (one conditional write: two confirms at once cannot both take it).
+        """
+        try:
+            self._update(
+                preview.user_id,
+                preview.id,
+                "SET consumed_by = :by, consumed_at = :now",
+                "#state = :done AND attribute_not_exists(consumed_by)",
+                {":by": by, ":done": State.DONE, ":now": iso(now)},
+            )
+        except _ConditionFailed:
+            taken = self.get(preview.user_id, preview.id)
+            return (taken.consumed_by if taken else None) or ""
+        return None
+
+    def release(self, preview: Job, by: str) -> None:
+        """Give a preview back when the restore that took it could not be started."""
+        with contextlib.suppress(_ConditionFailed):
+            self._update(
+                preview.user_id, preview.id, "REMOVE consumed_by", "consumed_by = :by", {":by": by}
+            )
+
+    def dismiss(self, user_id: str, job_id: str) -> bool:
+        """Put a finished job away from the page's list; False if there is no such finished job."""
+        try:
+            self._update(
+                user_id,
+                job_id,
+                "SET dismissed = :yes",
+                "#state IN (:done, :failed, :cancelled)",
+                {
+                    ":yes": True,
+                    ":done": State.DONE,
+                    ":failed": State.FAILED,
+                    ":cancelled": State.CANCELLED,
+                },
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
     def abandon(self, job: Job, error: UserError, now: datetime) -> None:
         """Record a queued job that could not be sent to the queue as failed."""
         with contextlib.suppress(_ConditionFailed):
@@ -228,14 +278,19 @@ class JobStore:
         )
 
     def fail(self, job: Job, error: UserError, now: datetime) -> None:
-        """Record the job as failed with a message for the user (unless it was cancelled)."""
+        """Record the job as failed with a message for the user (unless it was cancelled).
+
+        The message is the one for people; its technical detail, if it has one, is kept
+        beside it (``error_detail``), filled from the same fields.
+        """
         self._as_worker(
             job,
-            "SET #state = :failed, #error = :error, error_fields = :fields, updated_at = :now, "
-            + self._ttl_clause(),
+            "SET #state = :failed, #error = :error, error_detail = :detail, "
+            "error_fields = :fields, updated_at = :now, " + self._ttl_clause(),
             {
                 ":failed": State.FAILED,
                 ":error": error.message,
+                ":detail": error.detail or "",
                 ":fields": {
                     k: v if isinstance(v, int) else str(v) for k, v in error.fields.items()
                 },

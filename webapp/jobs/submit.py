@@ -15,13 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..errors import N_, UserError
+from . import preview, restore
 from .job import Job, JobError, State
 from .kind import JobServices, Kind, Params
 from .queue import JobMessage
 from .quota import TooManyJobs
 from .registry import KINDS
 
-__all__ = ["TooManyJobs", "submit", "visible_jobs"]
+__all__ = ["TooManyJobs", "recent_checks", "submit", "visible_jobs"]
 
 #: A failed job stays on the page this long, so its message is seen.
 SHOW_FAILED_FOR = timedelta(days=1)
@@ -40,6 +41,26 @@ def visible_jobs(jobs: list[Job], now: datetime, *, stale_after: timedelta) -> l
     ]
 
 
+#: How many recent restore checks (and restores) the page lists at most.
+RECENT_CHECKS = 5
+
+
+def recent_checks(jobs: list[Job], now: datetime, *, stale_after: timedelta) -> list[Job]:
+    """Return the user's recent restore checks and restores (the page lists them apart).
+
+    Unfinished ones, and those of the last day that the user has not put away; the
+    newest first, at most ``RECENT_CHECKS``.
+    """
+    recent = now - SHOW_FAILED_FOR
+    found = [
+        job.seen_at(now, stale_after=stale_after)
+        for job in jobs
+        if job.kind in (preview.NAME, restore.NAME)
+        and (job.unfinished or (not job.dismissed and (job.updated_at or job.created_at) > recent))
+    ]
+    return sorted(found, key=lambda job: job.created_at, reverse=True)[:RECENT_CHECKS]
+
+
 def submit(
     services: JobServices,
     sub: str,
@@ -47,14 +68,17 @@ def submit(
     params: Params,
     *,
     jobs: list[Job] | None = None,
+    job_id: str = "",
 ) -> Job:
     """Record a queued job of ``sub`` and send its message; refuse one too many.
 
-    ``jobs`` are the user's jobs if the caller has read them already.
+    ``jobs`` are the user's jobs if the caller has read them already; ``job_id`` is
+    the new job's id if the caller has chosen it (a restore names itself on the
+    preview it carries out before it is queued).
     """
     store, now = services.jobs, services.now()
     records = store.list(sub) if jobs is None else jobs
-    job = Job.queued(sub, kind.name, params.to_dict(), now)
+    job = Job.queued(sub, kind.name, params.to_dict(), now, job_id)
     services.quota.reserve(
         job, records=records, counts=_counts, now=now, stale_after=services.stale_after
     )

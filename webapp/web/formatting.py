@@ -55,11 +55,15 @@ def format_size(size: int, locale: str) -> str:
     raise AssertionError("unreachable")
 
 
-def format_datetime(moment: datetime, zone: tzinfo, locale: str) -> str:
-    """Return an aware time in ``zone``: ``2026年12月2日 14:05`` / ``Dec 2, 2026, 2:05 PM``."""
+def format_datetime(moment: datetime, zone: tzinfo, locale: str, *, seconds: bool = False) -> str:
+    """Return an aware time in ``zone``: ``2026年12月2日 14:05`` / ``Dec 2, 2026, 2:05 PM``.
+
+    With ``seconds``: ``14:05:09`` / ``2:05:09 PM``, where two moments of one minute must
+    read apart.
+    """
     local = moment.astimezone(zone)
     day = format_skeleton("yMMMd", local, locale=locale)
-    clock = format_time(local, "short", tzinfo=zone, locale=locale)
+    clock = format_time(local, "medium" if seconds else "short", tzinfo=zone, locale=locale)
     # The locale's own joining pattern: "{1} {0}" in Japanese, "{1}, {0}" in English.
     pattern = str(get_datetime_format("medium", locale=locale))
     return pattern.format(clock, day)

@@ -7,13 +7,16 @@ the header, a form, so it works without JavaScript); it holds only ``ja`` or
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from flask import Blueprint, abort, redirect, request
-from flask_babel import format_decimal, gettext
+from flask_babel import format_decimal, get_locale, gettext, ngettext
+from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from ..errors import UserError
+from ..jobs.submit import TooManyJobs
 from ..settings import LOCALES
 from .auth.session import safe_next
 from .context import get_settings
@@ -45,17 +48,61 @@ def translate_error(error: UserError) -> str:
     return translate_message(error.message, error.fields)
 
 
+def translate_detail(error: UserError) -> str:
+    """Return a core error's technical detail in the page's language ("" if it has none)."""
+    return translate_message(error.detail or "", error.fields)
+
+
+#: Values the core puts into its sentences that a page says in its own words.
+TABLE_WORDS = {"slips": _l("slips"), "balances": _l("balances")}
+
+
 def translate_message(message: str, fields: Mapping[str, object]) -> str:
     """Return an English msgid (as the core and job records keep it) in the page's language."""
     if not message:
         return ""
-    values = {
-        name: format_decimal(value) if isinstance(value, int) else value
-        for name, value in fields.items()
-    }
+    values = {name: _value(name, value) for name, value in fields.items()}
     text = str(gettext(message, **values))
+    if message.startswith("%(") or str(get_locale() or "en") != "en":
+        # It opens with a name (a file's, as it is in the zip), or the language has no
+        # capitals that a translation would not already have: keep it as it is.
+        return text
     # The core's reasons are clauses ("the archive has no …"); on a page they open a sentence.
     return text[:1].upper() + text[1:]
+
+
+def _value(name: str, value: object) -> object:
+    if isinstance(value, int):
+        return format_decimal(value)
+    if name == "table" and value in TABLE_WORDS:
+        return str(TABLE_WORDS[str(value)])
+    return value
+
+
+def too_many_jobs(exc: TooManyJobs) -> str:
+    """Return the message for one job too many: at once, or in a day."""
+    if exc.retry_in is not None:
+        hours = max(1, math.ceil(exc.retry_in.total_seconds() / 3600))
+        return str(
+            ngettext(
+                "You have started %(count)s exports and restores in the last 24 hours, the "
+                "most one account may. Try again in %(num)d hour.",
+                "You have started %(count)s exports and restores in the last 24 hours, the "
+                "most one account may. Try again in %(num)d hours.",
+                hours,
+                count=exc.limit,
+            )
+        )
+    return str(
+        ngettext(
+            "You already have %(count)s export in progress. Wait for it to finish "
+            "(or cancel it), then try again.",
+            "You already have %(count)s exports in progress. Wait for one to finish "
+            "(or cancel one), then try again.",
+            exc.limit,
+            count=exc.limit,
+        )
+    )
 
 
 @bp.post("/language")
@@ -79,6 +126,4 @@ def switch() -> Response:
 @bp.app_context_processor
 def inject_language() -> dict[str, object]:
     """Give every template the page's language and the switch's choices."""
-    from flask_babel import get_locale
-
     return {"page_lang": str(get_locale() or "en"), "language_names": LANGUAGE_NAMES}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import zoneinfo
 from datetime import date
 from typing import Any
@@ -20,17 +19,20 @@ from ...archive.bucket import (
     StoredArchive,
 )
 from ...errors import UserError
-from ...jobs import export, restore
+from ...jobs import backup, export, preview, restore
 from ...jobs.contents import contents_by_archive
 from ...jobs.job import Job, JobError, State
-from ...jobs.submit import TooManyJobs, submit, visible_jobs
+from ...jobs.restore import RestoreParams
+from ...jobs.sources import RestoreSource
+from ...jobs.submit import TooManyJobs, recent_checks, submit, visible_jobs
 from ..auth import login_required, signed_in_user
 from ..backups.views import backups_context
 from ..context import get_settings, services
 from ..downloads import download_redirect
 from ..errors import render_error
 from ..formatting import format_datetime, page_locale
-from ..i18n import translate_error
+from ..i18n import too_many_jobs, translate_error
+from ..words import describe_source
 from .forms import ExportForm, presets
 
 bp = Blueprint("exports", __name__)
@@ -137,32 +139,6 @@ def unavailable(error: UserError) -> Response:
     return render_error(ServiceUnavailable(translate_error(error)))
 
 
-def too_many_jobs(exc: TooManyJobs) -> str:
-    """Return the message for one job too many: at once, or in a day."""
-    if exc.retry_in is not None:
-        hours = max(1, math.ceil(exc.retry_in.total_seconds() / 3600))
-        return str(
-            ngettext(
-                "You have started %(count)s exports and restores in the last 24 hours, the "
-                "most one account may. Try again in %(num)d hour.",
-                "You have started %(count)s exports and restores in the last 24 hours, the "
-                "most one account may. Try again in %(num)d hours.",
-                hours,
-                count=exc.limit,
-            )
-        )
-    return str(
-        ngettext(
-            "You already have %(count)s export in progress. Wait for it to finish "
-            "(or cancel it), then try again.",
-            "You already have %(count)s exports in progress. Wait for one to finish "
-            "(or cancel one), then try again.",
-            exc.limit,
-            count=exc.limit,
-        )
-    )
-
-
 def _render(form: ExportForm, jobs: list[Job] | None = None) -> str:
     found, user = services(), signed_in_user()
     settings, now = found.settings, found.now()
@@ -179,7 +155,12 @@ def _render(form: ExportForm, jobs: list[Job] | None = None) -> str:
     except JobError as exc:
         list_error = list_error or translate_error(exc)
     if jobs is None:
-        jobs = visible_jobs(every, now, stale_after=found.stale_after)
+        jobs = [
+            job
+            for job in visible_jobs(every, now, stale_after=found.stale_after)
+            if job.kind in (export.NAME, backup.NAME)
+        ]
+    checks = recent_checks(every, now, stale_after=found.stale_after)
     finished = _finished(request.args.get("job", ""), user.sub)
     return render_template(
         "exports/index.html",
@@ -189,6 +170,9 @@ def _render(form: ExportForm, jobs: list[Job] | None = None) -> str:
         presets=presets(_today(), settings.max_span_days),
         archives=archives,
         jobs=jobs,
+        checks=checks,
+        check_sources=check_sources(checks, every),
+        undoes=undoes(every),
         refresh=_refresh_url(jobs),
         list_error=list_error,
         new=request.args.get("new") or str(finished.result.get("archive_id", "")),
@@ -228,17 +212,63 @@ def refresh_count(text: str) -> int:
     return int(text) if 0 < len(text) <= 6 and text.isascii() and text.isdigit() else 0
 
 
+def _checked_params(job: Job, jobs: list[Job]) -> preview.PreviewParams | None:
+    """Return what a check (or the check a restore carried out) read, if it is known."""
+    checked: Job | None = job
+    if job.kind == restore.NAME:
+        wanted = RestoreParams.from_dict(job.params).preview
+        checked = next((other for other in jobs if other.id == wanted), None)
+    if checked is None or checked.kind != preview.NAME:
+        return None
+    try:
+        return preview.PreviewParams.from_dict(checked.params)
+    except UserError:
+        return None  # a record from before sources were kept as they are now
+
+
+def check_sources(checks: list[Job], jobs: list[Job]) -> dict[str, RestoreSource | None]:
+    """Return the file each listed check or restore reads, by job id."""
+    return {
+        job.id: params.source if (params := _checked_params(job, jobs)) else None for job in checks
+    }
+
+
+def undoes(jobs: list[Job]) -> dict[str, str]:
+    """Return, for each before-restore archive, the restore it can undo (by archive id)."""
+    return {
+        str(job.result["undo_archive_id"]): job.id
+        for job in jobs
+        if job.kind == restore.NAME
+        and job.state is State.DONE
+        and job.result.get("undo_archive_id")
+    }
+
+
 def archive_labels(jobs: list[Job]) -> dict[str, str]:
-    """Return what the list says beside archives that jobs made for a purpose (by archive id)."""
+    """Return what the list says beside archives that jobs made for a purpose (by archive id).
+
+    A before-restore archive is named by the restore it precedes: when, and from what
+    (or that it was an undo), so two of them are never alike.
+    """
     zone = zoneinfo.ZoneInfo(get_settings().display_timezone)
     labels = {}
     for job in jobs:
         undo = job.result.get("undo_archive_id") if job.kind == restore.NAME else None
-        if undo:
+        if not undo:
+            continue
+        # To the second: two restores in one minute still get names apart.
+        when = format_datetime(job.created_at, zone, page_locale(), seconds=True)
+        params = _checked_params(job, jobs)
+        if params is not None and params.undoing:
+            labels[str(undo)] = _("Before the undo of %(when)s", when=when)
+        elif params is not None:
             labels[str(undo)] = _(
-                "Before the restore of %(when)s",
-                when=format_datetime(job.created_at, zone, page_locale()),
+                "Before the restore of %(when)s from %(source)s",
+                when=when,
+                source=describe_source(params.source),
             )
+        else:
+            labels[str(undo)] = _("Before the restore of %(when)s", when=when)
     return labels
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import checks  # noqa: F401 (its views register on bp)
 from .views import bp
 
 __all__ = ["bp"]

@@ -78,3 +78,7 @@ class RestoreForm(FlaskForm):  # type: ignore[misc]
             raise ValidationError(
                 _l("A replace deletes items: type “replace” (or “置き換え”) to confirm it.")
             )
+
+
+class UndoForm(FlaskForm):  # type: ignore[misc]
+    """Undo a restore: only the CSRF token (an undo always replaces, and says so first)."""
