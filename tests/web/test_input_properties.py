@@ -208,11 +208,6 @@ def test_a_refresh_count_that_int_refuses_still_reloads_the_page(
     assert "refresh=1#job-" in page.get_data(as_text=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="web/restore/forms.py is being rebuilt (issue 23): the source field's Regexp ends "
-    "in $, which lets a trailing newline through to a 500; \\Z ends at the very end",
-)
 def test_a_restore_source_with_a_trailing_newline_is_refused(
     client: FlaskClient, signed_in: Callable[[], None]
 ) -> None:
