@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from support import SEED, Tally, property_settings
 
 from webapp.jobs import export
+from webapp.jobs.job import State
 from webapp.jobs.submit import submit
 from webapp.services import Services
 from webapp.web.auth.session import User
@@ -43,6 +44,11 @@ FORMS: dict[str, list[str]] = {
     "/account/authenticator/new": [],
     "/account/authenticator": ["code"],
     "/account/authenticator/off": ["code", "password"],
+    "/restore/preview": ["source"],
+    "/restore/jobs/{id}/confirm": ["mode", "confirm"],
+    "/restore/jobs/{id}/again": [],
+    "/restore/jobs/{id}/dismiss": [],
+    "/restore/jobs/{id}/undo": [],
 }
 #: The pages read with GET and the query parameters any of them reads.
 PAGES = [
@@ -58,6 +64,12 @@ PAGES = [
     "/backups/{id}/download",
     "/account",
     "/account/authenticator/off",
+    "/logout/everywhere",
+    "/restore/jobs/{id}",
+    "/restore/archives/{id}",
+    "/restore/backups/{id}",
+    "/restore/upload",
+    "/restore/uploaded",
     "/healthz",
 ]
 PARAMETERS = [
@@ -73,6 +85,9 @@ PARAMETERS = [
     "new",
     "refresh",
     "lang",
+    "key",
+    "bucket",
+    "etag",
 ]
 #: Values a field might hold, then the same with what no browser would add.
 PLAUSIBLE = st.sampled_from(
@@ -98,6 +113,12 @@ PLAUSIBLE = st.sampled_from(
         "//evil.example",
         "job#x",
         "20261203T000000Z_20250101_20251231_0123456789ab",
+        "merge",
+        "replace",
+        "置き換え",
+        "upload:" + "0" * 32,
+        "archive:20261203T000000Z_20250101_20251231_0123456789ab",
+        "uploads/x/" + "0" * 32 + ".zip",
     ]
 )
 TEXT = st.one_of(
@@ -124,8 +145,30 @@ def unfinished(user: User, services: Services) -> None:
     submit(services, user.sub, export.KIND, params)
 
 
-def _path(template: str, draw: st.DrawFn) -> str:
-    return template.replace("{id}", quote(draw(IDS).replace("\udc80", "x"), safe=""))
+@pytest.fixture
+def known(
+    client: FlaskClient, signed_in: Callable[[], None], user: User, services: Services, worker: Any
+) -> list[str]:
+    """Return ids that lead past "not found": the user's archive and a finished restore check."""
+    params = export.ExportParams.from_dict(
+        {"start": "2025-01-01", "end": "2025-12-31", "formats": ["csv", "json"]}
+    )
+    made = submit(services, user.sub, export.KIND, params)
+    worker.drain()
+    finished = services.jobs.get(user.sub, made.id)
+    assert finished is not None and finished.state is State.DONE, finished
+    archive_id = str(finished.result["archive_id"])
+    signed_in()
+    asked = client.post("/restore/preview", data={"source": f"archive:{archive_id}"})
+    assert asked.status_code == 303, asked.get_data(as_text=True)
+    check_id = asked.headers["Location"].rstrip("/").rpartition("/")[2]
+    worker.drain()
+    return [archive_id, check_id]
+
+
+def _path(template: str, draw: st.DrawFn, known: list[str] = []) -> str:  # noqa: B006 (read only)
+    ids = st.sampled_from(known) | IDS if known else IDS
+    return template.replace("{id}", quote(draw(ids).replace("\udc80", "x"), safe=""))
 
 
 def _answered(response: Any) -> bool:
@@ -136,15 +179,16 @@ FORM_BODIES = Tally("form bodies (signed in, every form)")
 
 
 @seed(SEED)
-@property_settings(160)
+@property_settings(240)
 @given(data=st.data())
 def test_any_form_body_gets_a_page_of_ours(
-    client: FlaskClient, signed_in: Callable[[], None], data: Any
+    client: FlaskClient, signed_in: Callable[[], None], known: list[str], data: Any
 ) -> None:
     signed_in()
     endpoint = data.draw(st.sampled_from(sorted(FORMS)))
     names = st.sampled_from(FORMS[endpoint] or ["x"]) | st.text(max_size=8)
-    fields = data.draw(st.lists(st.tuples(names, TEXT), max_size=6))
+    values = TEXT | st.just(f"archive:{known[0]}")
+    fields = data.draw(st.lists(st.tuples(names, values), max_size=6))
     if data.draw(st.integers(0, 4)) == 0:
         # Not UTF-8, or not even a form: the raw bytes as they arrive.
         body: bytes | str = data.draw(st.binary(max_size=80))
@@ -155,10 +199,11 @@ def test_any_form_body_gets_a_page_of_ours(
                 for k, v in fields
             ]
         )
-    FORM_BODIES.ran += 1
+    path = _path(endpoint, data.draw, known)
+    FORM_BODIES.ran += 1  # after every draw: an example hypothesis drops is never sent
 
     response = client.post(
-        _path(endpoint, data.draw),
+        path,
         data=body,
         content_type="application/x-www-form-urlencoded",
     )
@@ -171,10 +216,14 @@ QUERIES = Tally("query strings (signed in, every page)")
 
 
 @seed(SEED)
-@property_settings(120)
+@property_settings(160)
 @given(data=st.data())
 def test_any_query_string_gets_a_page_of_ours(
-    client: FlaskClient, signed_in: Callable[[], None], unfinished: None, data: Any
+    client: FlaskClient,
+    signed_in: Callable[[], None],
+    known: list[str],
+    unfinished: None,
+    data: Any,
 ) -> None:
     signed_in()
     page = data.draw(st.sampled_from(PAGES))
@@ -182,9 +231,10 @@ def test_any_query_string_gets_a_page_of_ours(
     query = urlencode(
         [(k.encode("utf-8", "surrogatepass"), v.encode("utf-8", "surrogatepass")) for k, v in pairs]
     )
-    QUERIES.ran += 1
+    path = _path(page, data.draw, known)
+    QUERIES.ran += 1  # after every draw: an example hypothesis drops is never sent
 
-    response = client.get(_path(page, data.draw), query_string=query)
+    response = client.get(path, query_string=query)
 
     assert _answered(response), (page, query, response.status_code)
     QUERIES.answered += 1
