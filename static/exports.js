@@ -1,7 +1,8 @@
-// Kakeibo Export: the export form's CSV encoding is only for CSV. While the chosen
-// format holds no CSV, the encoding's fieldset is disabled (so it is skipped and
-// announced as unavailable); without JavaScript the stylesheet dims it the same way
-// and the server ignores an encoding sent without CSV.
+// Kakeibo Export: the export form. After a quick range, focus is at the form. The
+// CSV encoding is only for CSV: while the chosen format holds no CSV, the encoding's
+// fieldset is disabled (so it is skipped and announced as unavailable); without
+// JavaScript the stylesheet dims it the same way and the server ignores an encoding
+// sent without CSV.
 (function () {
   "use strict";
 
@@ -16,6 +17,14 @@
   }
 
   function start() {
+    // A quick range comes back at the form (#new-export). The fragment only scrolls
+    // there (and moves where Tab starts from); focus it, so a screen reader says so too.
+    if (window.location.hash === "#new-export") {
+      var heading = document.getElementById("new-export");
+      if (heading) {
+        heading.focus();
+      }
+    }
     var form = document.querySelector(".export__form");
     if (!form) {
       return;

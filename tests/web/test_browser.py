@@ -257,9 +257,9 @@ def _check_archive(path: Path, start: date, end: date) -> dict[str, int]:
             "slips.json",
             "balances.csv",
             "balances.json",
+            "README.txt",  # before the manifest, which lists it (format version 2)
             "manifest.json",
             "manifest.sig",
-            "README.txt",
         ]
         manifest = json.loads(archive.read("manifest.json"))
         assert manifest["format"] == "kakeibo-export"
@@ -299,7 +299,7 @@ def test_sign_in_export_download_delete_sign_out(stack: Stack, page: Any, tmp_pa
     end = date.fromisoformat(page.get_by_label("終了日", exact=True).input_value())
     assert (start, end) == (date(start.year, 1, 1), date(start.year, 12, 31))
     assert start.year in (date.today().year - 1, date.today().year)
-    assert page.get_by_role("radio", name="両方", exact=True).is_checked()
+    assert page.get_by_role("radio", name="CSV と DynamoDB JSON", exact=True).is_checked()
     page.get_by_role("button", name="エクスポート", exact=True).click()
 
     # The request only queued a job; without JavaScript the page refreshes itself
@@ -412,6 +412,8 @@ def test_with_javascript_a_shift_jis_export_says_its_count_and_the_started_messa
 ) -> None:
     _sign_in(page, stack)
     page.get_by_role("link", name="昨年", exact=True).click()
+    page.wait_for_url(re.compile(r"#new-export$"))
+    page.wait_for_load_state()
     # A quick range reloads the page at the form, which keeps the focus.
     assert page.evaluate("document.activeElement.id") == "new-export"
     page.locator('input[name="formats"][value="csv"]').click()
