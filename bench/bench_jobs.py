@@ -12,10 +12,13 @@ message's deletion, all against moto's DynamoDB and SQS.
     .venv/bin/python bench/bench_jobs.py 10000 100000
 
 Prints a table (the best of several runs per size, as the machine is shared),
-then one JSON line with ``overhead_pct_100k`` (worker path against the engine),
-the end-to-end overhead (submit included) and the job-record writes per job.
-Target: the job path within 5 % of the direct engine at 100k items; writes
-bounded by the duration (one a second, plus four).
+each target as met or MISSED, then one JSON line with ``overhead_pct_<size>``
+(worker path against the engine), the end-to-end overhead (submit included) and
+the job-record writes per job with their bound. Targets: the job path within 5 %
+of the direct engine at 100k items; job-record writes bounded by the duration
+(create, claim, at most one report a second and the last one, finish). Writes to
+the app table's other items (the filter vocabulary the export updates) are not
+the job record's and are not counted.
 """
 
 from __future__ import annotations
@@ -33,38 +36,34 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from bench_export import SUB, TABLE_NAMES, MemoryDynamoDB  # noqa: E402
 
+from webapp.apptable import JOB_PREFIX  # noqa: E402
 from webapp.archive.dates import DateRange  # noqa: E402
 from webapp.archive.export import Exporter, ExportRequest  # noqa: E402
 from webapp.aws import Clients  # noqa: E402
+from webapp.jobs import export  # noqa: E402
 from webapp.jobs.job import Job, State, new_job_id  # noqa: E402
 from webapp.jobs.queue import JobMessage, JobQueue  # noqa: E402
-from webapp.jobs.reporter import EXPORT  # noqa: E402
 from webapp.jobs.store import JobStore  # noqa: E402
 from webapp.local.stack import fake_credentials, provision  # noqa: E402
 from webapp.local.worker import LocalWorker  # noqa: E402
+from webapp.model import SORT_KEY  # noqa: E402
+from webapp.services import Services  # noqa: E402
 
 SIZES = (100_000, 1_000_000)
 RUNS = {100_000: 9, 1_000_000: 3}
 RANGE = DateRange(datetime(2000, 1, 1).date(), datetime(2099, 12, 31).date())
 
 
-class DataOnly(Clients):
-    """The deployment's clients, except that the data tables are served from memory."""
-
-    def __init__(self, real: Clients, memory: MemoryDynamoDB) -> None:
-        super().__init__(real.settings)
-        self.__dict__.update({"s3": real.s3, "sqs": real.sqs, "dynamodb": memory})
-
-
 def count_writes(client: Any) -> dict[str, int]:
-    """Count the job-record writes ``client`` makes from now on."""
+    """Count the job-record writes ``client`` makes from now on (no other item's)."""
     counts = {"PutItem": 0, "UpdateItem": 0}
 
-    def seen(model: Any, **_: Any) -> None:
-        if model.name in counts:
+    def seen(model: Any, params: dict[str, Any], **_: Any) -> None:
+        key = params.get("Key") or params.get("Item") or {}
+        if model.name in counts and key.get(SORT_KEY, {}).get("S", "").startswith(JOB_PREFIX):
             counts[model.name] += 1
 
-    client.meta.events.register("before-call.dynamodb", seen)
+    client.meta.events.register("before-parameter-build.dynamodb", seen)
     return counts
 
 
@@ -99,17 +98,19 @@ def run_direct(clients: Clients, memory: MemoryDynamoDB, bucket: str) -> float:
 
 
 def run_job(
-    clients: Clients, memory: MemoryDynamoDB, local: LocalWorker, store: JobStore
+    services: Services, memory: MemoryDynamoDB, local: LocalWorker, store: JobStore
 ) -> tuple[float, float, Job]:
     """Submit a job as POST /exports does, then deliver it; return (submit s, worker s, job)."""
-    local.worker.clients = DataOnly(clients, memory)
+    clients, settings = services.clients, services.settings
+    # The worker's engine reads the data tables from memory; everything else is moto's.
+    services.exporter = Exporter(memory, TABLE_NAMES, clients.s3, settings.export_bucket)  # type: ignore[arg-type]
     started = time.perf_counter()
     now = datetime.now(UTC)
     job = store.create(
         Job(
             user_id=SUB,
             id=new_job_id(now),
-            kind=EXPORT,
+            kind=export.NAME,
             state=State.QUEUED,
             created_at=now,
             params={"start": "2000-01-01", "end": "2099-12-31", "formats": ["csv", "json"]},
@@ -136,9 +137,10 @@ def main(sizes: tuple[int, ...]) -> dict[str, Any]:
     server, endpoint = start_moto_elsewhere()
     try:
         settings = provision(endpoint, slips_table=TABLE_NAMES["slips"])
-        clients = Clients(settings)
-        store = JobStore(clients.dynamodb, settings.app_table)
-        local = LocalWorker(settings, clients)
+        services = Services(settings)
+        clients = services.clients
+        store = services.jobs
+        local = LocalWorker(services)
         writes = count_writes(clients.dynamodb)
         print(
             f"{'items':>10} {'runs':>4} {'direct s':>9} {'worker s':>9} {'submit s':>9} "
@@ -146,13 +148,14 @@ def main(sizes: tuple[int, ...]) -> dict[str, Any]:
             f"{'record writes':>14}"
         )
         summary: dict[str, Any] = {}
+        verdicts: list[str] = []
         for total in sizes:
             direct, worker, submit, per_job = [], [], [], []
             for _ in range(RUNS.get(total, 3)):
                 direct.append(run_direct(clients, MemoryDynamoDB(total), settings.export_bucket))
                 empty(clients, settings.export_bucket)
                 before = writes["PutItem"] + writes["UpdateItem"]
-                sent, ran, _done = run_job(clients, MemoryDynamoDB(total), local, store)
+                sent, ran, _done = run_job(services, MemoryDynamoDB(total), local, store)
                 per_job.append(writes["PutItem"] + writes["UpdateItem"] - before)
                 submit.append(sent)
                 worker.append(ran)
@@ -168,6 +171,10 @@ def main(sizes: tuple[int, ...]) -> dict[str, Any]:
                 f"{max(per_job):>7} (≤ {bound})",
                 flush=True,
             )
+            verdicts.append(
+                f"job-record writes at {total:,} items: {max(per_job)} "
+                f"(target ≤ {bound}: {'met' if max(per_job) <= bound else 'MISSED'})"
+            )
             label = f"{total // 1_000_000}m" if total % 1_000_000 == 0 else f"{total // 1000}k"
             summary[f"overhead_pct_{label}"] = round(overhead, 1)
             summary[f"end_to_end_overhead_pct_{label}"] = round(end_to_end, 1)
@@ -176,12 +183,16 @@ def main(sizes: tuple[int, ...]) -> dict[str, Any]:
     finally:
         server.terminate()
         server.wait()
+    for line in verdicts:
+        print(line)
     if "overhead_pct_100k" in summary:
         met = summary["overhead_pct_100k"] <= 5
         print(
             f"overhead at 100,000 items: {summary['overhead_pct_100k']:.1f}% (target ≤ 5%: "
             f"{'met' if met else 'MISSED'})"
         )
+    else:
+        print("overhead: its bound (5 %) is for 100,000 items, which this run left out")
     return summary
 
 

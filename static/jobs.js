@@ -23,6 +23,19 @@
       return;
     }
     if (data.row) {
+      // How it went, in the words the page shows after a reload (the Shift_JIS count too),
+      // and the "export started" message has served its turn.
+      var outcome = document.getElementById("job-outcome");
+      if (outcome) {
+        outcome.textContent = data.text;
+      }
+      Array.prototype.forEach.call(document.querySelectorAll(".flash--started"), function (flash) {
+        var flashes = flash.parentNode;
+        flash.remove();
+        if (flashes && !flashes.children.length) {
+          flashes.remove();
+        }
+      });
       // The server renders the archive's row (same template as the page): swap it in.
       var holder = document.createElement("tbody");
       holder.innerHTML = data.row.trim();

@@ -978,16 +978,21 @@ def test_web_role_grants_exactly_what_the_web_function_uses(template: dict[str, 
             None,
         ),
         (
-            ["cognito-idp:AdminUserGlobalSignOut", "cognito-idp:DescribeUserPool"],
+            [
+                "cognito-idp:AdminGetUser",
+                "cognito-idp:AdminUserGlobalSignOut",
+                "cognito-idp:DescribeUserPool",
+            ],
             {"Fn::GetAtt": ["UserPool", "Arn"]},
             None,
         ),
     ]
-    # Only the pool's password policy and "sign out everywhere" use IAM: InitiateAuth and
-    # the other calls of a secretless client, or with the user's access token, are not
-    # IAM-authorised.
+    # Only the pool's password policy, "sign out everywhere" and the reset's finding of
+    # whose sessions to end use IAM: InitiateAuth and the other calls of a secretless
+    # client, or with the user's access token, are not IAM-authorised.
     actions = [a for s in _statements(template, "WebRole") for a in _listify(s["Action"])]
     assert sorted(a for a in actions if "cognito" in a) == [
+        "cognito-idp:AdminGetUser",
         "cognito-idp:AdminUserGlobalSignOut",
         "cognito-idp:DescribeUserPool",
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -137,16 +138,52 @@ def test_from_env_never_enables_local_mode_or_jwks_override() -> None:
     assert not settings.local
 
 
-def test_cli_names_missing_settings_without_a_traceback() -> None:
+def _flask(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``flask --app webapp ARGS`` with no settings at all in the environment."""
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
-    answer = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "webapp", "restore", "--help"],
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "webapp", *args],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
         cwd=Path(__file__).resolve().parent.parent,
     )
+
+
+def test_the_command_line_helps_before_it_is_configured() -> None:
+    listing = _flask("--help")
+    assert listing.returncode == 0, listing.stderr
+    assert "Traceback" not in listing.stdout + listing.stderr
+    for command in ("create-user", "restore", "run-schedule"):
+        assert f"  {command} " in listing.stdout
+    for command in ("create-user", "restore", "run-schedule", "routes", "run", "shell"):
+        answer = _flask(command, "--help")
+        assert answer.returncode == 0, (command, answer.stderr)
+        assert answer.stdout.startswith(f"Usage: python -m flask {command}")
+        assert answer.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "command", [["create-user", "a@example.com"], ["run-schedule"], ["routes"], ["run"]]
+)
+def test_a_command_without_its_settings_names_them_in_one_line(command: list[str]) -> None:
+    answer = _flask(*command)
     assert answer.returncode == 1
     assert "Traceback" not in answer.stderr
-    assert "missing required setting(s): EXPORT_BUCKET" in answer.stderr
+    lines = answer.stderr.strip().splitlines()
+    assert len(lines) == 1, answer.stderr
+    assert lines[0].startswith("Error: missing required setting(s): EXPORT_BUCKET, ")
+    assert "SECRET_KEY (or SECRET_KEY_PARAMETER)" in lines[0]
+    assert "ARCHIVE_KEY (or ARCHIVE_KEY_PARAMETER)" in lines[0]
+
+
+def test_the_first_user_steps_export_every_setting_the_commands_need() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    steps = readme.split("### 3. Create the first user", 1)[1].split("```sh", 1)[1]
+    script = steps.split("```", 1)[0]
+    exported = set(re.findall(r"\b([A-Z][A-Z0-9_]+)=", script))
+    needed = {*REQUIRED, "AWS_REGION"}
+    assert needed <= exported, needed - exported
+    assert {"SECRET_KEY", "SECRET_KEY_PARAMETER"} & exported
+    assert {"ARCHIVE_KEY", "ARCHIVE_KEY_PARAMETER"} & exported

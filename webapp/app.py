@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import click
 from flask import Flask
 
@@ -17,10 +20,30 @@ def create_app(settings: Settings | None = None) -> Flask:
     try:
         return _build(settings or Settings.from_env())
     except ConfigError as exc:
-        # Under ``flask --app webapp <command>``: the message alone, no traceback.
-        if click.get_current_context(silent=True) is not None:
-            raise click.ClickException(str(exc)) from None
-        raise
+        context = click.get_current_context(silent=True)
+        if context is None:
+            raise
+        if isinstance(context.command, click.Group):
+            # ``flask --app webapp --help`` or ``… restore --help``: Flask loads the
+            # app only to list or find a command. Any help works without settings;
+            # the command itself, once run, says what is missing.
+            return _unconfigured(exc)
+        # Under ``flask --app webapp run`` and the like: the message alone, no traceback.
+        raise click.ClickException(str(exc)) from None
+
+
+def _unconfigured(error: ConfigError) -> Flask:
+    """Return an app that only lists the commands: each, once run, names what is missing."""
+
+    def refuse(*_: Any, **__: Any) -> None:
+        raise click.ClickException(str(error))
+
+    app = Flask(__name__)
+    for command in _commands():
+        stand_in = copy.copy(command)  # the same name, help and options
+        stand_in.callback = refuse
+        app.cli.add_command(stand_in)
+    return app
 
 
 def _build(settings: Settings) -> Flask:

@@ -2,8 +2,8 @@
 
 ``model.py`` describes the two data tables (the household's slips and balances);
 this module does the same for the app table, which holds the app's own state.
-The stores that read and write each item (``jobs.store``, ``jobs.schedule``,
-``jobs.vocabulary``, ``identity.sessions``, ``identity.throttle``) take their
+The stores that read and write each item (``jobs.store``, ``jobs.quota``,
+``jobs.schedule``, ``jobs.vocabulary``, ``identity.sessions``, ``identity.throttle``) take their
 keys and attribute names from here, so the table's layout is read in one place.
 
 The table is keyed like the data tables: partition key ``user_id``, sort key
@@ -29,6 +29,12 @@ job                    sub / ``job#<job id>``          ``kind``, ``state``, ``cr
                                                        ``error_fields`` (M), ``attempt`` (N),
                                                        ``heartbeat_at``; TTL: the kind's lifetime
                                                        after it finishes (see ``jobs.kinds``)
+job quota              sub / ``quota``                 ``active`` (SS: ids of the jobs counted as
+                                                       unfinished), ``started`` (SS:
+                                                       ``<created, ISO UTC>#<job id>`` of the
+                                                       counted starts); changed only by
+                                                       conditional updates (see ``jobs.quota``);
+                                                       TTL: a day and an hour after the last start
 backup choice          sub / ``backup``                ``frequency`` (off, weekly, monthly),
                                                        ``anchor_day`` (N), ``email``, ``last`` (M:
                                                        the last backup's outcome),
@@ -44,9 +50,10 @@ filter vocabulary      sub / ``vocabulary``            ``accounts``, ``categorie
 session marker         sub / ``session``               ``signed_out_at`` (N, epoch ms),
                                                        ``revoked`` (SS of ``<expiry>:<session
                                                        id>``); TTL: two days after the last change
-sign-in counter        ``signin#account#<hash>`` or    ``failures`` (N), ``window_start`` (N, epoch
-                       ``signin#client#<hash>`` /      s); TTL: the end of its window plus a
-                       ``throttle``                    minute
+sign-in counter        ``signin#account#<hash>`` or    ``failures`` (N: attempts counted, given
+                       ``signin#client#<hash>`` /      back when they succeed), ``window_start``
+                       ``throttle``                    (N, epoch s); TTL: the end of its window
+                                                       plus a minute
 =====================  ==============================  ===========================================
 """
 
@@ -84,6 +91,16 @@ def job_key(user_id: str, job_id: str) -> Key:
 def job_id_of(sort_key: str) -> str:
     """Return the job id a job record's sort key holds."""
     return sort_key[len(JOB_PREFIX) :]
+
+
+# --- the job quota -----------------------------------------------------------------------------
+
+QUOTA_SK = "quota"
+
+
+def quota_key(user_id: str) -> Key:
+    """Return the key of a user's job quota (the unfinished jobs and the day's starts)."""
+    return _key(user_id, QUOTA_SK)
 
 
 # --- the automatic backup choice --------------------------------------------------------------

@@ -25,6 +25,7 @@ from .identity.sessions import SessionStore
 from .identity.throttle import SignInThrottle, ThrottleLimits
 from .jobs.events import JobEvents
 from .jobs.queue import JobQueue
+from .jobs.quota import JobQuota
 from .jobs.schedule import BackupPrefsStore
 from .jobs.store import JobStore
 from .jobs.vocabulary import VocabularyStore
@@ -85,6 +86,16 @@ class Services:
             self.settings.app_table,
             retention=timedelta(days=self.settings.retention_days),
             events=JobEvents(self.telemetry),
+        )
+
+    @cached_property
+    def quota(self) -> JobQuota:
+        """Return the users' job quotas: unfinished jobs and the day's starts, counted first."""
+        return JobQuota(
+            self.clients.dynamodb,
+            self.settings.app_table,
+            max_active=self.settings.max_active_jobs,
+            per_day=self.settings.max_jobs_per_day,
         )
 
     @cached_property

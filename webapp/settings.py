@@ -154,6 +154,10 @@ class Settings:
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
         if not region:
             missing.append("AWS_REGION")
+        # Outside local mode both keys are needed too: named here, so one line says all.
+        for key in ("SECRET_KEY", "ARCHIVE_KEY"):
+            if not (env.get(key) or env.get(f"{key}_PARAMETER")):
+                missing.append(f"{key} (or {key}_PARAMETER)")
         if missing:
             raise ConfigError("missing required setting(s): " + ", ".join(missing))
         return cls(

@@ -2,7 +2,8 @@
 
 ``serverless.yml`` names ``webapp.worker_handler.handler``. The services (the
 composition root) are built from the environment once per container, on the
-first event, and kept for warm invocations; ``jobs/worker.py`` does the work.
+first event, and kept for warm invocations; ``jobs/worker.py`` does the work and
+answers any event, whatever its shape, without raising.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .settings import Settings
 _worker: Worker | None = None
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: object, context: Any) -> dict[str, Any]:
     """Lambda's entry point: build the worker once per container, then handle the event."""
     global _worker
     if _worker is None:

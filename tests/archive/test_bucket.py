@@ -144,10 +144,10 @@ def test_presigned_url_is_sigv4_short_lived_and_saves_a_named_zip(
     assert query["X-Amz-Expires"] == "45"
     assert query["X-Amz-Credential"].endswith(f"/{settings.region}/s3/aws4_request")
     assert query["response-content-type"] == "application/zip"
-    # Without a name given: the period and the creation minute (UTC).
+    # Without a name given: the period and the creation time to the second (UTC).
     assert query["response-content-disposition"] == (
-        'attachment; filename="kakeibo_2025-04-01_2026-03-31_20261125-1200.zip"; '
-        "filename*=UTF-8''kakeibo_2025-04-01_2026-03-31_20261125-1200.zip"
+        'attachment; filename="kakeibo_2025-04-01_2026-03-31_20261125-120000.zip"; '
+        "filename*=UTF-8''kakeibo_2025-04-01_2026-03-31_20261125-120000.zip"
     )
     named = _store(clients.s3, settings.export_bucket).presign_download(
         archive, expires_in=45, filename="kakeibo_x_csv+json.zip"
@@ -161,12 +161,12 @@ def test_presigned_url_is_sigv4_short_lived_and_saves_a_named_zip(
 @pytest.mark.parametrize(
     ("tag", "zone", "everything", "name"),
     [
-        ("csv+json", UTC, False, "kakeibo_2025-01-01_2025-12-31_csv+json_20261202-2131.zip"),
-        ("xlsx", UTC, False, "kakeibo_2025-01-01_2025-12-31_xlsx_20261202-2131.zip"),
-        # Tokyo is 9 hours ahead: the minute the page shows, on the next day there.
-        ("csv-sjis", TOKYO, False, "kakeibo_2025-01-01_2025-12-31_csv-sjis_20261203-0631.zip"),
-        (None, UTC, False, "kakeibo_2025-01-01_2025-12-31_20261202-2131.zip"),
-        ("csv+json", TOKYO, True, "kakeibo_backup_csv+json_20261203-0631.zip"),
+        ("csv+json", UTC, False, "kakeibo_2025-01-01_2025-12-31_csv+json_20261202-213105.zip"),
+        ("xlsx", UTC, False, "kakeibo_2025-01-01_2025-12-31_xlsx_20261202-213105.zip"),
+        # Tokyo is 9 hours ahead: the time the page shows, on the next day there.
+        ("csv-sjis", TOKYO, False, "kakeibo_2025-01-01_2025-12-31_csv-sjis_20261203-063105.zip"),
+        (None, UTC, False, "kakeibo_2025-01-01_2025-12-31_20261202-213105.zip"),
+        ("csv+json", TOKYO, True, "kakeibo_backup_csv+json_20261203-063105.zip"),
     ],
 )
 def test_download_names_say_period_formats_and_creation(
@@ -175,6 +175,18 @@ def test_download_names_say_period_formats_and_creation(
     made = datetime(2026, 12, 2, 21, 31, 5, tzinfo=UTC)
     archive_id = ArchiveId.new(date(2025, 1, 1), date(2025, 12, 31), now=made)
     assert store.download_filename(archive_id, tag=tag, zone=zone, everything=everything) == name
+
+
+def test_two_archives_of_one_period_made_in_one_minute_get_two_names() -> None:
+    first = ArchiveId.new(
+        date(2025, 1, 1), date(2025, 12, 31), now=datetime(2026, 12, 2, 21, 31, 5, tzinfo=UTC)
+    )
+    second = ArchiveId.new(
+        date(2025, 1, 1), date(2025, 12, 31), now=datetime(2026, 12, 2, 21, 31, 48, tzinfo=UTC)
+    )
+    assert store.download_filename(first, tag="csv+json") != store.download_filename(
+        second, tag="csv+json"
+    )
 
 
 def test_delete_all_empties_only_the_users_own_prefix(

@@ -88,6 +88,22 @@ def test_rows_read_back_with_japanese_quotes_commas_and_newlines_intact() -> Non
         ("a=b", "a=b"),
         ("1200", "1200"),
         ("", ""),
+        # Behind what shows nothing: LibreOffice ran "\0=1+1" as a formula.
+        ("\x00=1+1", "'\x00=1+1"),
+        ("\x00\x01 =1", "'\x00\x01 =1"),
+        (" =1+1", "' =1+1"),
+        ("\ufeff+1", "'\ufeff+1"),
+        ("\u00a0-1", "'\u00a0-1"),
+        ("\u3000@a", "'\u3000@a"),
+        ("\u2028=1", "'\u2028=1"),
+        ("\u200b=1", "'\u200b=1"),
+        # The full-width forms a Japanese input method types.
+        ("＝SUM(A1)", "'＝SUM(A1)"),
+        ("\u3000＋81", "'\u3000＋81"),
+        ("－5", "'－5"),
+        ("＠x", "'＠x"),
+        (" plain", " plain"),
+        ("\x00plain", "\x00plain"),
     ],
 )
 def test_text_cells_that_could_run_as_formulas_get_a_leading_quote(text: str, shown: str) -> None:

@@ -293,3 +293,30 @@ def test_libreoffice_reads_the_workbook_and_both_csv_encodings_alike(
     assert from_utf8[2][7] == "ランチ😀と🍣"
     assert from_sjis[2][7] == "ランチ?と?"
     assert from_sjis[3][7] == "①～②、髙橋さんへ ?"
+
+
+def test_libreoffice_runs_no_formula_hidden_behind_invisible_characters(tmp_path: Path) -> None:
+    soffice = _soffice()
+    from webapp.archive.encode import csv_header, csv_rows
+    from webapp.model import SPECS
+
+    memos = ["\x00=1+1", "\u3000＝1+1", " =1+1", "\ufeff=1+1", "\u00a0+1+1", "=1+1"]
+    items = [
+        {
+            "user_id": {"S": "u"},
+            "sk": {"S": f"2025-01-0{n + 1}#x"},
+            "amount": {"N": "-1200"},
+            "memo": {"S": memo},
+        }
+        for n, memo in enumerate(memos)
+    ]
+    spec = SPECS["slips"]
+    source = tmp_path / "slips.csv"
+    source.write_bytes((csv_header(spec) + csv_rows(items, spec)).encode("utf-8"))
+
+    rows = _convert(soffice, source, tmp_path / "out", "--infilter=CSV:44,34,76")
+
+    amount, memo = spec.columns.index("amount"), spec.columns.index("memo")
+    assert [row[amount] for row in rows[1:]] == ["-1200"] * len(memos)  # still numbers
+    assert all(row[memo].startswith("'") for row in rows[1:]), rows
+    assert "2" not in [row[memo] for row in rows[1:]]  # no 1+1 was run

@@ -55,7 +55,7 @@ def test_the_restore_section_names_the_tool_its_origin_and_its_needs() -> None:
         "requirements.txt",
         "AWS credentials",
         "manifest.sig",
-        'Restore from a file on\r\n  your PC..."',
+        'Restore from a file\r\n  on your PC..."',
         "Import from S3",
     ):
         assert needed in english, needed
@@ -64,7 +64,7 @@ def test_the_restore_section_names_the_tool_its_origin_and_its_needs() -> None:
         "flask --app webapp restore <この zip> --dry-run",
         "requirements.txt",
         "AWS 認証情報",
-        "「PC のファイルから\r\n  復元…」",
+        "「PC のファイルから復元…」",
     ):
         assert needed in japanese, needed
 

@@ -16,6 +16,7 @@ from support import AuthActions, session_of, text, totp_code
 from werkzeug.test import TestResponse
 
 from webapp.aws import Clients
+from webapp.local.demo import DEMO_PASSWORD
 from webapp.web.auth.session import User
 
 SECRET_TEXT = re.compile(r'<code class="secret" id="totp-secret">([A-Z2-7 ]+)</code>')
@@ -127,7 +128,17 @@ def test_set_up_then_the_next_sign_in_asks_for_the_code_then_turn_off(
     assert "Turn off the authenticator app?" in text(confirm)
     assert "On" in text(client.get("/account"))
     token = auth.csrf_token("/account/authenticator/off")
-    off = client.post("/account/authenticator/off", data={"csrf_token": token})
+    # The session alone is not enough: the password first, and a wrong one changes nothing.
+    bare = client.post("/account/authenticator/off", data={"csrf_token": token})
+    assert bare.status_code == 400 and "Enter your password." in text(bare)
+    wrong = client.post(
+        "/account/authenticator/off", data={"csrf_token": token, "password": "Wrong-passw0rd"}
+    )
+    assert wrong.status_code == 401 and "That password is not right." in text(wrong)
+    assert "On" in text(client.get("/account"))
+    off = client.post(
+        "/account/authenticator/off", data={"csrf_token": token, "password": DEMO_PASSWORD}
+    )
     assert off.status_code == 303 and off.headers["Location"] == "/account"
     assert "The authenticator app is turned off." in text(client.get("/account"))
     auth.logout()

@@ -211,7 +211,7 @@ def test_download_names_say_the_period_formats_and_creation_time(
         disposition = parse_qs(urlsplit(location).query)["response-content-disposition"][0]
         created = ArchiveId.parse(new)
         assert created is not None
-        minute = created.created.astimezone(TOKYO).strftime("%Y%m%d-%H%M")  # as the page shows
+        minute = created.created.astimezone(TOKYO).strftime("%Y%m%d-%H%M%S")  # the page's zone
         names[formats] = (disposition, minute)
 
     for formats, tag in (("both", "csv+json"), ("all", "csv-sjis+xlsx+json"), ("xlsx", "xlsx")):

@@ -6,6 +6,7 @@ import base64
 import json
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
@@ -334,6 +335,38 @@ def test_mfa_challenge_then_signed_in(
     assert done.headers["Location"] == "/?end=2025-12-31"
     data = session_of(app, client)
     assert set(data) == {"sub", "email", "exp", "sid", "iat", "access"} and data["sub"] == user.sub
+
+
+def test_wrong_authenticator_codes_are_throttled_like_wrong_passwords(
+    app: Flask, client: FlaskClient, auth: AuthActions, user: User, mfa_user: str
+) -> None:
+    # One moment throughout, so the wait reads the whole window however slow the machine.
+    frozen = datetime.now(UTC)
+    app.extensions["kakeibo.services"].clock = lambda: frozen
+    calls: list[str] = []
+    cognito = app.extensions["kakeibo.services"].clients.cognito
+    cognito.meta.events.register(
+        "before-call.cognito-idp.RespondToAuthChallenge", lambda **_: calls.append("answer")
+    )
+    # The password was right: its attempt is given back, and the codes count instead.
+    assert auth.login().headers["Location"] == "/login/mfa"
+    token = auth.csrf_token("/login/mfa")
+    for _ in range(5):
+        right = totp_code(mfa_user)
+        wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+        assert (
+            client.post("/login/mfa", data={"csrf_token": token, "code": wrong}).status_code == 401
+        )
+
+    refused = client.post("/login/mfa", data={"csrf_token": token, "code": totp_code(mfa_user)})
+
+    assert refused.status_code == 429
+    assert "Too many attempts. Try again in 15 minutes." in text(refused)
+    assert refused.headers["Retry-After"] == str(15 * 60)
+    assert len(calls) == 5
+    assert "sub" not in session_of(app, client)
+    # The same counter as the password's: sign-in with the email waits too.
+    assert auth.login().status_code == 429
 
 
 def test_new_password_page_refuses_an_mfa_challenge(

@@ -152,7 +152,7 @@ def test_a_filtered_export_runs_as_one_job_that_records_its_filters_and_keeps_th
     disposition = parse_qs(urlsplit(link.headers["Location"]).query)[
         "response-content-disposition"
     ][0]
-    assert re.search(r"kakeibo_2025-01-01_2025-12-31_json_filtered_\d{8}-\d{4}\.zip", disposition)
+    assert re.search(r"kakeibo_2025-01-01_2025-12-31_json_filtered_\d{8}-\d{6}\.zip", disposition)
     # What the export saw is offered next time.
     assert _offered(page, "accounts") == ["cash"]
     assert _offered(page, "categories") == ["給与", "食費"]

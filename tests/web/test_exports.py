@@ -278,7 +278,12 @@ def test_quick_ranges_are_plain_links_that_fill_the_form(
     today = datetime.now(TOKYO).date()
     last_year = today.year - 1
     page = client.get("/").get_data(as_text=True)
-    assert f'href="/?start={last_year}-01-01&amp;end={last_year}-12-31">Last year</a>' in page
+    # Back at the form (#new-export, which takes focus), not at the page's top.
+    assert (
+        f'href="/?start={last_year}-01-01&amp;end={last_year}-12-31#new-export">Last year</a>'
+        in page
+    )
+    assert '<h2 id="new-export" tabindex="-1">' in page
     assert "Last 5 years</a>" in page
     assert "This month</a>" in page
     assert not re.search(r"<script(?![^>]*\bsrc=)", page)  # plain links, no inline script
@@ -302,7 +307,8 @@ def test_the_form_defaults_to_this_year_and_both_formats(
     assert '<label class="field__label" for="start">From</label>' in page
     assert '<label class="field__label" for="end">To</label>' in page
     assert "<legend" in page
-    for n, name in enumerate(("Both", "CSV for Excel", "DynamoDB JSON")):
+    names = ("CSV and DynamoDB JSON", "CSV for Excel", "DynamoDB JSON (for an exact restore)")
+    for n, name in enumerate(names):
         assert f'<label class="choice__label" for="formats-{n}">{name}</label>' in page
 
 
@@ -538,7 +544,7 @@ def test_download_redirects_to_a_fresh_presigned_url(
     # No job record for this archive: no formats in the name, the creation minute in Tokyo.
     made = ArchiveId.parse(archive)
     assert made is not None
-    name = f"kakeibo_2025-01-01_2025-12-31_{made.created.astimezone(TOKYO):%Y%m%d-%H%M}.zip"
+    name = f"kakeibo_2025-01-01_2025-12-31_{made.created.astimezone(TOKYO):%Y%m%d-%H%M%S}.zip"
     assert query["response-content-disposition"] == (
         f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"
     )

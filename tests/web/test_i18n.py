@@ -347,7 +347,9 @@ def test_japanese_sign_in_pages_have_no_english(
         )
     )
     with app.test_request_context():
-        save_challenge(Challenge(SOFTWARE_TOKEN_MFA, "session", user.email), "/")
+        save_challenge(
+            Challenge(SOFTWARE_TOKEN_MFA, "session", user.email), "/", account=user.email
+        )
         sealed = session["challenge"]
     with client.session_transaction() as cookie:
         cookie["challenge"] = sealed

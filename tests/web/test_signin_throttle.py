@@ -150,10 +150,47 @@ def test_an_unreadable_throttle_fails_open_and_cognito_still_answers(
 
     def fail(**_: object) -> None:
         error = {"Error": {"Code": "InternalServerError", "Message": "injected"}}
-        raise ClientError(error, "BatchGetItem")  # type: ignore[arg-type]
+        raise ClientError(error, "UpdateItem")  # type: ignore[arg-type]
 
-    dynamodb.meta.events.register("before-call.dynamodb.BatchGetItem", fail)
+    dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", fail)
     wrong = auth.login(user.email, "Wrong-password-123")
     assert wrong.status_code == 401
     assert message(Failure.BAD_CREDENTIALS) in text(wrong)
     assert auth.login(user.email).status_code == 303
+
+
+def _reset(auth: AuthActions, email: str) -> int:
+    """Type a wrong reset code for ``email`` (and a valid new password); return the status."""
+    token = auth.csrf_token("/login/reset")
+    data = {
+        "csrf_token": token,
+        "email": email,
+        "code": "moto-confirmation-code:000000",
+        "password": "Brand-new-Passw0rd",
+        "confirm": "Brand-new-Passw0rd",
+    }
+    return auth.client.post("/login/reset", data=data).status_code
+
+
+def test_reset_codes_for_many_accounts_from_one_client_are_throttled(
+    settings: Settings, make_user: Callable[[str], User]
+) -> None:
+    app, clock = _app(settings, signin_max_failures_per_client=3)
+    calls: list[str] = []
+    cognito = app.extensions["kakeibo.services"].clients.cognito
+    cognito.meta.events.register(
+        "before-call.cognito-idp.ConfirmForgotPassword", lambda **_: calls.append("confirm")
+    )
+    bob = make_user("bob@example.com")
+    _, auth = _client(app)
+    # One client guessing codes across addresses: the per-client counter, as at sign-in.
+    assert [_reset(auth, f"guess{n}@example.com") for n in range(3)] == [400] * 3
+
+    assert _reset(auth, bob.email) == 429
+    assert len(calls) == 3
+    # The same counter as the password's: this client's sign-in waits too.
+    assert auth.login(bob.email).status_code == 429
+    _, other = _client(app, "198.51.100.9")
+    assert _reset(other, bob.email) == 400
+    clock.now += 15 * 60 + 1
+    assert auth.login(bob.email).status_code == 303

@@ -78,15 +78,23 @@ def test_sign_out_everywhere_ends_every_session_and_cognitos_tokens(
         AuthParameters={"USERNAME": user.email, "PASSWORD": DEMO_PASSWORD},
     )["AuthenticationResult"]["RefreshToken"]
     page = home.get("/").get_data(as_text=True)
-    assert 'formaction="/logout/everywhere"' in page
+    # The header only links to a page that asks first; the GET changes nothing.
+    assert 'href="/logout/everywhere"' in page and "formaction" not in page
+    asked = home.get("/logout/everywhere")
+    assert asked.status_code == 200
+    assert "Sign out in every browser?" in text(asked)
+    assert not _sent_to_login(phone)
 
-    response = home.post("/logout/everywhere", data={"csrf_token": home_auth.csrf_token("/")})
+    token = home_auth.csrf_token("/logout/everywhere")
+    response = home.post("/logout/everywhere", data={"csrf_token": token})
 
     assert response.status_code == 303
     assert response.headers["Location"] == "/login"
     assert "You have been signed out in every browser." in text(home.get("/login"))
     assert _sent_to_login(home)
     assert _sent_to_login(phone)
+    # The other browser's next page says why it is at the sign-in page.
+    assert "You were signed out in every browser" in text(phone.get("/login"))
     with pytest.raises(ClientError) as refused:
         clients.cognito.initiate_auth(
             ClientId=settings.cognito_client_id,

@@ -79,14 +79,16 @@ def download_filename(
 ) -> str:
     """Return the name a downloaded archive is saved under, distinct per format and creation.
 
-    ``kakeibo_2025-01-01_2025-12-31_csv+json_20261202-2131.zip``: the period (or
+    ``kakeibo_2025-01-01_2025-12-31_csv+json_20261202-213105.zip``: the period (or
     ``backup`` for an automatic backup of everything), the formats' ``tag`` when
-    known, and the creation minute in ``zone`` (the zone the page shows times in).
+    known, and the creation time to the second in ``zone`` (the zone the page shows
+    times in): two archives of one period made in the same minute do not overwrite
+    each other in the downloads folder.
     """
     period = (
         "backup" if everything else f"{archive_id.start.isoformat()}_{archive_id.end.isoformat()}"
     )
-    made = archive_id.created.astimezone(zone).strftime("%Y%m%d-%H%M")
+    made = archive_id.created.astimezone(zone).strftime("%Y%m%d-%H%M%S")
     return "_".join(part for part in ("kakeibo", period, tag, made) if part) + ".zip"
 
 

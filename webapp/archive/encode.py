@@ -34,13 +34,24 @@ BOM = "\ufeff"
 NEWLINE = "\r\n"
 OTHER_COLUMN = "other"
 
-# OWASP's CSV-injection list. Only text cells are guarded: ``-1200`` in a number
-# column must stay a number for Excel.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# A cell after the first starting with one of those, in cells joined by NUL (a
+# OWASP's CSV-injection list, and the full-width forms Japanese input gives.
+# Only text cells are guarded: ``-1200`` in a number column must stay a number.
+_STARTERS = r"=+\-@\uff1d\uff0b\uff0d\uff20"
+# What a spreadsheet may skip before it reads a formula (LibreOffice ran
+# "\0=1+1" as one): control characters, spaces of every width, the BOM, NBSP,
+# the ideographic space, line and paragraph separators, and the zero-width and
+# direction marks, which show nothing either.
+_INVISIBLE = (
+    r"\x00-\x20\x7f-\xa0\xad\u1680\u180e\u2000-\u200f\u2028-\u202f"
+    r"\u205f-\u2064\u206a-\u206f\u3000\ufeff"
+)
+# A text whose first character that shows is a formula starter; a tab or CR
+# first is guarded whatever follows (OWASP).
+_FORMULA = re.compile(rf"[\t\r]|[{_INVISIBLE}]*[{_STARTERS}]")
+# The same at the start of any cell after the first, in cells joined by NUL (a
 # NUL inside a cell only sends the column down the exact, slower path). A
 # literal first character lets the regex engine skip ahead fast.
-_FORMULA_AFTER_NUL = re.compile("\0[=+\\-@\t\r]")
+_FORMULA_AFTER_NUL = re.compile(rf"\x00(?:[\t\r]|[{_INVISIBLE}]*[{_STARTERS}])")
 _SCALARS = ("S", "N")
 
 
@@ -120,7 +131,7 @@ def csv_rows(items: Sequence[Item], spec: TableSpec) -> str:
 
 def guard(text: str) -> str:
     """Return text a spreadsheet shows as text, never runs as a formula."""
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return "'" + text if _FORMULA.match(text) else text
 
 
 def cell(value: Mapping[str, Any] | None) -> str:
@@ -171,7 +182,7 @@ def _csv_column(items: Sequence[Item], name: str) -> list[str]:
         return _quoted([cell(item.get(name)) for item in items])
     code, values = scalars
     joined = "\0".join(values)
-    if code == "S" and (values[0].startswith(_FORMULA_START) or _FORMULA_AFTER_NUL.search(joined)):
+    if code == "S" and (_FORMULA.match(values[0]) or _FORMULA_AFTER_NUL.search(joined)):
         values = [guard(value) for value in values]
     return _quoted(values, joined)
 

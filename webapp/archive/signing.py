@@ -90,12 +90,14 @@ class SsmKeyring:
             return self._current
 
     def find(self, kid: str) -> SigningKey | None:
-        if not kid.startswith("v") or not kid[1:].isdigit():
+        version = kid[1:]
+        # isdigit() alone would pass "v²", which is no SSM version.
+        if not kid.startswith("v") or not (version.isascii() and version.isdigit()):
             return None
         with self._lock:
             if kid not in self._found:
                 try:
-                    self._found[kid] = self._read(f"{self.name}:{kid[1:]}")
+                    self._found[kid] = self._read(f"{self.name}:{version}")
                 except KeyMissing:
                     self._found[kid] = None
             return self._found[kid]

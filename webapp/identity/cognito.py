@@ -41,7 +41,6 @@ class Failure(enum.Enum):
     UNAVAILABLE = "unavailable"
     # Account self-service (see ``account``).
     BAD_RESET_CODE = "bad-reset-code"
-    RESET_CODE_EXPIRED = "reset-code-expired"
     BAD_INPUT = "bad-input"
     SIGNED_OUT = "signed-out"
 
@@ -199,6 +198,17 @@ def sign_out_everywhere(
         log.warning("Cognito's global sign-out failed (the app's sessions still ended): %s", exc)
         return False
     return True
+
+
+def user_sub(cognito: CognitoIdentityProviderClient, pool_id: str, email: str) -> str | None:
+    """Return the ``sub`` of the user who signs in with ``email``, or None if Cognito won't say."""
+    try:
+        user = cognito.admin_get_user(UserPoolId=pool_id, Username=email)
+    except (ClientError, BotoCoreError) as exc:
+        log.warning("Cognito did not say whose account an address is: %s", exc)
+        return None
+    attributes = {a["Name"]: a.get("Value", "") for a in user.get("UserAttributes", [])}
+    return attributes.get("sub") or None
 
 
 def create_user(

@@ -49,8 +49,9 @@ _FAILURES: dict[str, Failure] = {
     "LimitExceededException": Failure.TOO_MANY,
     "TooManyFailedAttemptsException": Failure.TOO_MANY,
     "InvalidPasswordException": Failure.BAD_PASSWORD,
+    # Wrong, expired or used: one answer, whoever the address belongs to (see below).
     "CodeMismatchException": Failure.BAD_RESET_CODE,
-    "ExpiredCodeException": Failure.RESET_CODE_EXPIRED,
+    "ExpiredCodeException": Failure.BAD_RESET_CODE,
     # VerifySoftwareToken answers a wrong code with this one.
     "EnableSoftwareTokenMFAException": Failure.BAD_CODE,
     "InvalidParameterException": Failure.BAD_INPUT,
@@ -114,7 +115,9 @@ def confirm_password_reset(
         )
     except (ClientError, BotoCoreError) as exc:
         # An unknown address reads as a wrong code, as Cognito itself answers
-        # with PreventUserExistenceErrors (moto says ResourceNotFound).
+        # with PreventUserExistenceErrors (moto says ResourceNotFound), and an
+        # expired or used code too: otherwise the words would tell an address
+        # with an account (whose code could expire) from one without.
         raise _failure(
             exc,
             {

@@ -52,9 +52,13 @@ class SessionMarker:
 
     def allows(self, session_id: str, issued_at: int) -> bool:
         """Return whether a session with this id, issued at ``issued_at`` (ms), is still live."""
-        if self.signed_out_at and issued_at <= self.signed_out_at:
+        if self.ended_everywhere(issued_at):
             return False
         return not any(entry.partition(":")[2] == session_id for entry in self.revoked)
+
+    def ended_everywhere(self, issued_at: int) -> bool:
+        """Return whether a session issued at ``issued_at`` (ms) ended with all the others."""
+        return bool(self.signed_out_at) and issued_at <= self.signed_out_at
 
 
 class SessionStore:

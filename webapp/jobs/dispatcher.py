@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from . import backup
@@ -93,15 +93,19 @@ def run_schedule(services: JobServices, today: date | None = None) -> Dispatch:
     return done
 
 
-def event_day(event: dict[str, Any], timezone: str) -> date | None:
-    """Return the day an invocation is for, from its time (Scheduler and rules send one)."""
+def event_day(event: object, timezone: str) -> date | None:
+    """Return the day an invocation is for, from its time (Scheduler and rules send one).
+
+    None, so the dispatch takes today, for any event without a usable time.
+    """
     moment = event.get("time") if isinstance(event, dict) else None
     if not isinstance(moment, str):
         return None
     try:
         parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        # A time near year 1 or 9999 may not exist in another zone.
+        return local_day(parsed, ZoneInfo(timezone))
+    except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return local_day(parsed, ZoneInfo(timezone))

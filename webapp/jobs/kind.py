@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .job import Job
     from .notify import Mailer
     from .queue import JobQueue
+    from .quota import JobQuota
     from .reporter import Reporter
     from .schedule import BackupPrefsStore
     from .store import JobStore
@@ -62,6 +63,11 @@ class JobServices(Protocol):
     @property
     def queue(self) -> JobQueue:
         """Return the jobs queue."""
+        ...
+
+    @property
+    def quota(self) -> JobQuota:
+        """Return the users' job quotas."""
         ...
 
     @property

@@ -3,7 +3,10 @@
 One user must not starve the rest (the worker's reserved concurrency is shared):
 besides ``max_active_jobs`` unfinished at once, a user may start at most
 ``max_jobs_per_day`` jobs of the kinds that count (exports, previews, restores)
-in any 24 hours. Automatic backups are the dispatcher's, not counted here.
+in any 24 hours. Automatic backups are the dispatcher's, not counted here. The
+job is counted in first (``quota``: one conditional write, so a burst gets
+exactly the limit), then recorded and queued; one that cannot be started is
+taken out of the counts again.
 """
 
 from __future__ import annotations
@@ -16,26 +19,14 @@ from . import preview, restore
 from .job import Job, JobError, State
 from .kind import JobServices, Kind, Params
 from .queue import JobMessage
+from .quota import TooManyJobs
 from .registry import KINDS
+
+__all__ = ["TooManyJobs", "recent_checks", "submit", "visible_jobs"]
 
 #: A failed job stays on the page this long, so its message is seen.
 SHOW_FAILED_FOR = timedelta(days=1)
 NOT_STARTED = N_("The export could not be started just now. Try again.")
-#: The rolling day the daily quota counts over.
-QUOTA_WINDOW = timedelta(hours=24)
-
-
-class TooManyJobs(Exception):
-    """The user already has as many unfinished jobs as one may (or started as many today).
-
-    ``retry_in`` is set for the daily quota: how long until the oldest counted
-    job leaves the 24 hours.
-    """
-
-    def __init__(self, limit: int, retry_in: timedelta | None = None) -> None:
-        super().__init__(limit)
-        self.limit = limit
-        self.retry_in = retry_in
 
 
 def visible_jobs(jobs: list[Job], now: datetime, *, stale_after: timedelta) -> list[Job]:
@@ -85,25 +76,27 @@ def submit(
     the new job's id if the caller has chosen it (a restore names itself on the
     preview it carries out before it is queued).
     """
-    settings, store, now = services.settings, services.jobs, services.now()
-    current = store.list(sub) if jobs is None else jobs
-    visible = visible_jobs(current, now, stale_after=services.stale_after)
-    if sum(job.unfinished for job in visible) >= settings.max_active_jobs:
-        raise TooManyJobs(settings.max_active_jobs)
-    if kind.counted:
-        today = sorted(
-            job.created_at
-            for job in current
-            if job.created_at > now - QUOTA_WINDOW
-            and (job.kind not in KINDS or KINDS[job.kind].counted)
-        )
-        quota = settings.max_jobs_per_day
-        if len(today) >= quota:
-            raise TooManyJobs(quota, retry_in=today[-quota] + QUOTA_WINDOW - now)
-    job = store.create(Job.queued(sub, kind.name, params.to_dict(), now, job_id))
+    store, now = services.jobs, services.now()
+    records = store.list(sub) if jobs is None else jobs
+    job = Job.queued(sub, kind.name, params.to_dict(), now, job_id)
+    services.quota.reserve(
+        job, records=records, counts=_counts, now=now, stale_after=services.stale_after
+    )
+    try:
+        store.create(job)
+    except JobError:
+        services.quota.release(job)
+        raise
     try:
         services.queue.send(JobMessage(user_id=sub, job_id=job.id))
     except JobError:
         store.abandon(job, UserError(NOT_STARTED), now)
+        services.quota.release(job)
         raise
     return job
+
+
+def _counts(job: Job) -> bool:
+    """Return whether a job counts towards the daily quota (a kind unknown here does)."""
+    kind = KINDS.get(job.kind)
+    return kind is None or kind.counted

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+import reprlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import N_, Stopped, UserError
@@ -27,6 +28,8 @@ from .registry import KINDS
 from .reporter import REPORT_INTERVAL, Reporter
 
 logger = logging.getLogger(__name__)
+_SHORT = reprlib.Repr()  # keyword arguments only from Python 3.12
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 80, 80
 
 #: The message of a job whose record this worker cannot read (or whose kind it does not know).
 BROKEN = N_("The export failed, so no archive was made. Please try again.")
@@ -39,18 +42,32 @@ class Worker:
         self.services = services
         self.report_interval = report_interval
 
-    def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        """Handle an SQS event as Lambda delivers it; return the records to retry."""
+    def handle(self, event: object, context: Any = None) -> dict[str, Any]:
+        """Handle an SQS event as Lambda delivers it; return the records to retry.
+
+        Never raises: an event or record that is not what SQS sends is logged,
+        and a record with a message id is reported back, so SQS retries it and
+        then moves it to the dead-letter queue, where someone can look at it.
+        """
         remaining = _remaining(context)
+        records = event.get("Records") if isinstance(event, Mapping) else None
+        if not isinstance(records, list):
+            logger.error("dropping an event that is not an SQS event: %s", _describe(event))
+            return {"batchItemFailures": []}
         failures = []
-        for record in event.get("Records") or []:
-            try:
-                self.process(str(record.get("body", "")), remaining=remaining)
-            except Exception:
-                logger.exception(
-                    "job message %s failed; SQS will retry it", record.get("messageId")
-                )
-                failures.append({"itemIdentifier": str(record.get("messageId", ""))})
+        for record in records:
+            message_id = _message_id(record)
+            body = record.get("body") if isinstance(record, Mapping) else None
+            if not isinstance(body, str):
+                logger.error("an SQS record without a text body: %s", _describe(record))
+            else:
+                try:
+                    self.process(body, remaining=remaining)
+                    continue
+                except Exception:
+                    logger.exception("job message %s failed; SQS will retry it", message_id)
+            if message_id is not None:
+                failures.append({"itemIdentifier": message_id})
         return {"batchItemFailures": failures}
 
     def process(self, body: str, *, remaining: Callable[[], float] | None = None) -> Job | None:
@@ -161,6 +178,17 @@ class Worker:
             if not quietly:
                 raise
             logger.warning("could not delete s3://%s/%s", bucket, key, exc_info=True)
+
+
+def _message_id(record: object) -> str | None:
+    """Return a record's message id, if it has one SQS could take back."""
+    value = record.get("messageId") if isinstance(record, Mapping) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _describe(value: object) -> str:
+    """Return a short account of what arrived, for the log (bounded in size and depth)."""
+    return _SHORT.repr(value)
 
 
 def _remaining(context: Any) -> Callable[[], float] | None:

@@ -6,13 +6,13 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
 # WTForms ships no type hints (see web/auth/forms.py).
-from wtforms import StringField  # type: ignore[import-untyped, unused-ignore]
+from wtforms import PasswordField, StringField  # type: ignore[import-untyped, unused-ignore]
 from wtforms.validators import (  # type: ignore[import-untyped, unused-ignore]
     DataRequired,
     Length,
 )
 
-from ..auth.forms import NewPasswordForm, email_field, no_spaces
+from ..auth.forms import MAX_PASSWORD, NewPasswordForm, email_field, no_spaces
 
 #: Cognito's limit on a confirmation code (its own are 6 digits).
 MAX_CODE = 2048
@@ -46,3 +46,23 @@ class ResetPasswordForm(NewPasswordForm):
 
 class ButtonForm(FlaskForm):  # type: ignore[misc]
     """A button that changes something: only the CSRF token."""
+
+
+class DisableTotpForm(FlaskForm):  # type: ignore[misc]
+    """The account's password, asked again before the authenticator app is turned off.
+
+    A session alone (a browser left open, a cookie copied) must not be enough to
+    remove the second step of sign-in.
+    """
+
+    password = PasswordField(
+        _l("Your password"),
+        validators=[
+            DataRequired(_l("Enter your password.")),
+            Length(
+                max=MAX_PASSWORD,
+                message=_l("A password has at most %(max)s characters.", max=MAX_PASSWORD),
+            ),
+        ],
+        render_kw={"autocomplete": "current-password"},
+    )

@@ -4,25 +4,27 @@ Every Cognito call here acts as the user, with the access token kept (sealed)
 in the session at sign-in. A session without one (started before this page
 existed) or one Cognito refuses is ended: the user signs in again and comes back.
 The new authenticator secret waits sealed in the session between the page
-that shows it and the code that proves the app has it.
+that shows it and the code that proves the app has it. Turning the app off asks
+for the password first, checked (and counted) as a sign-in would be.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, session, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from ...identity import selfservice
-from ...identity.cognito import Failure
+from ...identity import cognito, selfservice
+from ...identity.cognito import Failure, SignInError
 from ...identity.selfservice import AccountError
 from ..auth import login_required, signed_in_user
 from ..auth.access import access_token
+from ..auth.attempts import Throttled, count_attempt, too_many_attempts
 from ..auth.forms import MfaForm
-from ..auth.messages import account_message
+from ..auth.messages import MESSAGES, account_message
 from ..auth.sealing import seal, unseal
-from ..context import get_clients
-from .forms import ButtonForm
+from ..context import get_clients, get_settings
+from .forms import ButtonForm, DisableTotpForm
 from .qr import qr_svg
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -123,11 +125,14 @@ def totp() -> Response | tuple[str, int]:
 @bp.route("/authenticator/off", methods=["GET", "POST"])
 @login_required
 def disable_totp() -> Response | tuple[str, int]:
-    """Ask to confirm, then stop asking for an authenticator code at sign-in."""
-    form = ButtonForm()
+    """Ask for the password, then stop asking for an authenticator code at sign-in."""
+    form = DisableTotpForm()
     if not form.validate_on_submit():
         status = 400 if form.is_submitted() else 200
         return render_template("account/disable.html", form=form), status
+    refused = _check_password(form)
+    if refused is not None:
+        return refused
     try:
         selfservice.disable_totp(get_clients().cognito, _token())
     except AccountError as exc:
@@ -140,6 +145,33 @@ def disable_totp() -> Response | tuple[str, int]:
         "success",
     )
     return redirect(url_for("account.index"), code=303)
+
+
+def _check_password(form: DisableTotpForm) -> Response | tuple[str, int] | None:
+    """Check the password as a sign-in would (counted like one); return the refusal, if any."""
+    email = signed_in_user().email
+    try:
+        attempt = count_attempt(email)
+    except Throttled as exc:
+        form.form_errors.append(too_many_attempts(exc.wait))
+        response = make_response(render_template("account/disable.html", form=form), 429)
+        response.headers["Retry-After"] = str(exc.wait)
+        return response
+    try:
+        # Right password: Cognito answers with tokens or, as here, the code's challenge.
+        cognito.start_sign_in(
+            get_clients().cognito, get_settings().cognito_client_id, email, form.password.data
+        )
+    except SignInError as exc:
+        if exc.failure is Failure.BAD_CREDENTIALS:
+            form.password.errors = [_("That password is not right.")]
+            return render_template("account/disable.html", form=form), 401
+        attempt.succeeded()
+        message, status = MESSAGES.get(exc.failure, MESSAGES[Failure.UNAVAILABLE])
+        form.form_errors.append(str(message) % {"detail": exc.detail})
+        return render_template("account/disable.html", form=form), status
+    attempt.succeeded()
+    return None
 
 
 def _setup_page(secret: str, form: MfaForm, status: int) -> tuple[str, int]:

@@ -28,19 +28,24 @@ def _fernet() -> Fernet:
     return fernet(b"kakeibo-export challenge")
 
 
-def save_challenge(challenge: Challenge, next_url: str) -> None:
-    """Keep ``challenge`` (encrypted) and where to go after it, in the session."""
+def save_challenge(challenge: Challenge, next_url: str, *, account: str) -> None:
+    """Keep ``challenge`` (encrypted), where to go after it and the email typed, in the session.
+
+    ``account`` is what the attempts at the challenge are counted against, as the
+    password was (``attempts``): the address typed, not Cognito's username.
+    """
     data = {
         "name": challenge.name,
         "session": challenge.session,
         "username": challenge.username,
         "next": next_url,
+        "account": account,
     }
     session[_CHALLENGE] = _fernet().encrypt(json.dumps(data).encode()).decode()
 
 
-def load_challenge(name: str) -> tuple[Challenge, str] | None:
-    """Return the pending challenge called ``name`` and its next URL, or None."""
+def load_challenge(name: str) -> tuple[Challenge, str, str] | None:
+    """Return the pending challenge called ``name``, its next URL and account, or None."""
     from cryptography.fernet import InvalidToken
 
     sealed = session.get(_CHALLENGE)
@@ -50,12 +55,13 @@ def load_challenge(name: str) -> tuple[Challenge, str] | None:
         data = json.loads(_fernet().decrypt(sealed, ttl=CHALLENGE_TTL))
         challenge = Challenge(name=data["name"], session=data["session"], username=data["username"])
         next_url = safe_next(data["next"])
+        account = str(data.get("account") or challenge.username)
     except (InvalidToken, ValueError, KeyError, TypeError):
         session.pop(_CHALLENGE, None)
         return None
     if challenge.name != name:
         return None
-    return challenge, next_url
+    return challenge, next_url, account
 
 
 def drop_challenge() -> None:

@@ -15,6 +15,9 @@ from wtforms.validators import (  # type: ignore[import-untyped, unused-ignore]
     Regexp,
 )
 
+# Regexp matches from the start; "\Z" ends at the very end, where "$" would also let a
+# trailing newline through.
+
 #: Cognito's own limits: usernames up to 128 characters, passwords up to 256.
 MAX_EMAIL = 128
 MAX_PASSWORD = 256
@@ -41,7 +44,7 @@ def email_field() -> EmailField:
                 message=_l("An email address has at most %(max)s characters.", max=MAX_EMAIL),
             ),
             Regexp(
-                r"^[^@\s]+@[^@\s]+$", message=_l("Enter an email address like name@example.com.")
+                r"[^@\s]+@[^@\s]+\Z", message=_l("Enter an email address like name@example.com.")
             ),
         ],
         render_kw={"autocomplete": "email", "spellcheck": "false", "autocapitalize": "none"},
@@ -97,7 +100,7 @@ class MfaForm(FlaskForm):  # type: ignore[misc]
         filters=[no_spaces],
         validators=[
             DataRequired(_l("Enter the 6-digit code from your authenticator app.")),
-            Regexp(r"^[0-9]{6}$", message=_l("The code is 6 digits, like 123456.")),
+            Regexp(r"[0-9]{6}\Z", message=_l("The code is 6 digits, like 123456.")),
         ],
         render_kw={
             "autocomplete": "one-time-code",

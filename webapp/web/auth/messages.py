@@ -51,15 +51,12 @@ MESSAGES: dict[Failure, tuple[LazyString, int]] = {
     ),
     # The account pages (password reset, authenticator app).
     Failure.BAD_PASSWORD: (_l("Choose a stronger password."), 400),
+    # Wrong, expired, used, or for an address without an account: one answer for all.
     Failure.BAD_RESET_CODE: (
         _l(
-            "That code is not right. Enter the code from the latest email we sent, "
-            "or ask for a new one."
+            "That code is not right, has expired or was already used. Enter the code from "
+            "the latest email we sent, or ask for a new one."
         ),
-        400,
-    ),
-    Failure.RESET_CODE_EXPIRED: (
-        _l("That code has expired or was already used. Ask for a new one."),
         400,
     ),
     Failure.BAD_INPUT: (

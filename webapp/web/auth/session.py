@@ -33,6 +33,10 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 EXPIRED_SESSION = _l("Your session has ended. Please sign in again.")
+ENDED_EVERYWHERE = _l(
+    "You were signed out in every browser (with “Sign out everywhere”, or because the "
+    "password was changed). Please sign in again."
+)
 
 
 @dataclass(frozen=True)
@@ -89,9 +93,13 @@ def _still_signed_in(sub: str) -> bool:
         g.user = None  # the error page must not ask again
         # Fail closed: without the marker nobody can tell a signed-out cookie.
         abort(503, description=_("Your sign-in could not be checked just now."))
-    if marker.allows(*session_id()):
+    sid, issued_at = session_id()
+    if marker.allows(sid, issued_at):
         return True
     session.clear()
+    if marker.ended_everywhere(issued_at):
+        # Said once, on the page this browser is sent to next (the sign-in page).
+        flash(str(ENDED_EVERYWHERE), "info")
     return False
 
 

@@ -8,7 +8,6 @@ until the challenge is answered.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 
 from flask import (
@@ -23,17 +22,16 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from ...identity import cognito
 from ...identity.cognito import Challenge, Failure, SignInError, Step
 from ...identity.sessions import SessionCheckError, now_ms
-from ...identity.throttle import ThrottleError
 from ...identity.tokens import TokenError, jwks_client, jwks_url, verify_id_token
-from ..context import clock, get_clients, get_settings, services, signin_throttle
+from ..context import get_clients, get_settings, services
 from .access import keep_access_token
+from .attempts import Throttled, count_attempt, too_many_attempts
 from .challenge import drop_challenge, load_challenge, save_challenge
 from .forms import LoginForm, MfaForm, NewPasswordForm
 from .messages import EXPIRED_CHALLENGE, MESSAGES, weak_password
@@ -77,43 +75,28 @@ def login() -> Response | str | tuple[str, int]:
         status = 400 if form.is_submitted() else 200
         return _render("auth/login.html", form, status, next_url=next_url)
     drop_challenge()
-    settings, throttle, now = get_settings(), signin_throttle(), clock()
-    # API Gateway's own view of the caller (requestContext.http.sourceIp), not a header.
-    address = request.remote_addr or "unknown"
     try:
-        wait = throttle.wait(form.email.data, address, now=now)
-    except ThrottleError as error:
-        # Open, not shut: Cognito's own lockout and threat protection still stand,
-        # and a table hiccup must not lock everyone out.
-        log.error("The sign-in throttle could not be read: %s", error.__cause__)
-        wait = 0
-    if wait:
-        return _throttled(form, wait, next_url)
+        attempt = count_attempt(form.email.data)
+    except Throttled as exc:
+        return _throttled("auth/login.html", form, exc.wait, next_url)
     try:
         step = cognito.start_sign_in(
-            get_clients().cognito, settings.cognito_client_id, form.email.data, form.password.data
+            get_clients().cognito,
+            get_settings().cognito_client_id,
+            form.email.data,
+            form.password.data,
         )
     except SignInError as exc:
-        if exc.failure is Failure.BAD_CREDENTIALS:
-            try:
-                throttle.failed(form.email.data, address, now=now)
-            except ThrottleError as error:
-                log.error("A failed sign-in could not be counted: %s", error.__cause__)
+        if exc.failure is not Failure.BAD_CREDENTIALS:
+            attempt.succeeded()  # not a wrong password: nothing to count
         return _failed("auth/login.html", form, exc, next_url=next_url)
-    return _proceed(step, next_url, form, "auth/login.html")
+    attempt.succeeded()
+    return _proceed(step, next_url, form, "auth/login.html", account=form.email.data)
 
 
-def _throttled(form: LoginForm, wait: int, next_url: str) -> Response:
-    # The same words whether or not the account exists: nothing to enumerate.
-    minutes = max(1, math.ceil(wait / 60))
-    form.form_errors.append(
-        ngettext(
-            "Too many attempts. Try again in %(num)d minute.",
-            "Too many attempts. Try again in %(num)d minutes.",
-            minutes,
-        )
-    )
-    body, status = _render("auth/login.html", form, 429, next_url=next_url)
+def _throttled(template: str, form: FlaskForm, wait: int, next_url: str = "/") -> Response:
+    form.form_errors.append(too_many_attempts(wait))
+    body, status = _render(template, form, 429, next_url=next_url)
     response = make_response(body, status)
     response.headers["Retry-After"] = str(wait)
     return response
@@ -125,7 +108,7 @@ def new_password() -> Response | str | tuple[str, int]:
     pending = load_challenge(cognito.NEW_PASSWORD_REQUIRED)
     if pending is None:
         return _restart()
-    challenge, next_url = pending
+    challenge, next_url, account = pending
     form = NewPasswordForm()
     if not form.validate_on_submit():
         status = 400 if form.is_submitted() else 200
@@ -140,7 +123,7 @@ def new_password() -> Response | str | tuple[str, int]:
             form.password.errors = [weak_password()]
             return _render("auth/new_password.html", form, 400)
         return _failed("auth/new_password.html", form, exc)
-    return _proceed(step, next_url, form, "auth/new_password.html")
+    return _proceed(step, next_url, form, "auth/new_password.html", account=account)
 
 
 @bp.route("/login/mfa", methods=["GET", "POST"])
@@ -149,11 +132,15 @@ def mfa() -> Response | str | tuple[str, int]:
     pending = load_challenge(cognito.SOFTWARE_TOKEN_MFA)
     if pending is None:
         return _restart()
-    challenge, next_url = pending
+    challenge, next_url, account = pending
     form = MfaForm()
     if not form.validate_on_submit():
         status = 400 if form.is_submitted() else 200
         return _render("auth/mfa.html", form, status)
+    try:
+        attempt = count_attempt(account)
+    except Throttled as exc:
+        return _throttled("auth/mfa.html", form, exc.wait)
     try:
         step = cognito.answer_mfa_code(
             get_clients().cognito, get_settings().cognito_client_id, challenge, form.code.data
@@ -162,8 +149,10 @@ def mfa() -> Response | str | tuple[str, int]:
         if exc.failure is Failure.BAD_CODE:
             form.code.errors = [str(MESSAGES[Failure.BAD_CODE][0])]
             return _render("auth/mfa.html", form, 401)
+        attempt.succeeded()
         return _failed("auth/mfa.html", form, exc)
-    return _proceed(step, next_url, form, "auth/mfa.html")
+    attempt.succeeded()
+    return _proceed(step, next_url, form, "auth/mfa.html", account=account)
 
 
 @bp.post("/logout")
@@ -175,6 +164,13 @@ def logout() -> Response:
     session.clear()
     flash(_("You have been signed out."), "info")
     return redirect(url_for("auth.login"), code=303)
+
+
+@bp.get("/logout/everywhere")
+@login_required
+def confirm_logout_everywhere() -> str:
+    """Ask before signing out in every browser: it ends sessions the user may still want."""
+    return render_template("auth/logout_everywhere.html", form=FlaskForm())
 
 
 @bp.post("/logout/everywhere")
@@ -207,10 +203,10 @@ def inject_user() -> dict[str, User | None]:
 
 
 def _proceed(
-    step: Step, next_url: str, form: FlaskForm, template: str
+    step: Step, next_url: str, form: FlaskForm, template: str, *, account: str
 ) -> Response | tuple[str, int]:
     if isinstance(step, Challenge):
-        save_challenge(step, next_url)
+        save_challenge(step, next_url, account=account)
         endpoint = "auth.new_password" if step.name == cognito.NEW_PASSWORD_REQUIRED else "auth.mfa"
         return redirect(url_for(endpoint), code=303)
     settings = get_settings()

@@ -63,11 +63,16 @@ def choose() -> Response:
     prefs = found.backup_prefs.choose(
         user.sub, form.frequency.data, today=_today(), email=user.email
     )
-    if prefs.on:
-        flash(_("Automatic backup is on. The first one runs tonight."), "success")
+    # Shown in the backups section (category "backups"), where the page comes back to.
+    upcoming = health(prefs, found.now(), found.settings.display_timezone).next_due
+    if upcoming is not None:
+        # The very moment the page shows as the next backup: the promise cannot differ.
+        zone = ZoneInfo(found.settings.display_timezone)
+        when = format_datetime(upcoming, zone, page_locale())
+        flash(_("Automatic backup is on. The next one runs on %(when)s.", when=when), "backups")
     else:
-        flash(_("Automatic backup is off. The backups made so far stay listed."), "success")
-    return redirect(url_for("exports.index", _anchor="backups-heading"), code=303)
+        flash(_("Automatic backup is off. The backups made so far stay listed."), "backups")
+    return redirect(url_for("exports.index", _anchor="backups-saved"), code=303)
 
 
 @bp.post("/now")
@@ -117,6 +122,8 @@ def backups_context(
         "backup_warning": warning(state),
         "backup_error": error,
         "backup_keep": settings.backup_keep,
+        # What each backup row's expiry counts down from, so the words say the same.
+        "backup_days": settings.backup_retention_days,
     }
 
 

@@ -107,9 +107,9 @@ class ExportForm(FlaskForm):  # type: ignore[misc]
     formats = RadioField(
         _l("Format"),
         choices=[
-            SelectChoice("both", _l("Both")),
+            SelectChoice("both", _l("CSV and DynamoDB JSON")),
             SelectChoice("csv", _l("CSV for Excel")),
-            SelectChoice("json", _l("DynamoDB JSON")),
+            SelectChoice("json", _l("DynamoDB JSON (for an exact restore)")),
             SelectChoice("xlsx", _l("Excel workbook (.xlsx)")),
             SelectChoice("xlsx-json", _l("Excel workbook and DynamoDB JSON")),
             SelectChoice("all", _l("All three")),
@@ -174,7 +174,10 @@ class ExportForm(FlaskForm):  # type: ignore[misc]
 
     @property
     def chosen_encoding(self) -> CsvEncoding:
-        """Return the engine's CSV encoding for the chosen radio value."""
+        """Return the engine's CSV encoding for the chosen radio value (none without CSV)."""
+        if "csv" not in self.chosen_formats:
+            # The page dims the choice then; a post that sends one anyway changes nothing.
+            return DEFAULT_ENCODING
         return ENCODING_CHOICES.get(self.csv_encoding.data or "utf-8", DEFAULT_ENCODING)
 
     @property

@@ -45,12 +45,15 @@ bp = Blueprint("exports", __name__)
 
 #: What each format choice writes, shown under its radio button.
 FORMAT_HINTS = {
-    "both": _l("Both files for each table: one to read, one to restore."),
+    "both": _l("CSV to open in Excel, and DynamoDB JSON for an exact restore."),
     "csv": _l("Spreadsheets that open in Excel, one per table."),
-    "json": _l("An exact, typed copy to restore into DynamoDB."),
+    "json": _l(
+        "For an exact restore: every slip and balance exactly as stored, to bring back with "
+        "Restore. Not for reading."
+    ),
     "xlsx": _l("One Excel workbook, a sheet per table: dates, yen amounts and text typed."),
-    "xlsx-json": _l("The workbook to read, and the exact copy to restore."),
-    "all": _l("CSV, the Excel workbook and DynamoDB JSON."),
+    "xlsx-json": _l("The workbook to read, and DynamoDB JSON for an exact restore."),
+    "all": _l("CSV, the Excel workbook and DynamoDB JSON for an exact restore."),
 }
 ENCODING_HINTS = {
     "utf-8": _l("UTF-8 with a byte order mark, which Excel opens correctly."),
@@ -95,7 +98,8 @@ def create() -> Response | tuple[str, int]:
     except JobError as exc:
         form.form_errors.append(translate_error(exc))
         return _render(form), 503
-    flash(_("The export has started. The archive appears in the list when it is ready."), "info")
+    # "started": shown as info; jobs.js takes it away once the export has finished.
+    flash(_("The export has started. The archive appears in the list when it is ready."), "started")
     # The user's choices come back in the query, so the form shows them again.
     choices: dict[str, Any] = {
         "start": form.date_range.start.isoformat(),
@@ -207,11 +211,18 @@ def _refresh_url(jobs: list[Job]) -> str | None:
         return None
     # Lists: a filter may repeat its parameter (accounts=cash&accounts=card).
     args: dict[str, Any] = request.args.to_dict(flat=False)
-    count = request.args.get("refresh", "0")
-    args["refresh"] = str(int(count) % 1000 + 1 if count.isdigit() else 1)
+    args["refresh"] = str(refresh_count(request.args.get("refresh", "")) % 1000 + 1)
     shown = request.args.get("job", "")
     anchor = shown if any(job.id == shown for job in unfinished) else unfinished[0].id
     return url_for("exports.index", **args, _anchor=f"job-{anchor}")
+
+
+def refresh_count(text: str) -> int:
+    """Return the ``refresh`` parameter's count; 0 for anything but a few ASCII digits.
+
+    ``str.isdigit`` alone would let "²" or 5,000 digits through to ``int``, which refuses both.
+    """
+    return int(text) if 0 < len(text) <= 6 and text.isascii() and text.isdigit() else 0
 
 
 def _checked_params(job: Job, jobs: list[Job]) -> preview.PreviewParams | None:

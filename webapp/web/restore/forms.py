@@ -46,8 +46,9 @@ class PreviewForm(FlaskForm):  # type: ignore[misc]
     source = HiddenField(
         validators=[
             InputRequired(),
+            # "\Z" ends at the very end; "$" would let "upload:<hex>\n" through to a 500.
             Regexp(
-                r"^((archive|backup):[0-9A-Za-z_]{1,80}|upload:[0-9a-f]{32})$",
+                r"((archive|backup):[0-9A-Za-z_]{1,80}|upload:[0-9a-f]{32})\Z",
                 message=_l("That archive cannot be restored."),
             ),
         ]
