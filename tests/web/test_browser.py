@@ -953,7 +953,7 @@ def test_the_list_says_what_each_archive_holds_and_delete_asks_first(
     start = date.fromisoformat(page.get_by_label("開始日", exact=True).input_value())
     end = date.fromisoformat(page.get_by_label("終了日", exact=True).input_value())
     expected = _expected_counts(start, end)
-    counts = f"伝票 {expected['slips']:,}件、残高 {expected['balances']:,}件"
+    counts = f"伝票 {expected['slips']:,}件と残高 {expected['balances']:,}件"
 
     # The radio buttons themselves take the click (the label's card no longer covers them).
     csv_only = page.locator('input[name="formats"][value="csv"]')
@@ -979,7 +979,7 @@ def test_the_list_says_what_each_archive_holds_and_delete_asks_first(
     assert older.locator(".archive__formats").inner_text() == "CSV (Shift_JIS)"
     assert newer.locator(".archive__counts").inner_text() == counts
     assert older.locator(".archive__counts").inner_text() == counts
-    assert rows.nth(0).locator(".archive__left").inner_text() == "7 日後"
+    assert rows.nth(0).locator(".archive__left").inner_text() == "7日後"
     list_problems = _axe_problems(page)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "exports-list-holds.png"), full_page=True)
@@ -1116,7 +1116,7 @@ def test_sign_out_everywhere_ends_the_other_browsers_session(
         page.get_by_role("button", name="すべての端末でサインアウト").click()
 
         page.wait_for_url(re.compile(r"/login"))
-        assert page.get_by_text("すべてのブラウザーでサインアウトしました。").is_visible()
+        assert page.get_by_text("すべての端末でサインアウトしました。").is_visible()
         phone.goto(f"{stack.url}/")
         assert phone.url.startswith(f"{stack.url}/login")
         # The cookie saved before signing out opens nothing either.

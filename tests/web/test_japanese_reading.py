@@ -99,13 +99,16 @@ VARIANTS = {
     "読む用": "読むための",
 }
 #: How a sentence ends in です／ます.
-POLITE = re.compile(r"(です|ます|ません|ました|でした|ください|ませんか)[。？]$")
+POLITE = re.compile(r"(です|ます|ません|ました|でした|ください|ませんか)(（[^（）]*）)?[。？]$")
+#: A character or word quoted for the person to type or recognise: 「?」, 「#」.
+QUOTED = re.compile(f"「[^「」{KANJI_KANA}]+」")
 
 
 def strip_data(text: str, data: Iterable[str]) -> str:
     """Return ``text`` without the household's data, names, file names and addresses."""
     for value in sorted({v for v in data if v}, key=len, reverse=True):
         text = text.replace(value, DATA)
+    text = QUOTED.sub(DATA, text)
     text = URI.sub(DATA, text)
     text = EMAIL.sub(DATA, text)
     text = FILE_NAME.sub(DATA, text)
