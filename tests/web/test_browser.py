@@ -309,8 +309,8 @@ def test_sign_in_export_download_delete_sign_out(stack: Stack, page: Any, tmp_pa
     flash = page.locator(".flash--success")
     flash.wait_for(timeout=30_000)
     assert re.fullmatch(
-        rf"伝票 {expected['slips']:,}件と残高 {expected['balances']:,}件をエクスポートしました "
-        r"\(\d[\d.,]* (KB|MB)\)。",
+        rf"伝票 {expected['slips']:,}件と残高 {expected['balances']:,}件をエクスポートしました"
+        r"（\d[\d.,]* (KB|MB)）。",
         flash.inner_text().strip(),
     ), flash.inner_text()
     row = page.locator("tr.archive--new")
@@ -761,7 +761,7 @@ def test_with_javascript_restore_an_archive_of_the_list_by_merging(stack: Stack,
     assert page.locator(".sample").count() == 2
     assert page.locator(".sample__changes").count() == 0
     preview_problems = _axe_here(page)
-    assert page.get_by_role("radio", name=re.compile("^統合:")).is_checked()
+    assert page.get_by_role("radio", name=re.compile("^統合：")).is_checked()
     # A double click sends the form once (and the server would refuse a second anyway).
     restores_before = len(_restore_jobs(dynamodb, sub))
     page.get_by_role("button", name="復元", exact=True).dblclick()  # a merge needs no word
@@ -930,15 +930,15 @@ def test_an_export_filtered_to_one_account_holds_only_its_slips_and_says_so(
 
     # The filters sit closed under a disclosure; the accounts are the user's own now.
     page.get_by_text("一部の伝票だけ（絞り込み・任意）").click()
-    assert page.get_by_role("checkbox", name="bank", exact=True).is_visible()
+    assert page.get_by_role("checkbox", name="銀行", exact=True).is_visible()
     assert page.get_by_role("checkbox", name="支出", exact=True).is_visible()
-    page.get_by_role("checkbox", name="card", exact=True).check()
+    page.get_by_role("checkbox", name="カード", exact=True).check()
     filters_problems = _axe_problems(page)
     page.get_by_role("button", name="エクスポート", exact=True).click()
     page.locator(".flash--success").wait_for(timeout=30_000)
     # The form comes back with the choice kept, the filters open.
-    assert page.get_by_role("checkbox", name="card", exact=True).is_checked()
-    assert not page.get_by_role("checkbox", name="cash", exact=True).is_checked()
+    assert page.get_by_role("checkbox", name="カード", exact=True).is_checked()
+    assert not page.get_by_role("checkbox", name="現金", exact=True).is_checked()
 
     link = page.locator("tr.archive--new").get_by_role("link", name=re.compile("^ダウンロード"))
     with page.expect_download() as info:
