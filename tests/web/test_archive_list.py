@@ -122,7 +122,7 @@ def test_three_archives_of_one_period_say_their_formats_and_counts_without_head_
 
     ja = client.get("/", headers=JA).get_data(as_text=True)
     assert _holds(_row(ja, made["csv"])) == (
-        "CSV (Shift_JIS) 伝票 3件、残高 2件 ✓ 確認済み （保存後に読み直して確認済み）"
+        "CSV（Shift_JIS） 伝票 3件と残高 2件 ✓ 確認済み （保存後に読み直して確認済み）"
     )
 
 
@@ -230,12 +230,12 @@ def test_download_names_say_the_period_formats_and_creation_time(
 @pytest.mark.parametrize(
     ("age", "en", "ja"),
     [
-        (timedelta(seconds=0), "in 7 days", "7 日後"),
-        (timedelta(seconds=5), "in 7 days", "7 日後"),
-        (timedelta(hours=23, minutes=59), "in 7 days", "7 日後"),
-        (timedelta(days=1, minutes=1), "in 6 days", "6 日後"),
-        (timedelta(days=6, hours=1), "in 23 hours", "23 時間後"),
-        (timedelta(days=6, hours=23, minutes=58), "in 2 minutes", "2 分後"),
+        (timedelta(seconds=0), "in 7 days", "7日後"),
+        (timedelta(seconds=5), "in 7 days", "7日後"),
+        (timedelta(hours=23, minutes=59), "in 7 days", "7日後"),
+        (timedelta(days=1, minutes=1), "in 6 days", "6日後"),
+        (timedelta(days=6, hours=1), "in 23 hours", "23時間後"),
+        (timedelta(days=6, hours=23, minutes=58), "in 2 minutes", "2分後"),
     ],
 )
 def test_expiry_on_the_row_matches_kept_7_days(

@@ -309,13 +309,13 @@ def test_sign_in_export_download_delete_sign_out(stack: Stack, page: Any, tmp_pa
     flash = page.locator(".flash--success")
     flash.wait_for(timeout=30_000)
     assert re.fullmatch(
-        rf"伝票 {expected['slips']:,}件と残高 {expected['balances']:,}件をエクスポートしました "
-        r"\(\d[\d.,]* (KB|MB)\)。",
+        rf"伝票 {expected['slips']:,}件と残高 {expected['balances']:,}件をエクスポートしました"
+        r"（\d[\d.,]* (KB|MB)）。",
         flash.inner_text().strip(),
     ), flash.inner_text()
     row = page.locator("tr.archive--new")
     assert row.count() == 1
-    assert f"{start.year}年1月1日 – {end.year}年12月31日" in row.inner_text()
+    assert f"{start.year}年1月1日～{end.year}年12月31日" in row.inner_text()
     exports_problems = _axe_problems(page)
 
     page.screenshot(path=str(ARTIFACTS / "exports-page.png"), full_page=True)
@@ -355,10 +355,10 @@ def test_sign_in_export_download_delete_sign_out(stack: Stack, page: Any, tmp_pa
 
     # Delete asks first, on a page of its own (no JavaScript needed).
     row.get_by_role("link", name=re.compile("^削除…")).click()
-    assert page.get_by_role("heading", name="このアーカイブを削除しますか?").is_visible()
+    assert page.get_by_role("heading", name="このアーカイブを削除しますか？").is_visible()
     page.get_by_role("button", name="このアーカイブを削除").click()
     page.wait_for_url(f"{stack.url}/")
-    deleted = f"{start.year}年1月1日～{end.year}年12月31日 のアーカイブを削除しました。"
+    deleted = f"{start.year}年1月1日～{end.year}年12月31日のアーカイブを削除しました。"
     assert page.get_by_text(deleted).is_visible()
     assert page.locator("tr.archive").count() == 0
     assert page.get_by_text("アーカイブはまだありません").is_visible()
@@ -532,6 +532,23 @@ def _period_items(dynamodb: Any, table: str, sub: str, start: date, end: date) -
         query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
 
+#: The lines a cell's text takes, counted by the browser's layout.
+_LINES = """cell => { const range = document.createRange(); range.selectNodeContents(cell);
+  return new Set(Array.from(range.getClientRects(), r => Math.round(r.top))).size; }"""
+
+
+def _row_names_stay_whole_in_english(page: Any) -> None:
+    """In English at 1280 px the counts' row names ("Slips") take one line (issue 26)."""
+    page.get_by_role("button", name="English").click()
+    page.get_by_role("heading", name="What a restore would change").wait_for()
+    names = page.locator(".table--counts tbody th")
+    assert names.all_inner_texts() == ["Slips", "Balances"]
+    assert [name.evaluate(_LINES) for name in names.all()] == [1, 1]
+    page.screenshot(path=str(ARTIFACTS / "restore-preview-page-en.png"), full_page=True)
+    page.get_by_role("button", name="日本語").click()
+    page.get_by_role("heading", name="復元で変わること").wait_for()
+
+
 def _counts_table(page: Any) -> dict[str, dict[str, str]]:
     """Return the page's table of counts: row heading -> column heading -> cell text."""
     table = page.locator("table.table--counts")
@@ -602,7 +619,7 @@ def test_restore_an_uploaded_archive_after_the_table_changed(
     page.wait_for_url(f"{stack.url}/restore/upload")
     assert page.title() == "PC のファイルから復元 · 家計簿エクスポート"
     upload_problems = _axe_problems(page)
-    page.get_by_label("アーカイブ (.zip)").set_input_files(saved)
+    page.get_by_label("アーカイブ（.zip）").set_input_files(saved)
     page.get_by_role("button", name="アップロード", exact=True).click()
     page.wait_for_url(re.compile(re.escape(f"{stack.url}/restore/uploaded?")))
     assert page.get_by_text(re.compile("^ファイルが届きました。")).is_visible()
@@ -629,7 +646,7 @@ def test_restore_an_uploaded_archive_after_the_table_changed(
     example = page.locator(".sample").filter(has_text="ブラウザテストで変更")
     assert example.count() == 1
     was = int(slips[3]["amount"]["N"])
-    assert f"金額\n今 -￥777 → アーカイブ -￥{-was:,}" in example.inner_text()
+    assert f"金額\n今は-￥777 → アーカイブでは-￥{-was:,}" in example.inner_text()
     added = page.locator(".sample").filter(has_text="アーカイブにない伝票")
     assert "食費" in added.inner_text() and "-￥123" in added.inner_text()
     assert slips[3]["sk"]["S"] not in page.content() and added_sk not in page.content()
@@ -638,6 +655,7 @@ def test_restore_an_uploaded_archive_after_the_table_changed(
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=str(ARTIFACTS / "restore-preview-page-phone.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 800})
+    _row_names_stay_whole_in_english(page)
     preview_problems = _axe_problems(page)
     assert before_restore == {
         table: _period_items(dynamodb, name, sub, start, end)
@@ -646,20 +664,20 @@ def test_restore_an_uploaded_archive_after_the_table_changed(
 
     # A replace without the typed word is refused next to the field.
     # The whole card is the radio's label (it lies over the input): click it as people do.
-    page.locator("label", has_text=re.compile("^置き換え:")).click()
-    assert page.get_by_role("radio", name=re.compile("^置き換え:")).is_checked()
+    page.locator("label", has_text=re.compile("^置き換え：")).click()
+    assert page.get_by_role("radio", name=re.compile("^置き換え：")).is_checked()
     page.get_by_role("button", name="復元", exact=True).click()
     confirm = page.get_by_label(re.compile("^置き換える場合は"))
     assert confirm.get_attribute("aria-invalid") == "true"
-    assert "確認のため「置き換え」(または “replace”) と入力してください。" in (
+    assert "確認のため「置き換え」と入力してください。" in (
         page.locator("#confirm-error").inner_text()
     )
-    assert page.get_by_role("radio", name=re.compile("^置き換え:")).is_checked()
+    assert page.get_by_role("radio", name=re.compile("^置き換え：")).is_checked()
     confirm.fill("replace")
     # The same check open in a second tab: without JavaScript, what a second click sends.
     stale = page.context.new_page()
     stale.goto(preview_url)
-    stale.locator("label", has_text=re.compile("^置き換え:")).click()
+    stale.locator("label", has_text=re.compile("^置き換え：")).click()
     stale.get_by_label(re.compile("^置き換える場合は")).fill("replace")
     page.get_by_role("button", name="復元", exact=True).click()
 
@@ -675,8 +693,8 @@ def test_restore_an_uploaded_archive_after_the_table_changed(
     assert page.title() == "復元 · 家計簿エクスポート"
     assert page.get_by_role("heading", name=re.compile("のアーカイブを復元しました$")).is_visible()
     caption = page.locator("table.table--counts caption").inner_text()
-    assert re.fullmatch(r"復元 \(置き換え\) で行ったこと \(\d+(\.\d)? 秒\)。", caption), caption
-    columns = ("書き込み", "削除", "変更なし", "残したもの")
+    assert re.fullmatch(r"置き換えによる復元の結果です（\d+(\.\d)?秒）。", caption), caption
+    columns = ("書き込んだもの", "削除したもの", "変更なし", "残したもの")
     assert _counts_table(page) == {
         "伝票": dict(zip(columns, map(str, (4, 1, n - 4, 0)), strict=True)),
         "残高": dict(zip(columns, map(str, (1, 0, b - 1, 0)), strict=True)),
@@ -692,7 +710,7 @@ def test_restore_an_uploaded_archive_after_the_table_changed(
     uploaded = _aws(stack, "s3").list_objects_v2(Bucket=BUCKET, Prefix=f"uploads/{sub}/")
     assert uploaded["KeyCount"] == 0
     with page.expect_download() as info:
-        page.get_by_role("link", name="復元前のアーカイブをダウンロード").click()
+        page.get_by_role("link", name="復元前の状態のアーカイブをダウンロード").click()
     undo = tmp_path / f"undo-{info.value.suggested_filename}"
     info.value.save_as(undo)
     undo_manifest, undo_items = _archive_items(undo)
@@ -704,8 +722,8 @@ def test_restore_an_uploaded_archive_after_the_table_changed(
     page.wait_for_url(f"{stack.url}/")
     newest, exported = page.locator("tr.archive").all()[:2]
     label = newest.locator(".archive__label").inner_text()
-    assert re.fullmatch(r".+ にPC のファイル( \S+)?から復元する前の状態", label), label
-    period = f"{start.year}年{start.month}月{start.day}日 – {end.year}年{end.month}月{end.day}日"
+    assert re.fullmatch(r".+にPC のファイル( \S+)?から復元する前の状態", label), label
+    period = f"{start.year}年{start.month}月{start.day}日～{end.year}年{end.month}月{end.day}日"
     assert period in newest.inner_text()
     assert period in exported.inner_text()
     assert exported.locator(".archive__label").count() == 0
@@ -800,14 +818,14 @@ def test_with_javascript_restore_an_archive_of_the_list_by_merging(stack: Stack,
     assert page.locator(".sample").count() == 2
     assert page.locator(".sample__changes").count() == 0
     preview_problems = _axe_here(page)
-    assert page.get_by_role("radio", name=re.compile("^統合:")).is_checked()
+    assert page.get_by_role("radio", name=re.compile("^統合：")).is_checked()
     # A double click sends the form once (and the server would refuse a second anyway).
     restores_before = len(_restore_jobs(dynamodb, sub))
     page.get_by_role("button", name="復元", exact=True).dblclick()  # a merge needs no word
 
     page.get_by_text("復元しました。", exact=True).wait_for(timeout=30_000)
     assert page.evaluate(focused) == "復元しました。"
-    columns = ("書き込み", "削除", "変更なし", "残したもの")
+    columns = ("書き込んだもの", "削除したもの", "変更なし", "残したもの")
     assert _counts_table(page) == {
         "伝票": dict(zip(columns, map(str, (1, 0, n - 1, 1)), strict=True)),
         "残高": dict(zip(columns, map(str, (0, 0, b, 0)), strict=True)),
@@ -840,7 +858,7 @@ def test_with_javascript_the_upload_form_names_the_file_and_refuses_what_is_no_z
     text.write_text("25 bytes of plain text..\n")
 
     page.goto(f"{stack.url}/restore/upload")
-    chooser = page.get_by_label("アーカイブ (.zip)")
+    chooser = page.get_by_label("アーカイブ（.zip）")
     chooser.set_input_files(text)
     chosen = page.locator("#file-chosen")
     assert chosen.inner_text().startswith(
@@ -979,15 +997,15 @@ def test_an_export_filtered_to_one_account_holds_only_its_slips_and_says_so(
 
     # The filters sit closed under a disclosure; the accounts are the user's own now.
     page.get_by_text("一部の伝票だけ（絞り込み・任意）").click()
-    assert page.get_by_role("checkbox", name="bank", exact=True).is_visible()
+    assert page.get_by_role("checkbox", name="銀行", exact=True).is_visible()
     assert page.get_by_role("checkbox", name="支出", exact=True).is_visible()
-    page.get_by_role("checkbox", name="card", exact=True).check()
+    page.get_by_role("checkbox", name="カード", exact=True).check()
     filters_problems = _axe_problems(page)
     page.get_by_role("button", name="エクスポート", exact=True).click()
     page.locator(".flash--success").wait_for(timeout=30_000)
     # The form comes back with the choice kept, the filters open.
-    assert page.get_by_role("checkbox", name="card", exact=True).is_checked()
-    assert not page.get_by_role("checkbox", name="cash", exact=True).is_checked()
+    assert page.get_by_role("checkbox", name="カード", exact=True).is_checked()
+    assert not page.get_by_role("checkbox", name="現金", exact=True).is_checked()
 
     link = page.locator("tr.archive--new").get_by_role("link", name=re.compile("^ダウンロード"))
     with page.expect_download() as info:
@@ -1020,7 +1038,7 @@ def test_the_list_says_what_each_archive_holds_and_delete_asks_first(
     start = date.fromisoformat(page.get_by_label("開始日", exact=True).input_value())
     end = date.fromisoformat(page.get_by_label("終了日", exact=True).input_value())
     expected = _expected_counts(start, end)
-    counts = f"伝票 {expected['slips']:,}件、残高 {expected['balances']:,}件"
+    counts = f"伝票 {expected['slips']:,}件と残高 {expected['balances']:,}件"
 
     # The radio buttons themselves take the click (the label's card no longer covers them).
     csv_only = page.locator('input[name="formats"][value="csv"]')
@@ -1043,18 +1061,18 @@ def test_the_list_says_what_each_archive_holds_and_delete_asks_first(
     assert rows.count() == 2
     newer, older = (rows.nth(i).locator(".archive__holds") for i in (0, 1))
     assert newer.locator(".archive__formats").inner_text() == "CSV + DynamoDB JSON"
-    assert older.locator(".archive__formats").inner_text() == "CSV (Shift_JIS)"
+    assert older.locator(".archive__formats").inner_text() == "CSV（Shift_JIS）"
     assert newer.locator(".archive__counts").inner_text() == counts
     assert older.locator(".archive__counts").inner_text() == counts
-    assert rows.nth(0).locator(".archive__left").inner_text() == "7 日後"
+    assert rows.nth(0).locator(".archive__left").inner_text() == "7日後"
     list_problems = _axe_problems(page)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "exports-list-holds.png"), full_page=True)
 
     # Delete one: a confirmation page names the archive and what it holds.
     rows.nth(1).get_by_role("link", name=re.compile("^削除…")).click()
-    assert page.get_by_role("heading", name="このアーカイブを削除しますか?").is_visible()
-    assert page.get_by_text("CSV (Shift_JIS)").is_visible()
+    assert page.get_by_role("heading", name="このアーカイブを削除しますか？").is_visible()
+    assert page.get_by_text("CSV（Shift_JIS）").is_visible()
     assert page.get_by_text(f"{start.year}年1月1日").first.is_visible()
     confirm_problems = _axe_problems(page)
     # "Keep it" goes back with nothing deleted.
@@ -1068,11 +1086,11 @@ def test_the_list_says_what_each_archive_holds_and_delete_asks_first(
 
     # Delete all: the same two steps.
     page.get_by_role("link", name="すべてのアーカイブを削除…").click()
-    assert page.get_by_role("heading", name="すべてのアーカイブを削除しますか?").is_visible()
+    assert page.get_by_role("heading", name="すべてのアーカイブを削除しますか？").is_visible()
     all_problems = _axe_problems(page)
     page.get_by_role("button", name="すべてのアーカイブを削除").click()
     page.wait_for_url(f"{stack.url}/")
-    assert page.get_by_text("アーカイブ 1 件を削除しました。").is_visible()
+    assert page.get_by_text("アーカイブ1件を削除しました。").is_visible()
     assert page.get_by_text("アーカイブはまだありません").is_visible()
 
     assert list_problems == [], list_problems
@@ -1117,11 +1135,11 @@ def test_forgot_password_mails_a_code_then_the_new_password_signs_in(
     page.get_by_label("メールに書かれたコード").fill(found[-1])
     # A weak one first: the pool's rules, in the site's words.
     page.get_by_label("新しいパスワード", exact=True).fill("weak")
-    page.get_by_label("新しいパスワード (確認)").fill("weak")
+    page.get_by_label("新しいパスワード（確認）").fill("weak")
     page.get_by_role("button", name="新しいパスワードを設定する").click()
-    assert page.get_by_text("もっと強いパスワードにしてください。12 文字以上").is_visible()
+    assert page.get_by_text("もっと強いパスワードにしてください。12文字以上").is_visible()
     page.get_by_label("新しいパスワード", exact=True).fill(new_password)
-    page.get_by_label("新しいパスワード (確認)").fill(new_password)
+    page.get_by_label("新しいパスワード（確認）").fill(new_password)
     page.get_by_role("button", name="新しいパスワードを設定する").click()
     page.wait_for_url(f"{stack.url}/login")
     assert page.get_by_text("パスワードを変更しました。").is_visible()
@@ -1153,8 +1171,8 @@ def test_set_up_an_authenticator_app_then_sign_in_with_its_code(stack: Stack, pa
     problems = _axe_problems(page)
     assert not problems, problems
 
-    page.get_by_label("6 桁のコード").fill(totp_code(secret))
-    page.get_by_role("button", name="コードを確認して有効にする").click()
+    page.get_by_label("6桁のコード").fill(totp_code(secret))
+    page.get_by_role("button", name="コードを確認してオンにする").click()
     page.wait_for_url(f"{stack.url}/account")
     assert page.get_by_text("認証アプリを設定しました。").is_visible()
 
@@ -1163,7 +1181,7 @@ def test_set_up_an_authenticator_app_then_sign_in_with_its_code(stack: Stack, pa
     page.get_by_label("パスワード").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="サインイン").click()
     page.wait_for_url(f"{stack.url}/login/mfa")
-    page.get_by_label("6 桁のコード").fill(totp_code(secret))
+    page.get_by_label("6桁のコード").fill(totp_code(secret))
     page.get_by_role("button", name="確認してサインイン").click()
     page.wait_for_url(f"{stack.url}/")
 
@@ -1188,7 +1206,7 @@ def test_sign_out_everywhere_ends_the_other_browsers_session(
         page.get_by_role("button", name="すべての端末でサインアウト", exact=True).click()
 
         page.wait_for_url(re.compile(r"/login"))
-        assert page.get_by_text("すべてのブラウザーでサインアウトしました。").is_visible()
+        assert page.get_by_text("すべての端末でサインアウトしました。").is_visible()
         phone.goto(f"{stack.url}/")
         assert phone.url.startswith(f"{stack.url}/login")
         # The other browser's next page says why.

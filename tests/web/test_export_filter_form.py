@@ -147,7 +147,7 @@ def test_a_filtered_export_runs_as_one_job_that_records_its_filters_and_keeps_th
     assert manifest["filters"] == {"accounts": ["cash"], "kinds": ["expense", "income"]}
     # The row says what the filters kept, and so does the file name it downloads as.
     page = client.get("/").get_data(as_text=True)
-    assert "Filtered: Accounts: cash · Kinds: Expense, Income" in html.unescape(page)
+    assert "Filtered: Accounts: Cash · Kinds: Expense, Income" in html.unescape(page)
     link = client.get(f"/exports/{done.result['archive_id']}")
     disposition = parse_qs(urlsplit(link.headers["Location"]).query)[
         "response-content-disposition"
@@ -214,7 +214,7 @@ def test_a_filtered_archive_is_offered_merge_only_and_a_posted_replace_is_refuse
     path = _filtered_preview(client, signed_in, clients, settings, store, worker)
     page = client.get(path).get_data(as_text=True)
     assert "It can be restored by merging only" in page
-    assert "Accounts: cash" in page
+    assert "Accounts: Cash" in page
     assert 'value="replace"' not in page
 
     before = len(store.list(signed_in.sub))

@@ -23,10 +23,10 @@ TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 @pytest.mark.parametrize(
     ("size", "en", "ja"),
     [
-        (0, "0 bytes", "0 バイト"),
-        (1, "1 byte", "1 バイト"),
-        (812, "812 bytes", "812 バイト"),
-        (1023, "1,023 bytes", "1,023 バイト"),
+        (0, "0 bytes", "0バイト"),
+        (1, "1 byte", "1バイト"),
+        (812, "812 bytes", "812バイト"),
+        (1023, "1,023 bytes", "1,023バイト"),
         (1024, "1.0 KB", "1.0 KB"),
         (1536, "1.5 KB", "1.5 KB"),
         (56 * 1024, "56 KB", "56 KB"),
@@ -69,18 +69,18 @@ def test_a_time_across_midnight_in_tokyo_is_the_next_day() -> None:
     [
         # An archive kept 7 days says "in 7 days" from its first second (never "1 week")
         # through its first day, then counts down, rounded up; hours and minutes at the end.
-        (timedelta(days=7), "in 7 days", "7 日後"),
-        (timedelta(days=7) - timedelta(seconds=1), "in 7 days", "7 日後"),
-        (timedelta(days=6, hours=13), "in 7 days", "7 日後"),
-        (timedelta(days=6, seconds=1), "in 7 days", "7 日後"),
-        (timedelta(days=6), "in 6 days", "6 日後"),
-        (timedelta(days=1, seconds=1), "in 2 days", "2 日後"),
-        (timedelta(days=1), "in 1 day", "1 日後"),
-        (timedelta(hours=23, minutes=5), "in 24 hours", "24 時間後"),
-        (timedelta(hours=1), "in 1 hour", "1 時間後"),
-        (timedelta(minutes=59), "in 59 minutes", "59 分後"),
-        (timedelta(seconds=1), "in 1 minute", "1 分後"),
-        (timedelta(days=365), "in 365 days", "365 日後"),
+        (timedelta(days=7), "in 7 days", "7日後"),
+        (timedelta(days=7) - timedelta(seconds=1), "in 7 days", "7日後"),
+        (timedelta(days=6, hours=13), "in 7 days", "7日後"),
+        (timedelta(days=6, seconds=1), "in 7 days", "7日後"),
+        (timedelta(days=6), "in 6 days", "6日後"),
+        (timedelta(days=1, seconds=1), "in 2 days", "2日後"),
+        (timedelta(days=1), "in 1 day", "1日後"),
+        (timedelta(hours=23, minutes=5), "in 24 hours", "24時間後"),
+        (timedelta(hours=1), "in 1 hour", "1時間後"),
+        (timedelta(minutes=59), "in 59 minutes", "59分後"),
+        (timedelta(seconds=1), "in 1 minute", "1分後"),
+        (timedelta(days=365), "in 365 days", "365日後"),
     ],
 )
 def test_time_left_is_rounded_as_people_say_it(delta: timedelta, en: str, ja: str) -> None:

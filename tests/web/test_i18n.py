@@ -204,9 +204,9 @@ def test_the_archive_list_formats_dates_sizes_and_times_per_language(
     login(user)
     ja = _words(client.get("/", headers={"Accept-Language": "ja"}).get_data(True))
     en = _words(client.get("/", headers={"Accept-Language": "en"}).get_data(True))
-    assert "2025年1月1日 – 2025年12月31日" in ja
+    assert "2025年1月1日～2025年12月31日" in ja
     assert "2026年12月2日 14:05" in ja and "2026年12月9日 14:05" in ja
-    assert "22 バイト" in ja and "7 日後" in ja and "時刻は日本時間です。" in ja
+    assert "22バイト" in ja and "7日後" in ja and "時刻は日本時間です。" in ja
     assert "Jan 1, 2025 – Dec 31, 2025" in en
     assert "Dec 2, 2026, 2:05\u202fPM" in en and "Dec 9, 2026, 2:05\u202fPM" in en
     assert "22 bytes" in en and "in 7 days" in en and "Times are in Japan Time." in en
@@ -243,7 +243,7 @@ def test_an_export_is_reported_in_japanese_with_counts(
     assert "エクスポートを開始しました。" in started and "開始を待っています…" in started
     worker.drain()
     page = text(client.get(response.headers["Location"], headers={"Accept-Language": "ja"}))
-    assert re.search(r"伝票 1,234件と残高 1件をエクスポートしました \(\d+(\.\d)? KB\)。", page)
+    assert re.search(r"伝票 1,234件と残高 1件をエクスポートしました（\d+(\.\d)? KB）。", page)
 
 
 def _seed(clients: Clients, settings: Settings, user: User, *, slips: int, balances: int) -> None:
@@ -443,7 +443,7 @@ def test_japanese_error_pages_have_no_english(settings: Settings, user: User) ->
         assert page.status_code == code % 1000
         html = page.get_data(as_text=True)
         assert english_left(html, besides=(user.email,)) == [], (code, html)
-    assert "アーカイブは作成から 7 日で削除されます" in text(pages[2404])
+    assert "アーカイブは作成から7日で削除されます" in text(pages[2404])
 
 
 def test_expiry_wording_matches_the_retention_days(
@@ -452,5 +452,5 @@ def test_expiry_wording_matches_the_retention_days(
     # Made just now and kept 7 days: both languages say 7, as the page's lead does.
     put_archive(user.sub, created=datetime.now(UTC) - timedelta(seconds=5))
     login(user)
-    assert "7 日後" in text(client.get("/", headers=JA))
+    assert "7日後" in text(client.get("/", headers=JA))
     assert "in 7 days" in text(client.get("/", headers={"Accept-Language": "en"}))

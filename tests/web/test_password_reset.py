@@ -388,6 +388,6 @@ def test_a_signed_in_reset_ends_that_session(
 
 def test_the_rules_read_naturally_in_japanese(client: FlaskClient) -> None:
     page = client.get("/login/reset", headers={"Accept-Language": "ja"})
-    assert "12 文字以上で、英大文字と英小文字、数字を含むものにしてください。" in text(page)
+    assert "12文字以上で、英大文字と英小文字、数字を含むものにしてください。" in text(page)
     forgot = client.get("/login/forgot", headers={"Accept-Language": "ja"})
     assert "パスワードの再設定" in text(forgot) and "Reset your password" not in text(forgot)

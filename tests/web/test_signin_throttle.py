@@ -136,7 +136,7 @@ def test_the_throttle_page_is_translated(settings: Settings, user: User) -> None
     auth.login(user.email, "Wrong-password-123")
     refused = auth.login(user.email)
     assert refused.status_code == 429
-    assert "試行回数が多すぎます。15 分後にもう一度お試しください。" in text(refused)
+    assert "試行回数が多すぎます。15分後にもう一度お試しください。" in text(refused)
 
 
 def test_an_unreadable_throttle_fails_open_and_cognito_still_answers(

@@ -176,10 +176,14 @@ def disable_totp(cognito: CognitoIdentityProviderClient, access_token: str) -> N
         raise _failure(exc, _TOKEN_FAILURES) from exc
 
 
-def totp_uri(secret: str, email: str) -> str:
-    """Return the ``otpauth://`` URI an authenticator app reads from the QR code."""
-    label = quote(f"{ISSUER}:{email}", safe=":@")
-    query = urlencode({"secret": secret, "issuer": ISSUER}, quote_via=quote)
+def totp_uri(secret: str, email: str, issuer: str = ISSUER) -> str:
+    """Return the ``otpauth://`` URI an authenticator app reads from the QR code.
+
+    ``issuer`` is the name the app shows beside the code: the site's name in the language
+    of the page the app was set up from (the sign-in pages then say that name).
+    """
+    label = quote(f"{issuer}:{email}", safe=":@")
+    query = urlencode({"secret": secret, "issuer": issuer}, quote_via=quote)
     return f"otpauth://totp/{label}?{query}"
 
 

@@ -8,6 +8,7 @@ page's language, so templates never do arithmetic or pick formats.
 from __future__ import annotations
 
 import math
+import re
 import zoneinfo
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, tzinfo
@@ -20,16 +21,25 @@ from babel.dates import (
     get_datetime_format,
     get_timezone_name,
 )
+from babel.lists import format_list
 from babel.numbers import format_decimal
 from babel.units import format_unit
 from flask.sansio.app import App
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
 
 from ..jobs.contents import Contents
 
 _UNITS = ("KB", "MB", "GB", "TB")
+#: A number and the Japanese unit after it, which CLDR's Japanese patterns space apart.
+_SPACED_UNIT = re.compile(r"([0-9]) (?=[\u3041-\u30ff\u4e00-\u9fff])")
+
+
+def _join_unit(text: str, locale: str) -> str:
+    """Return ``7 日後`` as Japanese writes it, ``7日後``; other languages unchanged."""
+    return _SPACED_UNIT.sub(r"\1", text) if locale.startswith("ja") else text
 
 
 def format_number(number: int, locale: str) -> str:
@@ -38,13 +48,13 @@ def format_number(number: int, locale: str) -> str:
 
 
 def format_size(size: int, locale: str) -> str:
-    """Return a byte count in human units: ``812 bytes`` / ``812 バイト``, ``56 KB``, ``1.2 MB``.
+    """Return a byte count in human units: ``812 bytes`` / ``812バイト``, ``56 KB``, ``1.2 MB``.
 
     Units are powers of 1024, labelled as Windows Explorer labels them in both
     languages, so the figure matches what the user sees once the file is on their PC.
     """
     if size < 1024:
-        return format_unit(size, "digital-byte", locale=locale)
+        return _join_unit(format_unit(size, "digital-byte", locale=locale), locale)
     value = float(size)
     for unit in _UNITS:
         value /= 1024
@@ -90,7 +100,7 @@ def iso_datetime(moment: datetime) -> str:
 
 
 def format_time_left(moment: datetime, now: datetime, locale: str) -> str:
-    """Return how long until ``moment``, rounded up: ``in 7 days`` / ``7 日後``.
+    """Return how long until ``moment``, rounded up: ``in 7 days`` / ``7日後``.
 
     Whole days while a day or more is left, then hours, then minutes, each
     rounded up and never in weeks: an archive kept 7 days says "in 7 days" all
@@ -107,13 +117,14 @@ def format_time_left(moment: datetime, now: datetime, locale: str) -> str:
         if seconds >= size or unit == "minute":
             count = max(1, math.ceil(seconds / size))
             # An exact count in one unit: a threshold no value reaches pins the unit.
-            return format_timedelta(
+            spelled = format_timedelta(
                 timedelta(seconds=count * size),
                 granularity=unit,
                 threshold=10**9,
                 add_direction=True,
                 locale=locale,
             )
+            return _join_unit(spelled, locale)
     raise AssertionError("unreachable")
 
 
@@ -129,6 +140,26 @@ def count_balances(count: int) -> str:
 
 #: The kinds of slip the account book writes, in the page's words; others show as stored.
 KIND_LABELS = {"expense": _l("Expense"), "income": _l("Income"), "transfer": _l("Transfer")}
+#: The accounts the account book names itself; those the household named show as typed.
+ACCOUNT_LABELS = {"cash": _l("Cash"), "bank": _l("Bank"), "card": _l("Card")}
+#: Each filter's values in the page's words.
+VALUE_LABELS = {"kinds": KIND_LABELS, "accounts": ACCOUNT_LABELS}
+
+
+def label_value(field: str, value: str) -> str:
+    """Return an account's or a kind's value as the page names it (others as typed)."""
+    return str(VALUE_LABELS.get(field, {}).get(value, value))
+
+
+def format_period(start: date, end: date) -> Markup:
+    """Return two ``<time>`` elements joined by the page's range sign (``–`` / ``～``)."""
+    locale = page_locale()
+
+    def moment(day: date) -> Markup:
+        return Markup('<time datetime="%s">%s</time>') % (iso_date(day), format_day(day, locale))
+
+    joined = escape(_("%(start)s – %(end)s", start="\x00", end="\x01"))
+    return joined.replace("\x00", moment(start)).replace("\x01", moment(end))
 
 
 def describe_filters(filters: Mapping[str, Sequence[str]] | None) -> str:
@@ -140,9 +171,19 @@ def describe_filters(filters: Mapping[str, Sequence[str]] | None) -> str:
     for field, title in names.items():
         values = filters.get(field) or []
         if values:
-            shown = [str(KIND_LABELS.get(v, v)) if field == "kinds" else v for v in values]
-            parts.append(_("%(field)s: %(values)s", field=title, values=", ".join(shown)))
+            shown = _list([label_value(field, v) for v in values])
+            parts.append(_("%(field)s: %(values)s", field=title, values=shown))
     return " · ".join(parts)
+
+
+def _list(values: list[str]) -> str:
+    """Return values any of which counts: ``A, B, C`` / ``A、B、C``.
+
+    Not CLDR's "standard" list in English, whose "and" would misread a filter (any one of
+    the values keeps a slip); Japanese lists with 、 and no conjunction.
+    """
+    locale = page_locale()
+    return format_list(values, style="standard" if locale == "ja" else "unit", locale=locale)
 
 
 def describe_formats(contents: Contents) -> str:
@@ -190,6 +231,7 @@ def register(app: App, display_timezone: str) -> None:
         lambda moment: format_datetime(moment, zone, page_locale()), "localtime"
     )
     app.add_template_filter(lambda day: format_day(day, page_locale()), "longdate")
+    app.add_template_filter(format_period, "period")
     app.add_template_global(lambda: zone_name(zone, page_locale()), "display_zone")
     app.add_template_filter(describe_filters, "describe_filters")
     app.add_template_filter(iso_date, "isodate")

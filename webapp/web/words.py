@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from ..archive.ids import ArchiveId
 from ..jobs.sources import RestoreSource
 from ..model import SPECS
-from .formatting import KIND_LABELS, format_datetime, format_day, page_locale
+from .formatting import format_datetime, format_day, label_value, page_locale
 
 #: What a restore's preview calls each field a person knows a slip or a balance by.
 FIELD_LABELS = {
@@ -62,8 +62,8 @@ def format_field(name: str, value: str | None, table: str, locale: str) -> str:
         )
     if name in ("amount", "balance"):
         return format_yen(value, locale)
-    if name == "kind":
-        return str(KIND_LABELS.get(value, value))
+    if name in ("kind", "account"):
+        return label_value(name + "s", value)
     if name == "memo" and not value:
         return str(_("(no memo)"))
     return value

@@ -176,7 +176,7 @@ def _check_password(form: DisableTotpForm) -> Response | tuple[str, int] | None:
 
 def _setup_page(secret: str, form: MfaForm, status: int) -> tuple[str, int]:
     email = signed_in_user().email
-    uri = selfservice.totp_uri(secret, email)
+    uri = selfservice.totp_uri(secret, email, issuer=str(_("Kakeibo Export")))
     qr = qr_svg(uri, _("QR code to scan with your authenticator app"))
     # Groups of four are easier to type into an app by hand.
     spaced = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)).upper()

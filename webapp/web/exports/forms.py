@@ -35,7 +35,7 @@ from ...archive.errors import InvalidRange
 from ...archive.filters import FIELDS, FilterError, Filters, checked
 from ...archive.manifest import DEFAULT_ENCODING, DEFAULT_FORMATS, CsvEncoding, Format
 from ...jobs.export import ExportParams
-from ..formatting import KIND_LABELS
+from ..formatting import KIND_LABELS, label_value
 from ..i18n import translate_error
 
 #: The earliest and latest dates the form accepts: four-digit years only, so a
@@ -153,9 +153,7 @@ class ExportForm(FlaskForm):  # type: ignore[misc]
             values = list(dict.fromkeys([*(vocabulary.get(name) or []), *(field.data or [])]))
             if name == "kinds":
                 values = list(dict.fromkeys([*KIND_LABELS, *values]))
-            field.choices = [
-                SelectChoice(v, KIND_LABELS.get(v, v) if name == "kinds" else v) for v in values
-            ]
+            field.choices = [SelectChoice(v, label_value(name, v)) for v in values]
 
     @property
     def chosen_filters(self) -> Filters:

@@ -68,7 +68,7 @@ class RestoreForm(FlaskForm):  # type: ignore[misc]
 
     mode = _mode_field()
     confirm = StringField(
-        _l("To replace, type “replace” (or “置き換え”)"),
+        _l("To replace, type “replace”"),
         filters=[lambda v: unicodedata.normalize("NFKC", v).strip().lower() if v else v],
         render_kw={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "none"},
     )
@@ -76,9 +76,7 @@ class RestoreForm(FlaskForm):  # type: ignore[misc]
     def validate_confirm(self, field: StringField) -> None:
         """Ask for the typed word before a replace, which deletes items."""
         if self.mode.data == REPLACE and field.data not in CONFIRM_WORDS:
-            raise ValidationError(
-                _l("A replace deletes items: type “replace” (or “置き換え”) to confirm it.")
-            )
+            raise ValidationError(_l("A replace deletes items: type “replace” to confirm it."))
 
 
 class UndoForm(FlaskForm):  # type: ignore[misc]
