@@ -367,6 +367,6 @@ def test_the_archives_readme_says_what_the_filters_kept_in_both_languages(
         .decode("utf-8")
     )
     assert "Filtered: only the items with account card or cash; kind expense" in readme
-    assert "絞り込み: 口座 card・cash、種類 expense の項目だけを含みます" in readme
+    assert "絞り込み：口座 カード・現金、種類 支出のデータだけを含みます" in readme
     plain = _archive(clients, settings, _export(clients, settings, sub, Filters()).key)
     assert "Filtered" not in plain.read("README.txt").decode("utf-8")

@@ -122,7 +122,7 @@ def test_the_failure_mail_gives_the_reason_in_both_languages_and_links_the_page(
         site_url=SITE,
         when="2026-12-03 03:00",
     )
-    assert "理由: バックアップは保存されましたが、読み直すと正しく読めなかった" in mail.body
+    assert "理由：バックアップは保存されましたが、読み直すと正しく読めなかった" in mail.body
     assert "Reason: The backup was saved but did not read back intact" in mail.body
     assert "今すぐバックアップ" in mail.body and '"Back up now"' in mail.body
     assert set(re.findall(r"https?://\S+", mail.body)) == {f"{SITE}#backups-heading"}
@@ -132,6 +132,6 @@ def test_the_overdue_mail_links_the_page_never_a_download() -> None:
     from webapp.jobs.notify import overdue_mail
 
     mail = overdue_mail("2026-11-24", site_url=SITE)
-    assert "2026-11-24 以降" in mail.body and "since 2026-11-24" in mail.body
+    assert "2026-11-24以降" in mail.body and "since 2026-11-24" in mail.body
     assert "Automatic backup overdue" in mail.subject
     assert set(re.findall(r"https?://\S+", mail.body)) == {f"{SITE}#backups-heading"}

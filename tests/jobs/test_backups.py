@@ -344,7 +344,7 @@ def test_the_mail_says_what_was_saved_and_links_the_page_never_a_download() -> N
     assert (
         "自動バックアップを作成しました" in done.subject and "Automatic backup made" in done.subject
     )
-    assert "伝票 1,234 件、残高 36 件 (2.4 MB)" in done.body
+    assert "伝票 1,234件と残高 36件（2.4 MB）" in done.body
     assert "1,234 slips and 36 balances (2.4 MB)" in done.body
     links = re.findall(r"https?://\S+", done.body)
     assert links and set(links) == {"https://kakeibo.example/#backups-heading"}

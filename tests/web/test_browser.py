@@ -1247,7 +1247,7 @@ def test_a_failed_backup_warns_and_offers_back_up_now_in_both_languages(
     _sign_in(page, stack, email)
     warning = page.locator("#backup-warning")
     assert warning.get_by_text(
-        "2026年12月3日 3:00 の毎週の自動バックアップに失敗しました"
+        "2026年12月3日 3:00の毎週の自動バックアップに失敗しました"
     ).is_visible()
     assert warning.get_by_text("読み直すと正しく読めなかったため削除しました").is_visible()
     assert warning.get_by_role("button", name="今すぐバックアップ").is_visible()

@@ -22,6 +22,18 @@ FILTER_WORDS = {
     "en": ({"accounts": "account", "categories": "category", "kinds": "kind"}, " or ", "; "),
     "ja": ({"accounts": "口座", "categories": "費目", "kinds": "種類"}, "・", "、"),
 }
+#: The account book's own values, in Japanese (what the household typed stays as typed),
+#: as the site's glossary names them (webapp/translations/GLOSSARY.md).
+VALUE_WORDS = {
+    "ja": {
+        "expense": "支出",
+        "income": "収入",
+        "transfer": "振替",
+        "cash": "現金",
+        "bank": "銀行",
+        "card": "カード",
+    },
+}
 SEPARATOR = "-" * 40
 NEWLINE = "\r\n"
 
@@ -81,8 +93,9 @@ def render_readme(
 def _filters(language: str, filters: Mapping[str, Sequence[str]] | None) -> str:
     """Return the filters in ``language``: "account cash or card; kind expense"."""
     words, alternative, joiner = FILTER_WORDS[language]
+    named = VALUE_WORDS.get(language, {})
     return joiner.join(
-        f"{words[field]} {alternative.join(values)}"
+        f"{words[field]} {alternative.join(named.get(value, value) for value in values)}"
         for field, values in (filters or {}).items()
         if values
     )

@@ -49,11 +49,11 @@ def backup_mail(outcome: dict[str, Any], *, site_url: str, when: str) -> Mail:
         slips, balances = int(counts.get("slips", 0)), int(counts.get("balances", 0))
         size = _size(int(outcome.get("size", 0)))
         return Mail(
-            subject="家計簿エクスポート: 自動バックアップを作成しました / Automatic backup made",
+            subject="家計簿エクスポート：自動バックアップを作成しました / Automatic backup made",
             body=(
-                f"{when} に自動バックアップを作成しました: 伝票 {slips:,} 件、残高 {balances:,} 件"
-                f" ({size})。\n"
-                f"ダウンロードや復元は次のページからどうぞ (サインインが必要です):\n{page}\n\n"
+                f"{when}に自動バックアップを作成しました：伝票 {slips:,}件と残高 {balances:,}件"
+                f"（{size}）。\n"
+                f"ダウンロードや復元は次のページからどうぞ（サインインが必要です）：\n{page}\n\n"
                 f"Your automatic backup was made at {when}: {slips:,} slips and {balances:,} "
                 f"balances ({size}).\n"
                 f"Download or restore it from your page (you will be asked to sign in):\n{page}\n"
@@ -64,11 +64,11 @@ def backup_mail(outcome: dict[str, Any], *, site_url: str, when: str) -> Mail:
     reason = _reason(str(error), fields, "en") if error else str(outcome.get("message") or "")
     riyuu = _reason(str(error), fields, "ja") if error else reason
     return Mail(
-        subject="家計簿エクスポート: 自動バックアップに失敗しました / Automatic backup failed",
+        subject="家計簿エクスポート：自動バックアップに失敗しました / Automatic backup failed",
         body=(
-            f"{when} の自動バックアップに失敗しました。明日もう一度試します。"
-            "ページの「今すぐバックアップ」でいますぐ試すこともできます。\n"
-            f"理由: {riyuu}\n詳しくは次のページをご覧ください:\n{page}\n\n"
+            f"{when}の自動バックアップに失敗しました。明日もう一度試します。"
+            "ページの「今すぐバックアップ」で今すぐ試すこともできます。\n"
+            f"理由：{riyuu}\n詳しくは次のページをご覧ください：\n{page}\n\n"
             f"Your automatic backup of {when} failed; it will be tried again tomorrow, "
             'or press "Back up now" on your page to try at once.\n'
             f"Reason: {reason}\nSee your page for details:\n{page}\n"
@@ -80,11 +80,11 @@ def overdue_mail(since: str, *, site_url: str) -> Mail:
     """Return the mail telling the user that no automatic backup has succeeded for too long."""
     page = site_url.rstrip("/") + "/#backups-heading"
     return Mail(
-        subject="家計簿エクスポート: 自動バックアップが遅れています / Automatic backup overdue",
+        subject="家計簿エクスポート：自動バックアップが遅れています / Automatic backup overdue",
         body=(
-            f"{since} 以降、自動バックアップが一度も成功していません。"
-            "次のページで状況を確かめ、「今すぐバックアップ」を押してください "
-            f"(サインインが必要です):\n{page}\n\n"
+            f"{since}以降、自動バックアップが一度も成功していません。"
+            "次のページで状況を確かめ、「今すぐバックアップ」を押してください"
+            f"（サインインが必要です）：\n{page}\n\n"
             f"No automatic backup has succeeded since {since}. Check your page and press "
             f'"Back up now" (you will be asked to sign in):\n{page}\n'
         ),
