@@ -103,7 +103,15 @@ def run_job(
     """Submit a job as POST /exports does, then deliver it; return (submit s, worker s, job)."""
     clients, settings = services.clients, services.settings
     # The worker's engine reads the data tables from memory; everything else is moto's.
-    services.exporter = Exporter(memory, TABLE_NAMES, clients.s3, settings.export_bucket)  # type: ignore[arg-type]
+    # Signed with the deployment's key, as the worker's own engine is: the archive is read
+    # back (signature included) before the job counts as done.
+    services.exporter = Exporter(
+        memory,  # type: ignore[arg-type]
+        TABLE_NAMES,  # type: ignore[arg-type]
+        clients.s3,
+        settings.export_bucket,
+        signing_key=services.keyring.current(),
+    )
     started = time.perf_counter()
     now = datetime.now(UTC)
     job = store.create(

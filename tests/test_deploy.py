@@ -959,7 +959,6 @@ def test_web_role_grants_exactly_what_the_web_function_uses(template: dict[str, 
         ),
         (
             [
-                "dynamodb:BatchGetItem",
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",
                 "dynamodb:Query",

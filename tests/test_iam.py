@@ -495,7 +495,7 @@ def web_restore_pages(stack: Stack, world: World) -> None:
 
 
 def web_password_rules_and_sign_out_everywhere(stack: Stack, world: World) -> None:
-    """Refuse a weak new password with the pool's rules; sign out in every browser."""
+    """Refuse a weak new password with the pool's rules; sign out in every browser; reset."""
     client = world.client
     weak = client.post(
         "/login/reset",
@@ -509,6 +509,19 @@ def web_password_rules_and_sign_out_everywhere(stack: Stack, world: World) -> No
     )
     assert weak.status_code == 400
     assert _post(client, "/logout/everywhere").status_code == 303
+    # A reset that takes (moto accepts any code) ends the account's sessions: it finds
+    # the account's sub first (AdminGetUser).
+    good = client.post(
+        "/login/reset",
+        data={
+            "csrf_token": _csrf(client, "/login/reset"),
+            "email": EMAIL,
+            "code": "123456",
+            "password": DEMO_PASSWORD,
+            "confirm": DEMO_PASSWORD,
+        },
+    )
+    assert good.status_code == 303, good.get_data(as_text=True)[:500]
 
 
 WEB_FLOWS: list[Callable[[Stack, World], None]] = [
