@@ -645,7 +645,7 @@ def test_bucket_is_private_encrypted_and_tls_only(template: dict[str, Any]) -> N
 
 def test_bucket_lifecycle_expires_exports_and_stale_uploads(template: dict[str, Any]) -> None:
     rules = template["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
-    exports, backups, uploads = rules
+    exports, backups, uploads = rules[:3]  # the change log's: test_the_change_log_*
 
     assert exports["Id"] == "expire-exports" and exports["Status"] == "Enabled"
     assert exports["Prefix"] == "exports/"
@@ -672,9 +672,9 @@ def test_retention_days_is_one_setting_for_the_rule_and_the_app() -> None:
     out = BUILD / "sls-test-retention"
     template = _osls_package(out, "--param=retentionDays=3")
 
-    rule, _backups, _uploads = template["Resources"]["ExportBucket"]["Properties"][
-        "LifecycleConfiguration"
-    ]["Rules"]
+    rule, *_others = template["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"][
+        "Rules"
+    ]
     env = _function(template)["Properties"]["Environment"]["Variables"]
     # A --param arrives as text; CloudFormation reads "3" as the number.
     assert str(rule["ExpirationInDays"]) == env["EXPORT_RETENTION_DAYS"] == "3"
@@ -800,8 +800,14 @@ def _grants(template: dict[str, Any], role: str) -> list[tuple[list[str], Any, A
 
 def test_each_function_has_its_own_role(template: dict[str, Any]) -> None:
     roles = _resources(template, "AWS::IAM::Role")
-    assert sorted(roles) == ["DispatcherRole", "SchedulerRole", "WebRole", "WorkerRole"]
-    for name in ("Web", "Worker", "Dispatcher"):
+    assert sorted(roles) == [
+        "DispatcherRole",
+        "RecorderRole",
+        "SchedulerRole",
+        "WebRole",
+        "WorkerRole",
+    ]
+    for name in ("Web", "Worker", "Dispatcher", "Recorder"):
         role = _function(template, name)["Properties"]["Role"]
         assert role == {"Fn::GetAtt": [f"{name}Role", "Arn"]}
         trust = roles[f"{name}Role"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
@@ -959,7 +965,9 @@ def test_the_dispatcher_runs_daily_in_the_display_time_zone_with_least_rights(
     assert function["Handler"] == "webapp.dispatcher_handler.handler"
 
 
-@pytest.mark.parametrize("role", ["WebRole", "WorkerRole", "DispatcherRole", "SchedulerRole"])
+@pytest.mark.parametrize(
+    "role", ["WebRole", "WorkerRole", "DispatcherRole", "RecorderRole", "SchedulerRole"]
+)
 def test_iam_has_no_wildcard_action_or_resource(template: dict[str, Any], role: str) -> None:
     statements = _statements(template, role)
     actions = [a for s in statements for a in _listify(s["Action"])]
@@ -970,7 +978,12 @@ def test_iam_has_no_wildcard_action_or_resource(template: dict[str, Any], role: 
     assert not [a for a in actions if "*" in a]
     assert "*" not in resources
     # Each role writes logs only to its own function's log group (the scheduler none).
-    function = {"WebRole": "web", "WorkerRole": "worker", "DispatcherRole": "dispatcher"}.get(role)
+    function = {
+        "WebRole": "web",
+        "WorkerRole": "worker",
+        "DispatcherRole": "dispatcher",
+        "RecorderRole": "recorder",
+    }.get(role)
     logs = [
         r["Fn::Sub"]
         for s in statements
@@ -1086,8 +1099,147 @@ def test_functions_have_reserved_concurrency_and_users_a_daily_quota(
     }
     assert reserved == {"Web": 20, "Worker": 4, "Dispatcher": 1}
     # SQS never polls for more workers than may run (throttled deliveries count as receives).
-    (mapping,) = _resources(template, "AWS::Lambda::EventSourceMapping").values()
+    mapping = template["Resources"]["WorkerEventSourceMappingSQSJobsQueue"]
     assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": reserved["Worker"]}
     env = _function(template)["Properties"]["Environment"]["Variables"]
     assert env["MAX_ACTIVE_JOBS"] == "2"
     assert env["MAX_JOBS_PER_DAY"] == "30"
+
+
+# --- the change log (issue 28) -----------------------------------------------------------------
+
+
+def test_both_data_tables_stream_every_change_with_both_images(template: dict[str, Any]) -> None:
+    tables = _resources(template, "AWS::DynamoDB::Table")
+    for name in ("SlipsTable", "BalancesTable"):
+        spec = tables[name]["Properties"]["StreamSpecification"]
+        assert spec == {"StreamViewType": "NEW_AND_OLD_IMAGES"}, name
+    assert "StreamSpecification" not in tables["AppTable"]["Properties"]
+
+
+def test_the_recorder_reads_each_stream_in_order_and_sends_lost_batches_to_a_queue(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    function = _function(template, "Recorder")["Properties"]
+    assert function["Handler"] == "webapp.recorder_handler.handler"
+    mappings = {
+        name: r["Properties"]
+        for name, r in _resources(template, "AWS::Lambda::EventSourceMapping").items()
+        if r["Properties"]["FunctionName"] == {"Fn::GetAtt": ["RecorderLambdaFunction", "Arn"]}
+    }
+    streams = {
+        props["EventSourceArn"]["Fn::GetAtt"][0]: props
+        for props in mappings.values()
+        if props["EventSourceArn"]["Fn::GetAtt"][1] == "StreamArn"
+    }
+    assert sorted(streams) == ["BalancesTable", "SlipsTable"]
+    for props in streams.values():
+        assert props["StartingPosition"] == "TRIM_HORIZON"
+        assert props["ParallelizationFactor"] == 1  # in order per shard
+        assert 0 < props["MaximumBatchingWindowInSeconds"] < 60  # the recovery point
+        assert props["BisectBatchOnFunctionError"] is True
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert props["MaximumRetryAttempts"] >= 1
+        # Given up on well before the stream trims a record (24 hours): a gap, not a loss.
+        assert props["MaximumRecordAgeInSeconds"] < 24 * 3600
+        assert props["DestinationConfig"] == {
+            "OnFailure": {"Destination": {"Fn::GetAtt": ["ChangesDeadLetterQueue", "Arn"]}}
+        }
+    # The lost batches' bounds come back to the recorder, to be recorded as gaps.
+    (dead_letter,) = [
+        props
+        for props in mappings.values()
+        if props["EventSourceArn"] == {"Fn::GetAtt": ["ChangesDeadLetterQueue", "Arn"]}
+    ]
+    assert dead_letter["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = resources["ChangesDeadLetterQueue"]["Properties"]
+    assert queue["MessageRetentionPeriod"] == 1209600
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+
+
+def test_the_change_log_is_kept_a_configurable_number_of_days(template: dict[str, Any]) -> None:
+    rules = template["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    (changes,) = [rule for rule in rules if rule["Prefix"] == "changes/"]
+    assert changes == {
+        "Id": "expire-changes",
+        "Status": "Enabled",
+        "Prefix": "changes/",
+        "ExpirationInDays": 30,
+    }
+    env = _function(template, "Web")["Properties"]["Environment"]["Variables"]
+    assert env["CHANGES_RETENTION_DAYS"] == "30"
+    shorter = _osls_package(BUILD / "sls-test-changes", "--param=changesRetentionDays=7")
+    (rule,) = [
+        rule
+        for rule in shorter["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"][
+            "Rules"
+        ]
+        if rule["Prefix"] == "changes/"
+    ]
+    env = _function(shorter, "Recorder")["Properties"]["Environment"]["Variables"]
+    assert str(rule["ExpirationInDays"]) == env["CHANGES_RETENTION_DAYS"] == "7"
+
+
+def test_alarms_watch_the_recorders_lag_errors_and_gaps(template: dict[str, Any]) -> None:
+    alarms = {
+        props["MetricName"]: props
+        for props in (
+            r["Properties"] for r in _resources(template, "AWS::CloudWatch::Alarm").values()
+        )
+    }
+    function = [{"Name": "FunctionName", "Value": {"Ref": "RecorderLambdaFunction"}}]
+    age = alarms["IteratorAge"]
+    assert (age["Namespace"], age["Dimensions"], age["Statistic"]) == (
+        "AWS/Lambda",
+        function,
+        "Maximum",
+    )
+    assert age["Threshold"] <= 15 * 60 * 1000  # milliseconds behind the tables
+    errors = alarms["Errors"]
+    assert (errors["Namespace"], errors["Dimensions"], errors["Threshold"]) == (
+        "AWS/Lambda",
+        function,
+        0,
+    )
+    assert errors["ComparisonOperator"] == "GreaterThanThreshold"
+    gaps = alarms["NumberOfMessagesSent"]
+    assert gaps["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["ChangesDeadLetterQueue", "QueueName"]}}
+    ]
+
+
+def test_the_recorder_reads_the_streams_and_writes_only_under_changes(
+    template: dict[str, Any],
+) -> None:
+    assert _grants(template, "RecorderRole") == [
+        (
+            [
+                "dynamodb:DescribeStream",
+                "dynamodb:GetRecords",
+                "dynamodb:GetShardIterator",
+                "dynamodb:ListStreams",
+            ],
+            [
+                {"Fn::Sub": "${SlipsTable.Arn}/stream/*"},
+                {"Fn::Sub": "${BalancesTable.Arn}/stream/*"},
+            ],
+            None,
+        ),
+        (
+            [
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ReceiveMessage",
+                "sqs:SendMessage",
+            ],
+            {"Fn::GetAtt": ["ChangesDeadLetterQueue", "Arn"]},
+            None,
+        ),
+        (["s3:PutObject"], {"Fn::Sub": "${ExportBucket.Arn}/changes/*"}, None),
+        (["s3:GetObject"], {"Fn::Sub": "${ExportBucket.Arn}/changes/_log/*"}, None),
+    ]
+    # Nothing of the tables themselves, the app table, the archives or any key.
+    text = json.dumps(_statements(template, "RecorderRole"))
+    for never in ("dynamodb:Query", "dynamodb:PutItem", "AppTable", "exports/", "ssm:"):
+        assert never not in text
