@@ -838,8 +838,9 @@ def test_web_role_grants_exactly_what_the_web_function_uses(template: dict[str, 
         (
             ["s3:ListBucket"],
             {"Fn::GetAtt": ["ExportBucket", "Arn"]},
-            {"StringLike": {"s3:prefix": ["exports/*", "backups/*"]}},
+            {"StringLike": {"s3:prefix": ["exports/*", "backups/*", "changes/*"]}},
         ),
+        (["s3:GetObject"], {"Fn::Sub": "${ExportBucket.Arn}/changes/*"}, None),
         (
             ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
             {"Fn::GetAtt": ["AppTable", "Arn"]},
@@ -897,10 +898,11 @@ def test_worker_role_grants_exactly_what_the_worker_uses(template: dict[str, Any
             None,
         ),
         (
-            ["s3:DeleteObject", "s3:GetObject"],
+            ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
             {"Fn::Sub": "${ExportBucket.Arn}/uploads/*"},
             None,
         ),
+        (["s3:GetObject"], {"Fn::Sub": "${ExportBucket.Arn}/changes/*"}, None),
         (
             ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
             {"Fn::Sub": "${ExportBucket.Arn}/backups/*"},
@@ -909,7 +911,7 @@ def test_worker_role_grants_exactly_what_the_worker_uses(template: dict[str, Any
         (
             ["s3:ListBucket"],
             {"Fn::GetAtt": ["ExportBucket", "Arn"]},
-            {"StringLike": {"s3:prefix": "backups/*"}},
+            {"StringLike": {"s3:prefix": ["backups/*", "changes/*"]}},
         ),
         (
             ["ssm:GetParameter"],

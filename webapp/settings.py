@@ -85,6 +85,9 @@ class Settings:
     #: Days the change log is kept (the bucket's rule on ``changes/``): the earliest
     #: moment a book can be put back to is at most this long ago.
     changes_retention_days: int = 30
+    #: Seconds a change may take to reach the log (the recorder's batching window and
+    #: its run): a restore to a moment reads the table no sooner after it was asked for.
+    changes_settle_seconds: int = 20
     #: An SES-verified sender: when set, users get a mail after each automatic backup.
     notify_from: str | None = None
     #: The site's address, for the link in that mail (the page, never a download link).
@@ -104,6 +107,8 @@ class Settings:
             raise ConfigError("ARCHIVE_KEY or ARCHIVE_KEY_PARAMETER is required outside local mode")
         if self.archive_key is not None and len(self.archive_key) < 32:
             raise ConfigError("ARCHIVE_KEY must hold at least 32 characters")
+        if not 0 <= self.changes_settle_seconds <= 600:
+            raise ConfigError("CHANGES_SETTLE_SECONDS must be between 0 and 600")
         if self.changes_retention_days < 1:
             raise ConfigError("CHANGES_RETENTION_DAYS must be at least 1")
         if self.backup_keep < 1:
@@ -188,6 +193,7 @@ class Settings:
             backup_keep=_int(env, "BACKUP_KEEP", 12),
             backup_retention_days=_int(env, "BACKUP_RETENTION_DAYS", 400),
             changes_retention_days=_int(env, "CHANGES_RETENTION_DAYS", 30),
+            changes_settle_seconds=_int(env, "CHANGES_SETTLE_SECONDS", 20),
             notify_from=env.get("NOTIFY_FROM") or None,
             site_url=env.get("SITE_URL") or None,
             signin_max_failures=_int(env, "SIGNIN_MAX_FAILURES", 5),
