@@ -143,14 +143,7 @@ class Exporter:
         back to a moment), and ``key`` says where the archive goes instead of the
         request's prefix.
         """
-        chosen = _check_formats(request.formats)
-        if request.csv_encoding not in CSV_ENCODINGS:
-            raise ExportError(N_("Choose UTF-8 or Shift_JIS for the CSV files."))
-        missing = [table for table in TABLES if not self.tables.get(table)]
-        if missing:
-            raise ValueError(f"no table name for {', '.join(missing)}")
-        if self.page_limit is not None and self.page_limit < 1:
-            raise ValueError("page_limit must be at least 1")
+        chosen = self._check(request)
         archive_id = ArchiveId.new(request.period.start, request.period.end, now)
         key = key or archive_key(request.sub, archive_id, request.prefix)
         upload = Upload(
@@ -181,6 +174,29 @@ class Exporter:
             seen=seen,
         )
 
+    def _pages(self, request: ExportRequest, table: TableName) -> Iterator[list[dict[str, Any]]]:
+        """Return the request's items of one table, page by page (one Query)."""
+        return iter_pages(
+            self.dynamodb,
+            self.tables[table],
+            request.sub,
+            request.period,
+            limit=self.page_limit,
+            filter_expression=request.filters.expression(table),
+        )
+
+    def _check(self, request: ExportRequest) -> tuple[Format, ...]:
+        """Refuse a request the engine cannot carry out; return its formats in order."""
+        chosen = _check_formats(request.formats)
+        if request.csv_encoding not in CSV_ENCODINGS:
+            raise ExportError(N_("Choose UTF-8 or Shift_JIS for the CSV files."))
+        missing = [table for table in TABLES if not self.tables.get(table)]
+        if missing:
+            raise ValueError(f"no table name for {', '.join(missing)}")
+        if self.page_limit is not None and self.page_limit < 1:
+            raise ValueError("page_limit must be at least 1")
+        return chosen
+
     def _write(
         self,
         request: ExportRequest,
@@ -201,18 +217,7 @@ class Exporter:
         files: dict[TableName, dict[Format, ZipEntry]] = {}
         seen: dict[str, set[str]] = {}
         for table in TABLES:
-            pages = (
-                source(table)
-                if source is not None
-                else iter_pages(
-                    self.dynamodb,
-                    self.tables[table],
-                    request.sub,
-                    request.period,
-                    limit=self.page_limit,
-                    filter_expression=request.filters.expression(table),
-                )
-            )
+            pages = source(table) if source is not None else self._pages(request, table)
             written = _write_table(
                 zipped,
                 table,

@@ -138,6 +138,27 @@ class ChangeLog:
                         seen.setdefault((table, change.sk, change.seq), change)
         return sorted(seen.values(), key=lambda c: (c.ms, c.table, c.sk, c.seq))
 
+    def recent(self, user: str, *, limit: int = 500, after_ms: int = 0) -> list[Change]:
+        """Return about the ``limit`` newest of the user's changes after ``after_ms``, newest last.
+
+        Only the newest objects are read: enough of them to hold ``limit`` changes.
+        """
+        listed = []
+        for table in TABLES:
+            for key in self._keys(user_changes_prefix(user, table)):
+                segment = parse_segment(key)
+                if segment is not None and segment.last_ms > after_ms:
+                    listed.append((segment.last_ms, table, key))
+        seen: dict[tuple[TableName, str, int], Change] = {}
+        for _, table, key in sorted(listed, reverse=True):
+            if len(seen) >= limit:
+                break
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            for change in decode(body):
+                if change.user == user and change.table == table and change.ms > after_ms:
+                    seen.setdefault((table, change.sk, change.seq), change)
+        return sorted(seen.values(), key=lambda c: (c.ms, c.table, c.sk, c.seq))
+
     def users(self) -> list[str]:
         """Return every user the log holds changes of (the rebuild command's list)."""
         from ..archive.ids import CHANGES_PREFIX
