@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,8 @@ from .store import ChangeLog
 logger = logging.getLogger(__name__)
 
 Failures = dict[str, list[dict[str, str]]]
+#: PutObjects at once for one batch (a batch of 100 records may touch 100 users).
+WRITERS = 8
 
 
 class Recorder:
@@ -84,20 +87,13 @@ class Recorder:
                 continue
             groups.setdefault((change.user, change.table), []).append(change)
         written_tables: dict[TableName, int] = {}
-        for (_, table), changes in groups.items():
-            changes.sort(key=lambda c: c.seq)
-            segment = Segment(
-                first_ms=min(c.ms for c in changes),
-                last_ms=max(c.ms for c in changes),
-                tag=tag_of(*(f"{c.sk}@{c.seq}" for c in changes)),
-                first_seq=changes[0].seq,
-                last_seq=changes[-1].seq,
-            )
-            try:
-                self.log.put_changes(segment, changes)
-            except (ClientError, BotoCoreError):
-                logger.exception("could not write %d changes of %s", len(changes), table)
-                failed.append(changes[0].seq)
+        # One object per user and table, written side by side: S3's latency, not our CPU,
+        # is what a batch of many users' changes waits on.
+        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+            outcomes = list(pool.map(self._write, groups.values()))
+        for (_, table), (segment, ok) in zip(groups, outcomes, strict=True):
+            if not ok:
+                failed.append(segment.first_seq)
                 continue
             earliest = min(written_tables.get(table, segment.first_ms), segment.first_ms)
             written_tables[table] = earliest
@@ -107,6 +103,23 @@ class Recorder:
             # Lambda retries from the lowest reported record; later ones come again too.
             return {"batchItemFailures": [{"itemIdentifier": str(min(failed))}]}
         return {"batchItemFailures": []}
+
+    def _write(self, changes: list[Change]) -> tuple[Segment, bool]:
+        """Write one user's changes of one table; return their segment and whether it worked."""
+        changes.sort(key=lambda c: c.seq)
+        segment = Segment(
+            first_ms=min(c.ms for c in changes),
+            last_ms=max(c.ms for c in changes),
+            tag=tag_of(*(f"{c.sk}@{c.seq}" for c in changes)),
+            first_seq=changes[0].seq,
+            last_seq=changes[-1].seq,
+        )
+        try:
+            self.log.put_changes(segment, changes)
+        except (ClientError, BotoCoreError):
+            logger.exception("could not write %d changes of %s", len(changes), changes[0].table)
+            return segment, False
+        return segment, True
 
     def _mark_since(self, written: Mapping[TableName, int]) -> None:
         for table, first_ms in written.items():

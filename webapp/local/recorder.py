@@ -109,8 +109,14 @@ class LocalRecorder:
         self._thread: threading.Thread | None = None
 
     def skip_to_latest(self) -> None:
-        """Start after what the streams hold now (local mode: the demo data is not news)."""
+        """Start after what the streams hold now (local mode: the demo data is not news).
+
+        From here on every change is read, so both tables' logs are complete from now.
+        """
         self._shards = self._open("LATEST")
+        now = datetime.now(UTC)
+        for table in self.settings.data_tables:
+            self.recorder.log.mark_since(table, round(now.timestamp() * 1000), now)
 
     def _open(self, position: str = "TRIM_HORIZON") -> list[_Shard]:
         shards = []
