@@ -111,6 +111,8 @@ def provision(
         endpoint_url=endpoint,
         local=True,
         retention_days=retention_days,
+        # The local poller records a change within a second (bench/bench_changes.py).
+        changes_settle_seconds=1,
     )
     clients = Clients(bootstrap)
     create_bucket(clients.s3, BUCKET, REGION, retention_days)
