@@ -219,3 +219,21 @@ def test_groups_are_per_minute_table_and_kind(stack: Stack, user: User) -> None:
     ]
     assert all(g.minute.tzinfo is not None for g in groups)
     assert datetime.now(UTC) - groups[0].minute < timedelta(minutes=2)
+
+
+def test_a_gap_in_the_log_is_shown_and_no_moment_before_it_offered(
+    stack: Stack, user: User
+) -> None:
+    from webapp.changes.keys import Segment, tag_of
+    from webapp.changes.store import utc_ms
+
+    now = utc_ms(datetime.now(UTC))
+    gap = Segment(now - 200, now - 100, tag_of(now), 1, 2)
+    stack.services.changes.put_gap("slips", gap, {})
+
+    page = stack.client.get("/restore/moments")
+
+    assert "could not be recorded" in text(page)
+    # The changes before the gap are listed, but without "Just before this…".
+    assert "6 slips added" in text(page)
+    assert 'name="at_ms"' not in page.get_data(as_text=True)

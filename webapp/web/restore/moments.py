@@ -84,10 +84,13 @@ def _page(form: MomentForm, shown: Overview) -> str:
                 "offered": start is not None and shown.window.holds(group.first_ms - 1),
             }
         )
+    # Gaps the log has (a batch of changes that could not be recorded): said, with their times.
+    gaps = [(from_ms(gap.first_ms), from_ms(gap.last_ms)) for gap in shown.window.gaps]
     return render_template(
         "restore/moments.html",
         form=form,
         days=days,
+        gaps=gaps,
         start=None if start is None else from_ms(start),
     )
 
