@@ -537,7 +537,7 @@ def test_function_is_the_packaged_flask_app_on_python312(template: dict[str, Any
 
 def test_worker_runs_jobs_from_the_queue_for_up_to_15_minutes(template: dict[str, Any]) -> None:
     worker = _function(template, "Worker")["Properties"]
-    (mapping,) = _resources(template, "AWS::Lambda::EventSourceMapping").values()
+    mapping = template["Resources"]["WorkerEventSourceMappingSQSJobsQueue"]
     queue = template["Resources"]["JobsQueue"]["Properties"]
     dead_letter = template["Resources"]["JobsDeadLetterQueue"]["Properties"]
 
