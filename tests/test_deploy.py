@@ -655,7 +655,7 @@ def test_function_is_the_packaged_flask_app_on_python312(template: dict[str, Any
 
 def test_worker_runs_jobs_from_the_queue_for_up_to_15_minutes(template: dict[str, Any]) -> None:
     worker = _function(template, "Worker")["Properties"]
-    (mapping,) = _resources(template, "AWS::Lambda::EventSourceMapping").values()
+    mapping = template["Resources"]["WorkerEventSourceMappingSQSJobsQueue"]
     queue = template["Resources"]["JobsQueue"]["Properties"]
     dead_letter = template["Resources"]["JobsDeadLetterQueue"]["Properties"]
 
@@ -763,7 +763,7 @@ def test_bucket_is_private_encrypted_and_tls_only(template: dict[str, Any]) -> N
 
 def test_bucket_lifecycle_expires_exports_and_stale_uploads(template: dict[str, Any]) -> None:
     rules = template["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
-    exports, backups, uploads = rules
+    exports, backups, uploads = rules[:3]  # the change log's: test_the_change_log_*
 
     assert exports["Id"] == "expire-exports" and exports["Status"] == "Enabled"
     assert exports["Prefix"] == "exports/"
@@ -790,9 +790,9 @@ def test_retention_days_is_one_setting_for_the_rule_and_the_app() -> None:
     out = BUILD / "sls-test-retention"
     template = _osls_package(out, "--param=retentionDays=3")
 
-    rule, _backups, _uploads = template["Resources"]["ExportBucket"]["Properties"][
-        "LifecycleConfiguration"
-    ]["Rules"]
+    rule, *_others = template["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"][
+        "Rules"
+    ]
     env = _function(template)["Properties"]["Environment"]["Variables"]
     # A --param arrives as text; CloudFormation reads "3" as the number.
     assert str(rule["ExpirationInDays"]) == env["EXPORT_RETENTION_DAYS"] == "3"
@@ -922,8 +922,14 @@ def _grants(template: dict[str, Any], role: str) -> list[tuple[list[str], Any, A
 
 def test_each_function_has_its_own_role(template: dict[str, Any]) -> None:
     roles = _resources(template, "AWS::IAM::Role")
-    assert sorted(roles) == ["DispatcherRole", "SchedulerRole", "WebRole", "WorkerRole"]
-    for name in ("Web", "Worker", "Dispatcher"):
+    assert sorted(roles) == [
+        "DispatcherRole",
+        "RecorderRole",
+        "SchedulerRole",
+        "WebRole",
+        "WorkerRole",
+    ]
+    for name in ("Web", "Worker", "Dispatcher", "Recorder"):
         role = _function(template, name)["Properties"]["Role"]
         assert role == {"Fn::GetAtt": [f"{name}Role", "Arn"]}
         trust = roles[f"{name}Role"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
@@ -955,8 +961,9 @@ def test_web_role_grants_exactly_what_the_web_function_uses(template: dict[str, 
         (
             ["s3:ListBucket"],
             {"Fn::GetAtt": ["ExportBucket", "Arn"]},
-            {"StringLike": {"s3:prefix": ["exports/*", "backups/*"]}},
+            {"StringLike": {"s3:prefix": ["exports/*", "backups/*", "changes/*"]}},
         ),
+        (["s3:GetObject"], {"Fn::Sub": "${ExportBucket.Arn}/changes/*"}, None),
         (
             [
                 "dynamodb:GetItem",
@@ -1024,10 +1031,11 @@ def test_worker_role_grants_exactly_what_the_worker_uses(template: dict[str, Any
             None,
         ),
         (
-            ["s3:DeleteObject", "s3:GetObject"],
+            ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
             {"Fn::Sub": "${ExportBucket.Arn}/uploads/*"},
             None,
         ),
+        (["s3:GetObject"], {"Fn::Sub": "${ExportBucket.Arn}/changes/*"}, None),
         (
             ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
             {"Fn::Sub": "${ExportBucket.Arn}/backups/*"},
@@ -1036,7 +1044,7 @@ def test_worker_role_grants_exactly_what_the_worker_uses(template: dict[str, Any
         (
             ["s3:ListBucket"],
             {"Fn::GetAtt": ["ExportBucket", "Arn"]},
-            {"StringLike": {"s3:prefix": "backups/*"}},
+            {"StringLike": {"s3:prefix": ["backups/*", "changes/*"]}},
         ),
         (
             ["ssm:GetParameter"],
@@ -1092,7 +1100,9 @@ def test_the_dispatcher_runs_daily_in_the_display_time_zone_with_least_rights(
     assert function["Handler"] == "webapp.dispatcher_handler.handler"
 
 
-@pytest.mark.parametrize("role", ["WebRole", "WorkerRole", "DispatcherRole", "SchedulerRole"])
+@pytest.mark.parametrize(
+    "role", ["WebRole", "WorkerRole", "DispatcherRole", "RecorderRole", "SchedulerRole"]
+)
 def test_iam_has_no_wildcard_action_or_resource(template: dict[str, Any], role: str) -> None:
     statements = _statements(template, role)
     actions = [a for s in statements for a in _listify(s["Action"])]
@@ -1103,7 +1113,12 @@ def test_iam_has_no_wildcard_action_or_resource(template: dict[str, Any], role: 
     assert not [a for a in actions if "*" in a]
     assert "*" not in resources
     # Each role writes logs only to its own function's log group (the scheduler none).
-    function = {"WebRole": "web", "WorkerRole": "worker", "DispatcherRole": "dispatcher"}.get(role)
+    function = {
+        "WebRole": "web",
+        "WorkerRole": "worker",
+        "DispatcherRole": "dispatcher",
+        "RecorderRole": "recorder",
+    }.get(role)
     logs = [
         r["Fn::Sub"]
         for s in statements
@@ -1219,7 +1234,7 @@ def test_functions_have_reserved_concurrency_and_users_a_daily_quota(
     }
     assert reserved == {"Web": 20, "Worker": 4, "Dispatcher": 1}
     # SQS never polls for more workers than may run (throttled deliveries count as receives).
-    (mapping,) = _resources(template, "AWS::Lambda::EventSourceMapping").values()
+    mapping = template["Resources"]["WorkerEventSourceMappingSQSJobsQueue"]
     assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": reserved["Worker"]}
     env = _function(template)["Properties"]["Environment"]["Variables"]
     assert env["MAX_ACTIVE_JOBS"] == "2"
@@ -1251,6 +1266,19 @@ ALARMS = {
     "DispatcherThrottlesAlarm": (
         "AWS/Lambda", "Throttles", "Sum", 300, 1, 0, "GreaterThanThreshold", "notBreaching",
         {"Ref": "DispatcherLambdaFunction"},
+    ),
+    # The change log (issue 28): the recorder behind by 5 minutes, failing, or a gap.
+    "RecorderIteratorAgeAlarm": (
+        "AWS/Lambda", "IteratorAge", "Maximum", 60, 5, 300000, "GreaterThanThreshold",
+        "notBreaching", {"Ref": "RecorderLambdaFunction"},
+    ),
+    "RecorderErrorsAlarm": (
+        "AWS/Lambda", "Errors", "Sum", 300, 1, 0, "GreaterThanThreshold", "notBreaching",
+        {"Ref": "RecorderLambdaFunction"},
+    ),
+    "RecorderGapsAlarm": (
+        "AWS/SQS", "NumberOfMessagesSent", "Sum", 300, 1, 0, "GreaterThanThreshold",
+        "notBreaching", {"Fn::GetAtt": ["ChangesDeadLetterQueue", "QueueName"]},
     ),
     # Not one invocation in 26 hourly periods; an hour without data counts as none.
     "DispatcherSilentAlarm": (
@@ -1362,3 +1390,114 @@ def test_checkov_finds_nothing_without_a_reason(template_path: Path) -> None:
     for check in results["skipped_checks"]:
         comment = check["check_result"].get("suppress_comment") or ""
         assert len(comment.split()) >= 8, f"{check['check_id']} {check['resource']}: {comment!r}"
+
+
+# --- the change log (issue 28) -----------------------------------------------------------------
+
+
+def test_both_data_tables_stream_every_change_with_both_images(template: dict[str, Any]) -> None:
+    tables = _resources(template, "AWS::DynamoDB::Table")
+    for name in ("SlipsTable", "BalancesTable"):
+        spec = tables[name]["Properties"]["StreamSpecification"]
+        assert spec == {"StreamViewType": "NEW_AND_OLD_IMAGES"}, name
+    assert "StreamSpecification" not in tables["AppTable"]["Properties"]
+
+
+def test_the_recorder_reads_each_stream_in_order_and_sends_lost_batches_to_a_queue(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    function = _function(template, "Recorder")["Properties"]
+    assert function["Handler"] == "webapp.recorder_handler.handler"
+    mappings = {
+        name: r["Properties"]
+        for name, r in _resources(template, "AWS::Lambda::EventSourceMapping").items()
+        if r["Properties"]["FunctionName"] == {"Fn::GetAtt": ["RecorderLambdaFunction", "Arn"]}
+    }
+    streams = {
+        props["EventSourceArn"]["Fn::GetAtt"][0]: props
+        for props in mappings.values()
+        if props["EventSourceArn"]["Fn::GetAtt"][1] == "StreamArn"
+    }
+    assert sorted(streams) == ["BalancesTable", "SlipsTable"]
+    for props in streams.values():
+        assert props["StartingPosition"] == "TRIM_HORIZON"
+        assert props["ParallelizationFactor"] == 1  # in order per shard
+        assert 0 < props["MaximumBatchingWindowInSeconds"] < 60  # the recovery point
+        assert props["BisectBatchOnFunctionError"] is True
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert props["MaximumRetryAttempts"] >= 1
+        # Given up on well before the stream trims a record (24 hours): a gap, not a loss.
+        assert props["MaximumRecordAgeInSeconds"] < 24 * 3600
+        assert props["DestinationConfig"] == {
+            "OnFailure": {"Destination": {"Fn::GetAtt": ["ChangesDeadLetterQueue", "Arn"]}}
+        }
+    # The lost batches' bounds come back to the recorder, to be recorded as gaps.
+    (dead_letter,) = [
+        props
+        for props in mappings.values()
+        if props["EventSourceArn"] == {"Fn::GetAtt": ["ChangesDeadLetterQueue", "Arn"]}
+    ]
+    assert dead_letter["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = resources["ChangesDeadLetterQueue"]["Properties"]
+    assert queue["MessageRetentionPeriod"] == 1209600
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+
+
+def test_the_change_log_is_kept_a_configurable_number_of_days(template: dict[str, Any]) -> None:
+    rules = template["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    (changes,) = [rule for rule in rules if rule["Prefix"] == "changes/"]
+    assert changes == {
+        "Id": "expire-changes",
+        "Status": "Enabled",
+        "Prefix": "changes/",
+        "ExpirationInDays": 30,
+    }
+    env = _function(template, "Web")["Properties"]["Environment"]["Variables"]
+    assert env["CHANGES_RETENTION_DAYS"] == "30"
+    shorter = _osls_package(BUILD / "sls-test-changes", "--param=changesRetentionDays=7")
+    (rule,) = [
+        rule
+        for rule in shorter["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"][
+            "Rules"
+        ]
+        if rule["Prefix"] == "changes/"
+    ]
+    env = _function(shorter, "Recorder")["Properties"]["Environment"]["Variables"]
+    assert str(rule["ExpirationInDays"]) == env["CHANGES_RETENTION_DAYS"] == "7"
+
+
+def test_the_recorder_reads_the_streams_and_writes_only_under_changes(
+    template: dict[str, Any],
+) -> None:
+    assert _grants(template, "RecorderRole") == [
+        (
+            [
+                "dynamodb:DescribeStream",
+                "dynamodb:GetRecords",
+                "dynamodb:GetShardIterator",
+                "dynamodb:ListStreams",
+            ],
+            [
+                {"Fn::Sub": "${SlipsTable.Arn}/stream/*"},
+                {"Fn::Sub": "${BalancesTable.Arn}/stream/*"},
+            ],
+            None,
+        ),
+        (
+            [
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ReceiveMessage",
+                "sqs:SendMessage",
+            ],
+            {"Fn::GetAtt": ["ChangesDeadLetterQueue", "Arn"]},
+            None,
+        ),
+        (["s3:PutObject"], {"Fn::Sub": "${ExportBucket.Arn}/changes/*"}, None),
+        (["s3:GetObject"], {"Fn::Sub": "${ExportBucket.Arn}/changes/_log/*"}, None),
+    ]
+    # Nothing of the tables themselves, the app table, the archives or any key.
+    text = json.dumps(_statements(template, "RecorderRole"))
+    for never in ("dynamodb:Query", "dynamodb:PutItem", "AppTable", "exports/", "ssm:"):
+        assert never not in text

@@ -32,7 +32,9 @@ def _modules(under: Path) -> list[Path]:
     return sorted(p for p in under.rglob("*.py") if "__pycache__" not in p.parts)
 
 
-CORE_MODULES = [_module_name(p) for p in _modules(PACKAGE / "archive")]
+CORE_MODULES = [
+    _module_name(p) for p in [*_modules(PACKAGE / "archive"), *_modules(PACKAGE / "changes")]
+]
 
 
 @pytest.mark.parametrize("module", ["webapp", "webapp.model", *CORE_MODULES])
@@ -203,7 +205,13 @@ def test_the_web_app_serves_a_page_without_loading_the_worker_or_xlsxwriter() ->
 
 @pytest.mark.parametrize(
     "module",
-    ["webapp.settings", "webapp.services", "webapp.worker_handler", "webapp.dispatcher_handler"],
+    [
+        "webapp.settings",
+        "webapp.services",
+        "webapp.worker_handler",
+        "webapp.dispatcher_handler",
+        "webapp.recorder_handler",
+    ],
 )
 def test_the_worker_and_the_dispatcher_load_no_web_framework(module: str) -> None:
     loaded = {name.split(".")[0] for name in _loaded_after(f"import {module}")}

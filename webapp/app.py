@@ -124,6 +124,6 @@ def register_commands(app: Flask) -> None:
 
 
 def _commands() -> list[click.Command]:
-    from .cli import create_user_command, restore, run_schedule_command
+    from .cli import create_user_command, rebuild_command, restore, run_schedule_command
 
-    return [restore, create_user_command, run_schedule_command]
+    return [restore, create_user_command, run_schedule_command, rebuild_command]

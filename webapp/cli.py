@@ -252,3 +252,36 @@ def run_schedule_command(today: Any) -> None:
     day = today.date() if today is not None else None
     done = run_schedule(services(), day)
     click.echo(f"Automatic backups: {len(done.queued)} queued, {len(done.skipped)} already queued.")
+
+
+@click.command("rebuild")
+@click.option("--dry-run", is_flag=True, help="Count what would be written; write nothing.")
+@click.option("--user", "only", metavar="SUB", help="Only this user (default: every user).")
+@with_appcontext
+def rebuild_command(dry_run: bool, only: str | None) -> None:
+    """Rebuild the tables after a loss: each user's newest backup plus the changes since."""
+    from .rebuild import rebuild_all
+
+    rebuilt = skipped = 0
+    totals = dict.fromkeys(TABLES, 0)
+    for done in rebuild_all(services(), dry_run=dry_run, only=only):
+        if done.skipped:
+            skipped += 1
+            click.echo(f"{done.user}: skipped ({done.skipped})")
+            continue
+        rebuilt += 1
+        counts = "; ".join(
+            f"{table}: {done.written[table]} written, {done.unchanged[table]} unchanged, "
+            f"{done.kept[table]} kept"
+            for table in TABLES
+        )
+        click.echo(f"{done.user}: backup {done.backup} + {done.changes} changes -> {counts}")
+        for table in TABLES:
+            totals[table] += done.written[table]
+    verb = "would be written" if dry_run else "written"
+    click.echo(
+        f"Rebuilt {rebuilt} users ({skipped} skipped): {totals['slips']} slips and "
+        f"{totals['balances']} balances {verb}."
+    )
+    if dry_run:
+        click.echo("Dry run: nothing was written.")

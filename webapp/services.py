@@ -35,6 +35,8 @@ from .telemetry import Telemetry
 if TYPE_CHECKING:
     from .archive.export import Exporter
     from .archive.signing import Keyring
+    from .changes.recorder import Recorder
+    from .changes.store import ChangeLog
     from .jobs.notify import Mailer
 
 #: Seconds of silence beyond the worker's timeout before a running job counts as dead.
@@ -154,6 +156,20 @@ class Services:
     def inbox(self) -> Inbox:
         """Return the files users send from their PC to restore from (``uploads/``)."""
         return Inbox(self.clients.s3, self.settings.export_bucket)
+
+    @cached_property
+    def changes(self) -> ChangeLog:
+        """Return the change log (``changes/``): what the recorder wrote of every change."""
+        from .changes.store import ChangeLog
+
+        return ChangeLog(self.clients.s3, self.settings.export_bucket)
+
+    @cached_property
+    def recorder(self) -> Recorder:
+        """Return the recorder of the tables' streams (the recorder function's)."""
+        from .changes.recorder import Recorder
+
+        return Recorder(self.changes, self.settings.data_tables, now=self.now)
 
     def bucket(self, prefix: str) -> ArchiveBucket:
         """Return the archives under ``prefix``: the exports or the automatic backups."""

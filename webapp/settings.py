@@ -82,6 +82,12 @@ class Settings:
     #: and the days the bucket's lifecycle rule keeps any of them.
     backup_keep: int = 12
     backup_retention_days: int = 400
+    #: Days the change log is kept (the bucket's rule on ``changes/``): the earliest
+    #: moment a book can be put back to is at most this long ago.
+    changes_retention_days: int = 30
+    #: Seconds a change may take to reach the log (the recorder's batching window and
+    #: its run): a restore to a moment reads the table no sooner after it was asked for.
+    changes_settle_seconds: int = 20
     #: An SES-verified sender: when set, users get a mail after each automatic backup.
     notify_from: str | None = None
     #: The site's address, for the link in that mail (the page, never a download link).
@@ -101,6 +107,10 @@ class Settings:
             raise ConfigError("ARCHIVE_KEY or ARCHIVE_KEY_PARAMETER is required outside local mode")
         if self.archive_key is not None and len(self.archive_key) < 32:
             raise ConfigError("ARCHIVE_KEY must hold at least 32 characters")
+        if not 0 <= self.changes_settle_seconds <= 600:
+            raise ConfigError("CHANGES_SETTLE_SECONDS must be between 0 and 600")
+        if self.changes_retention_days < 1:
+            raise ConfigError("CHANGES_RETENTION_DAYS must be at least 1")
         if self.backup_keep < 1:
             raise ConfigError("BACKUP_KEEP must be at least 1")
         if self.retention_days < 1:
@@ -186,6 +196,8 @@ class Settings:
             restore_check_minutes=_int(env, "RESTORE_CHECK_MINUTES", 30),
             backup_keep=_int(env, "BACKUP_KEEP", 12),
             backup_retention_days=_int(env, "BACKUP_RETENTION_DAYS", 400),
+            changes_retention_days=_int(env, "CHANGES_RETENTION_DAYS", 30),
+            changes_settle_seconds=_int(env, "CHANGES_SETTLE_SECONDS", 20),
             notify_from=env.get("NOTIFY_FROM") or None,
             site_url=env.get("SITE_URL") or None,
             signin_max_failures=_int(env, "SIGNIN_MAX_FAILURES", 5),

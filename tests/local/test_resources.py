@@ -90,6 +90,11 @@ def test_tables_match_serverless_yml(settings: Settings, clients: Clients) -> No
             for i in local.get("GlobalSecondaryIndexes", [])
         }
         assert local_indexes == declared_indexes
+        # The data tables' streams feed the change log; the app table has none.
+        declared_stream = props.get("StreamSpecification", {}).get("StreamViewType")
+        local_stream = local.get("StreamSpecification", {}).get("StreamViewType")
+        assert local_stream == declared_stream
+        assert (declared_stream is not None) == (suffix != "app")
     ttl = clients.dynamodb.describe_time_to_live(TableName=settings.app_table)
     assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
     assert (
@@ -128,12 +133,27 @@ def test_bucket_lifecycle_matches_serverless_yml(settings: Settings, clients: Cl
     declared = {rule["Id"]: rule for rule in rules}
     configured = clients.s3.get_bucket_lifecycle_configuration(Bucket=settings.export_bucket)
     local = {rule["ID"]: rule for rule in configured["Rules"]}
-    assert set(declared) == set(local) == {"expire-exports", "expire-backups", "expire-uploads"}
-    days = {"expire-exports": RETENTION_DAYS, "expire-backups": 400, "expire-uploads": 1}
+    assert (
+        set(declared)
+        == set(local)
+        == {
+            "expire-exports",
+            "expire-backups",
+            "expire-uploads",
+            "expire-changes",
+        }
+    )
+    days = {
+        "expire-exports": RETENTION_DAYS,
+        "expire-backups": 400,
+        "expire-uploads": 1,
+        "expire-changes": 30,
+    }
     prefixes = {
         "expire-exports": "exports/",
         "expire-backups": "backups/",
         "expire-uploads": "uploads/",
+        "expire-changes": "changes/",
     }
     for rule_id, rule in declared.items():
         assert rule["Status"] == local[rule_id]["Status"] == "Enabled"

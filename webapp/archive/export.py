@@ -131,29 +131,27 @@ class Exporter:
         progress: Progress | None = None,
         before_finish: Callable[[], None] | None = None,
         now: datetime | None = None,
+        pages: Callable[[TableName], Iterator[list[dict[str, Any]]]] | None = None,
+        key: str | None = None,
     ) -> ExportResult:
         """Export the request's items to a new archive in S3; return what was made.
 
         ``progress(table, items so far)`` is called after every page; ``before_finish``
         just before the archive would appear. Either may raise ``Stopped`` to end the
         export: the upload is aborted and ``Stopped`` propagates as it is.
+        ``pages(table)``, when given, yields the items instead of the table (a book put
+        back to a moment), and ``key`` says where the archive goes instead of the
+        request's prefix.
         """
-        chosen = _check_formats(request.formats)
-        if request.csv_encoding not in CSV_ENCODINGS:
-            raise ExportError(N_("Choose UTF-8 or Shift_JIS for the CSV files."))
-        missing = [table for table in TABLES if not self.tables.get(table)]
-        if missing:
-            raise ValueError(f"no table name for {', '.join(missing)}")
-        if self.page_limit is not None and self.page_limit < 1:
-            raise ValueError("page_limit must be at least 1")
+        chosen = self._check(request)
         archive_id = ArchiveId.new(request.period.start, request.period.end, now)
-        key = archive_key(request.sub, archive_id, request.prefix)
+        key = key or archive_key(request.sub, archive_id, request.prefix)
         upload = Upload(
             self.s3, self.bucket, key, part_size=self.part_size, content_type="application/zip"
         )
         scratch = tempfile.TemporaryDirectory(prefix="kakeibo-xlsx-") if "xlsx" in chosen else None
         try:
-            written = self._write(request, chosen, archive_id, upload, scratch, progress)
+            written = self._write(request, chosen, archive_id, upload, scratch, progress, pages)
             if before_finish is not None:
                 before_finish()
             size = upload.finish()
@@ -176,6 +174,29 @@ class Exporter:
             seen=seen,
         )
 
+    def _pages(self, request: ExportRequest, table: TableName) -> Iterator[list[dict[str, Any]]]:
+        """Return the request's items of one table, page by page (one Query)."""
+        return iter_pages(
+            self.dynamodb,
+            self.tables[table],
+            request.sub,
+            request.period,
+            limit=self.page_limit,
+            filter_expression=request.filters.expression(table),
+        )
+
+    def _check(self, request: ExportRequest) -> tuple[Format, ...]:
+        """Refuse a request the engine cannot carry out; return its formats in order."""
+        chosen = _check_formats(request.formats)
+        if request.csv_encoding not in CSV_ENCODINGS:
+            raise ExportError(N_("Choose UTF-8 or Shift_JIS for the CSV files."))
+        missing = [table for table in TABLES if not self.tables.get(table)]
+        if missing:
+            raise ValueError(f"no table name for {', '.join(missing)}")
+        if self.page_limit is not None and self.page_limit < 1:
+            raise ValueError("page_limit must be at least 1")
+        return chosen
+
     def _write(
         self,
         request: ExportRequest,
@@ -184,6 +205,7 @@ class Exporter:
         upload: Upload,
         scratch: tempfile.TemporaryDirectory[str] | None,
         progress: Progress | None,
+        source: Callable[[TableName], Iterator[list[dict[str, Any]]]] | None = None,
     ) -> tuple[dict[TableName, int], dict[TableName, int], dict[str, set[str]]]:
         """Write every file of the archive into the upload; return counts, replaced, seen."""
         zipped = ZipStream(upload, modified=archive_id.created, level=LEVEL)
@@ -195,14 +217,7 @@ class Exporter:
         files: dict[TableName, dict[Format, ZipEntry]] = {}
         seen: dict[str, set[str]] = {}
         for table in TABLES:
-            pages = iter_pages(
-                self.dynamodb,
-                self.tables[table],
-                request.sub,
-                request.period,
-                limit=self.page_limit,
-                filter_expression=request.filters.expression(table),
-            )
+            pages = source(table) if source is not None else self._pages(request, table)
             written = _write_table(
                 zipped,
                 table,

@@ -22,6 +22,8 @@ BACKUP_PREFIX = "backups/"
 PREFIXES = (EXPORT_PREFIX, BACKUP_PREFIX)
 #: Where files uploaded to restore from wait (a lifecycle rule drops them after a day).
 UPLOAD_PREFIX = "uploads/"
+#: Where the change log lives (``changes/keys.py`` has its key rules; kept 30 days).
+CHANGES_PREFIX = "changes/"
 
 _ID = re.compile(r"([0-9]{8}T[0-9]{6}Z)_([0-9]{8})_([0-9]{8})_([0-9a-f]{12})", re.ASCII)
 _KEY = re.compile(r"(?P<prefix>exports/|backups/)(?P<sub>[^/]+)/(?P<id>[^/]+)\.zip")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ..archive.export import Exporter
     from ..archive.signing import Keyring
     from ..aws import Clients
+    from ..changes.store import ChangeLog
     from ..errors import UserError
     from ..settings import Settings
     from .job import Job
@@ -98,6 +99,11 @@ class JobServices(Protocol):
     @property
     def mailer(self) -> Mailer | None:
         """Return what mails users, or None without a sender."""
+        ...
+
+    @property
+    def changes(self) -> ChangeLog:
+        """Return the change log (restores to a moment read it)."""
         ...
 
 

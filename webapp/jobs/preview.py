@@ -54,6 +54,10 @@ def run(services: JobServices, job: Job, params: PreviewParams, reporter: Report
     """Verify the archive and compare it with the user's tables, table by table."""
     from ..archive.restore import RestoreRequest, archive_period, preview
 
+    if params.source.origin == "moment":
+        from .moments import make_moment_archive
+
+        make_moment_archive(services, job, params.source, reporter)
     with opened(services, job.user_id, params.source) as (reader, etag):
         reporter.write()
         tables = {}
@@ -75,6 +79,8 @@ def run(services: JobServices, job: Job, params: PreviewParams, reporter: Report
             "filters": reader.manifest.filters,
             "checked_at": iso(services.now()),
         }
+        if params.source.origin == "moment":
+            result["moment"] = params.source.at
     return Outcome(result)
 
 

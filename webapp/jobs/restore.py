@@ -43,6 +43,9 @@ EXPIRED = N_(
     "restore would change. Nothing was written. Check the archive again."
 )
 UNDO_REPLACES = N_("An undo puts the period back exactly as it was, so it always replaces.")
+MOMENT_REPLACES = N_(
+    "Putting your account book back to a moment makes it exactly as it was, so it always replaces."
+)
 Mode = Literal["merge", "replace"]
 MERGE: Mode = "merge"
 REPLACE: Mode = "replace"
@@ -121,7 +124,9 @@ def run(services: JobServices, job: Job, params: RestoreParams, reporter: Report
         result["undo_archive_id"] = str(restored.snapshot.archive_id)
         result["undo_counts"] = dict(restored.snapshot.counts)
     # An upload has done its work: it goes (the bucket's lifecycle rule would in a day).
-    return Outcome(result, spent=(source.key(job.user_id),) if source.uploaded else ())
+    if source.origin == "moment":
+        result["moment"] = source.at
+    return Outcome(result, spent=(source.key(job.user_id),) if source.inbox else ())
 
 
 def _carried_out(services: JobServices, job: Job, params: RestoreParams) -> Job:
@@ -142,8 +147,11 @@ def _carried_out(services: JobServices, job: Job, params: RestoreParams) -> Job:
         or not all(isinstance(shown, dict) and "state" in shown for shown in tables.values())
     ):
         raise RestoreError(EXPIRED, minutes=services.settings.restore_check_minutes)
-    if preview.PreviewParams.from_dict(checked.params).undoing and params.mode != REPLACE:
+    checked_params = preview.PreviewParams.from_dict(checked.params)
+    if checked_params.undoing and params.mode != REPLACE:
         raise RestoreError(UNDO_REPLACES)
+    if checked_params.source.origin == "moment" and params.mode != REPLACE:
+        raise RestoreError(MOMENT_REPLACES)
     return checked
 
 

@@ -1,4 +1,4 @@
-"""Where a restore reads its archive: one of the user's archives or backups, or an upload.
+"""Where a restore reads its archive: one of the user's archives or backups, an upload, a moment.
 
 Preview and restore both read the archive from S3 into a temporary file: the key
 is built from the job's verified user and never taken from a message or a form.
@@ -39,9 +39,10 @@ CHANGED = N_("The file changed after it was checked. Please start the restore ag
 TOO_BIG = N_("The file is larger than %(limit)s bytes, the most a restore takes.")
 UNREADABLE = N_("The file could not be read just now. Please try again.")
 
-#: Where the file comes from: the user's own exports, their automatic backups, or their PC.
-Origin = Literal["archive", "backup", "upload"]
-ORIGINS: tuple[Origin, ...] = ("archive", "backup", "upload")
+#: Where the file comes from: the user's own exports, their automatic backups, their PC, or
+#: their book as it was at a moment (an archive the check makes, in the upload inbox).
+Origin = Literal["archive", "backup", "upload", "moment"]
+ORIGINS: tuple[Origin, ...] = ("archive", "backup", "upload", "moment")
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,12 @@ class RestoreSource:
     name: str
     #: An upload's file name on the user's PC, as their browser gave it (shown, never used).
     filename: str = ""
+    #: A moment's time (ISO 8601, UTC, to the millisecond).
+    at: str = ""
 
     def key(self, user_id: str) -> str:
         """Return the S3 key to read: always under ``user_id``'s own prefix."""
-        if self.uploaded:
+        if self.inbox:
             return upload_key(user_id, self.name)
         parsed = ArchiveId.parse(self.name)
         if parsed is None:
@@ -70,11 +73,18 @@ class RestoreSource:
 
     @property
     def uploaded(self) -> bool:
-        """Return whether the file is an upload (deleted once restored)."""
+        """Return whether the file is an upload from the user's PC."""
         return self.origin == "upload"
+
+    @property
+    def inbox(self) -> bool:
+        """Return whether the file waits in the upload inbox (deleted once restored)."""
+        return self.origin in ("upload", "moment")
 
     def to_dict(self) -> dict[str, str]:
         """Return the source as a job record stores it."""
+        if self.origin == "moment":
+            return {"kind": self.origin, "token": self.name, "at": self.at}
         if self.uploaded:
             stored = {"kind": self.origin, "token": self.name}
             if self.filename:
@@ -88,11 +98,18 @@ class RestoreSource:
         if not isinstance(raw, Mapping) or raw.get("kind") not in ORIGINS:
             raise RestoreError(GONE)
         origin: Origin = raw["kind"]
-        name = raw.get("token" if origin == "upload" else "archive_id")
+        name = raw.get("token" if origin in ("upload", "moment") else "archive_id")
         if not isinstance(name, str) or not name:
             raise RestoreError(GONE)
-        filename = raw.get("filename")
-        return cls(origin, name, filename if isinstance(filename, str) else "")
+        filename, at = raw.get("filename"), raw.get("at")
+        if origin == "moment" and not isinstance(at, str):
+            raise RestoreError(GONE)
+        return cls(
+            origin,
+            name,
+            filename if isinstance(filename, str) else "",
+            at if isinstance(at, str) else "",
+        )
 
 
 @contextmanager

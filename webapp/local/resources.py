@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..apptable import DUE_INDEX, DUE_SHARD_ATTRIBUTE, NEXT_RUN_ATTRIBUTE, TTL_ATTRIBUTE
-from ..archive.ids import BACKUP_PREFIX, EXPORT_PREFIX, UPLOAD_PREFIX
+from ..archive.ids import BACKUP_PREFIX, CHANGES_PREFIX, EXPORT_PREFIX, UPLOAD_PREFIX
 from ..model import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA
 
 if TYPE_CHECKING:
@@ -32,6 +32,8 @@ class UserPool:
 
 #: Days an automatic backup is kept at most (the newest 12 are kept anyway until then).
 BACKUP_RETENTION_DAYS = 400
+#: Days the change log is kept (serverless.yml's changesRetentionDays).
+CHANGES_RETENTION_DAYS = 30
 
 
 def lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
@@ -57,6 +59,12 @@ def lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
             "Filter": {"Prefix": UPLOAD_PREFIX},
             "Expiration": {"Days": 1},
         },
+        {
+            "ID": "expire-changes",
+            "Status": "Enabled",
+            "Filter": {"Prefix": CHANGES_PREFIX},
+            "Expiration": {"Days": CHANGES_RETENTION_DAYS},
+        },
     ]
 
 
@@ -75,13 +83,18 @@ def create_bucket(s3: S3Client, bucket: str, region: str, retention_days: int) -
     )
 
 
+#: What the data tables' streams carry: every change with the item before and after it.
+STREAM = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+
+
 def create_table(dynamodb: DynamoDBClient, name: str) -> None:
-    """Create one kakeibo table (on-demand, the data model's keys)."""
+    """Create one kakeibo table (on-demand, the data model's keys, a stream of its changes)."""
     dynamodb.create_table(
         TableName=name,
         KeySchema=KEY_SCHEMA,  # type: ignore[arg-type]
         AttributeDefinitions=ATTRIBUTE_DEFINITIONS,  # type: ignore[arg-type]
         BillingMode="PAY_PER_REQUEST",
+        StreamSpecification=STREAM,  # type: ignore[arg-type]
     )
 
 

@@ -19,6 +19,7 @@ from ..identity.cognito import create_user
 from ..services import Services
 from ..settings import Settings
 from .demo import DEMO_PASSWORD, DEMO_USERS, demo_items, write_items
+from .recorder import LocalRecorder
 from .resources import (
     create_app_table,
     create_bucket,
@@ -53,9 +54,12 @@ class LocalStack:
     settings: Settings
     users: dict[str, str]  # email -> sub
     worker: LocalWorker | None = None
+    recorder: LocalRecorder | None = None
 
     def stop(self) -> None:
-        """Stop the worker thread and the moto server, within about a second."""
+        """Stop the worker and recorder threads and the moto server, within about a second."""
+        if self.recorder is not None:
+            self.recorder.stop(timeout=0)
         if self.worker is not None:
             self.worker.stop(timeout=0)  # ask it to stop; its poll ends when moto does
         self.server.stop()
@@ -63,6 +67,8 @@ class LocalStack:
             # A job still running is abandoned: its record and archive live in
             # moto's memory, which goes with the process.
             self.worker.stop(timeout=STOP_SECONDS)
+        if self.recorder is not None:
+            self.recorder.stop(timeout=STOP_SECONDS)
 
 
 def fake_credentials() -> None:
@@ -113,6 +119,8 @@ def provision(
         endpoint_url=endpoint,
         local=True,
         retention_days=retention_days,
+        # The local poller records a change within a second (bench/bench_changes.py).
+        changes_settle_seconds=1,
     )
     clients = clients or Clients(bootstrap)
     create_bucket(clients.s3, BUCKET, REGION, retention_days)
@@ -162,7 +170,14 @@ def start_stack(*, demo: bool = True, worker: bool = True) -> LocalStack:
         poller = LocalWorker(Services(settings)) if worker else None
         if poller is not None:
             poller.start()
+        # The demo data is loaded before the log starts: the log is complete from here.
+        recorder = LocalRecorder(Services(settings)) if worker else None
+        if recorder is not None:
+            recorder.skip_to_latest()
+            recorder.start()
     except BaseException:
         server.stop()
         raise
-    return LocalStack(server=server, settings=settings, users=users, worker=poller)
+    return LocalStack(
+        server=server, settings=settings, users=users, worker=poller, recorder=recorder
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from babel.dates import format_skeleton
@@ -85,6 +85,10 @@ def describe_source(source: RestoreSource | None) -> str:
     """Return the file a check or a restore reads, as the person knows it."""
     if source is None:
         return ""
+    if source.origin == "moment":
+        zone = get_timezone() or zoneinfo.ZoneInfo("UTC")
+        when = format_datetime(datetime.fromisoformat(source.at), zone, page_locale())
+        return str(_("your account book as it was at %(when)s", when=when))
     if source.uploaded:
         if source.filename:
             return str(_("the file %(name)s from your PC", name=source.filename))

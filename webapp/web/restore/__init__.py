@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import checks  # noqa: F401 (its views register on bp)
+from . import checks, moments  # noqa: F401 (their views register on bp)
 from .views import bp
 
 __all__ = ["bp"]

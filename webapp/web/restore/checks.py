@@ -58,9 +58,15 @@ def _form(checked: Job) -> RestoreForm | UndoForm | None:
         return None
     if checked.consumed_by or _expired(checked):
         return None
-    if preview_job.PreviewParams.from_dict(checked.params).undoing:
+    if _always_replaces(checked):
         return UndoForm()
     return RestoreForm(data={"mode": MERGE})
+
+
+def _always_replaces(checked: Job) -> bool:
+    """Return whether a check is carried out only as a replace: an undo, or a moment."""
+    params = preview_job.PreviewParams.from_dict(checked.params)
+    return bool(params.undoing) or params.source.origin == "moment"
 
 
 @bp.get("/jobs/<job_id>")
@@ -82,11 +88,11 @@ def confirm(job_id: str) -> Response | tuple[str, int]:
         return _used(checked, checked.consumed_by)
     if _expired(checked):
         return _render(checked, None), 409
-    undoing = preview_job.PreviewParams.from_dict(checked.params).undoing
-    form = UndoForm() if undoing else RestoreForm()
+    replaces = _always_replaces(checked)
+    form = UndoForm() if replaces else RestoreForm()
     if not form.validate():
         return _render(checked, form), 400
-    mode = REPLACE if undoing else form.mode.data
+    mode = REPLACE if replaces else form.mode.data
     if mode == REPLACE and checked.result.get("filters"):
         # The worker refuses it too; saying so here keeps the user on the page.
         form.form_errors.append(
@@ -175,6 +181,11 @@ def _render(found: Job, form: RestoreForm | UndoForm | None) -> str:
         job=found,
         checked=checked,
         source=params.source if params else None,
+        moment=(
+            datetime.fromisoformat(params.source.at)
+            if params and params.source.origin == "moment"
+            else None
+        ),
         undone=undone,
         form=form,
         expired=found.kind == preview_job.NAME

@@ -10,6 +10,7 @@ from flask_wtf import FlaskForm
 # WTForms ships no type hints; the second code keeps this clean once the
 # project's mypy config ignores wtforms.* as it does flask_wtf.*.
 from wtforms import (  # type: ignore[import-untyped, unused-ignore]
+    DateTimeLocalField,
     HiddenField,
     RadioField,
     SelectChoice,
@@ -17,6 +18,7 @@ from wtforms import (  # type: ignore[import-untyped, unused-ignore]
 )
 from wtforms.validators import (  # type: ignore[import-untyped, unused-ignore]
     InputRequired,
+    Optional,
     Regexp,
     ValidationError,
 )
@@ -81,3 +83,17 @@ class RestoreForm(FlaskForm):  # type: ignore[misc]
 
 class UndoForm(FlaskForm):  # type: ignore[misc]
     """Undo a restore: only the CSRF token (an undo always replaces, and says so first)."""
+
+
+class MomentForm(FlaskForm):  # type: ignore[misc]
+    """A moment to put the account book back to: just before a listed change, or a time."""
+
+    #: Just before a listed change: its time in ms since the epoch, less one.
+    at_ms = HiddenField(
+        validators=[Optional(), Regexp(r"^[0-9]{1,15}$", message=_l("Choose a moment."))]
+    )
+    when = DateTimeLocalField(
+        _l("Date and time"),
+        format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
+        validators=[Optional()],
+    )
