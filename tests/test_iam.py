@@ -59,7 +59,7 @@ STAGE = "ci"
 TODAY = date(2026, 12, 3)
 PERIOD = (date(2026, 11, 1), date(2026, 11, 30))
 EMAIL = "iam@example.com"
-ROLES = ("WebRole", "WorkerRole", "DispatcherRole")
+ROLES = ("WebRole", "WorkerRole", "DispatcherRole", "RecorderRole")
 
 #: Granted actions no flow here uses, and why they are granted all the same.
 UNUSED: dict[str, dict[str, str]] = {
@@ -82,6 +82,26 @@ UNUSED: dict[str, dict[str, str]] = {
     "DispatcherRole": {
         "logs:CreateLogStream": "Lambda writes the function's log with the role, not our code",
         "logs:PutLogEvents": "Lambda writes the function's log with the role, not our code",
+    },
+    "RecorderRole": {
+        "logs:CreateLogStream": "Lambda writes the function's log with the role, not our code",
+        "logs:PutLogEvents": "Lambda writes the function's log with the role, not our code",
+        # The stream mappings read the tables' streams and hand the function the batch;
+        # the queue mapping reads the dead-letter queue of given-up batches; a given-up
+        # batch is sent there by the stream mapping, as the function's role.
+        **dict.fromkeys(
+            (
+                "dynamodb:DescribeStream",
+                "dynamodb:GetRecords",
+                "dynamodb:GetShardIterator",
+                "dynamodb:ListStreams",
+                "sqs:SendMessage",
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+            ),
+            "Lambda's event source mapping does this with the function's role; our code never does",
+        ),
     },
 }
 
@@ -317,6 +337,8 @@ class World:
     backup_id: str = ""
     upload_token: str = ""
     not_a_zip_token: str = ""
+    #: The stream batches Lambda would hand the recorder (read as the admin: the mapping's).
+    stream_events: list[dict[str, Any]] = field(default_factory=list)
     client: Any = None
     worker: LocalWorker | None = None
     #: Job ids queued for the worker's flows, and of those that ended, by flow name.
@@ -586,7 +608,7 @@ def _queue_job(name: str) -> Callable[[Stack, World], None]:
         _empty_queue(services)  # only this flow's job waits (the web's were the web's)
         if name in PREPARE:
             PREPARE[name](stack, world)
-        kind, params = WORKER_JOBS[name](world)
+        kind, params = (WORKER_JOBS | LATER_JOBS)[name](world)
         job = Job.queued(world.sub, kind.name, params.to_dict(), datetime.now(UTC))
         services.jobs.create(job)
         if isinstance(params, restore.RestoreParams):  # the web claims the check first
@@ -653,6 +675,66 @@ def dispatcher_run(stack: Stack, world: World) -> None:
     assert "due-user" in ran.queued and ran.overdue == ["due-user"]
 
 
+# --- the recorder function, and what reads its change log ------------------------------------
+
+
+def _prepare_recording(stack: Stack, world: World) -> None:
+    """Read both streams as Lambda's mappings would (IAM not enforced: the mapping's)."""
+    from webapp.local.recorder import stream_event, streams_client
+
+    admin = _admin_services(stack)
+    now = datetime.now(UTC)
+    for name, table in stack.settings.data_tables.items():
+        admin.recorder.log.mark_since(name, 0, now)  # complete from the start
+        arn = admin.clients.dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        streams = streams_client(stack.settings)
+        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            iterator = streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            records = streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+            if records:
+                world.stream_events.append(stream_event(records, arn, stack.settings.region))
+    assert world.stream_events, "no change reached the streams"
+
+
+def recorder_records(stack: Stack, world: World) -> None:
+    """Record every change the flows made, and a batch given up on (a gap), as the recorder."""
+    from webapp.local.recorder import dead_letter_event
+
+    recorder = Services(stack.settings, source="recorder").recorder
+    for event in world.stream_events:
+        assert recorder.handle(event) == {"batchItemFailures": []}
+    first = world.stream_events[0]["Records"][:1]
+    lost = [{**record, "dynamodb": dict(record["dynamodb"])} for record in first]
+    gap = dead_letter_event(lost, first[0]["eventSourceARN"], "shard-1", "RecordAgeExceeded")
+    assert recorder.handle(gap) == {"batchItemFailures": []}
+
+
+def web_moments_page(stack: Stack, world: World) -> None:
+    """Sign in again (the reset ended every session), show the recent changes."""
+    client = _sign_in(stack, world)
+    page = client.get("/restore/moments")
+    assert page.status_code == 200, page.get_data(as_text=True)[:500]
+
+
+def _iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+#: Jobs that need the change log recorded first (they run after the recorder's flow).
+LATER_JOBS: dict[str, Callable[[World], tuple[Kind[Any], Params]]] = {
+    "preview-moment": lambda w: (
+        preview.KIND,
+        preview.PreviewParams(
+            RestoreSource(
+                "moment", "ab" * 16, at=datetime.now(UTC).isoformat(timespec="milliseconds")
+            )
+        ),
+    ),
+}
+
+
 # --- the flows, in order -------------------------------------------------------------------------
 
 
@@ -674,6 +756,12 @@ FLOWS: list[Flow] = [
         for name in WORKER_JOBS
     ),
     Flow("worker export-damaged", "WorkerRole", worker_export_damaged, _prepare_damaged_export),
+    Flow("recorder records", "RecorderRole", recorder_records, _prepare_recording),
+    Flow("web_moments_page", "WebRole", web_moments_page),
+    *(
+        Flow(f"worker {name}", "WorkerRole", _run_job(name), _queue_job(name))
+        for name in LATER_JOBS
+    ),
     Flow("dispatcher run", "DispatcherRole", dispatcher_run, _prepare_dispatch),
 ]
 

@@ -86,11 +86,6 @@ class Clients:
         return self._client("ses", base_config())  # type: ignore[no-any-return]
 
     @cached_property
-    def streams(self) -> Any:
-        """DynamoDB Streams (local mode's stand-in for Lambda's stream trigger reads it)."""
-        return self._client("dynamodbstreams", base_config())
-
-    @cached_property
     def ssm(self) -> SSMClient:
         return self._client("ssm", base_config())  # type: ignore[no-any-return]
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..changes.recorder import Recorder
 from ..services import Services
+from ..settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -96,12 +97,25 @@ class _Shard:
     attempts: int = 0
 
 
+def streams_client(settings: Settings) -> Any:
+    """Return a DynamoDB Streams client on local mode's endpoint.
+
+    Only local mode reads the streams (on AWS, Lambda's mapping does), so the client is
+    built here, not in ``webapp.aws`` whose services the Lambda zip carries models for.
+    """
+    import boto3
+
+    return boto3.client(
+        "dynamodbstreams", region_name=settings.region, endpoint_url=settings.endpoint_url
+    )
+
+
 class LocalRecorder:
     """Deliver the tables' stream records to the recorder, in order, as Lambda would."""
 
     def __init__(self, services: Services, recorder: Recorder | None = None) -> None:
         self.settings = services.settings
-        self.streams = services.clients.streams
+        self.streams = streams_client(services.settings)
         self.dynamodb = services.clients.dynamodb
         self.recorder = recorder or services.recorder
         self._shards: list[_Shard] | None = None
