@@ -323,8 +323,11 @@ def compile_templates(python312: str, stage: Path, deps: Path) -> None:
 
 
 def _leave_out(directory: str, names: list[str]) -> set[str]:
-    """Return what ``copytree`` skips in ``directory``: bytecode, caches and local mode."""
-    skipped = {n for n in names if n == "__pycache__" or n.endswith((".pyc", ".mo"))}
+    """Return what ``copytree`` skips in ``directory``: bytecode, caches, docs, local mode.
+
+    Docs beside the code (the translations' GLOSSARY.md) are for people, not Lambda.
+    """
+    skipped = {n for n in names if n == "__pycache__" or n.endswith((".pyc", ".mo", ".md"))}
     if Path(directory) == LOCAL_ONLY.parent:
         skipped.add(LOCAL_ONLY.name)
     return skipped

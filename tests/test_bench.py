@@ -50,6 +50,18 @@ BENCHES: dict[str, tuple[list[str], set[str]]] = {
             "peak_mb_1k",
         },
     ),
+    "bench_changes.py": (
+        ["20", "200"],
+        {
+            "recorder_items_per_s",
+            "recorder_cpu_items_per_s",
+            "recovery_point_median_s",
+            "recovery_point_p95_s",
+            "writes",
+            "durable",
+            "items",
+        },
+    ),
     "bench_coldstart.py": (
         ["1"],
         {

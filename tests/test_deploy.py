@@ -1230,9 +1230,9 @@ def test_functions_have_reserved_concurrency_and_users_a_daily_quota(
 ) -> None:
     reserved = {
         name: _function(template, name)["Properties"]["ReservedConcurrentExecutions"]
-        for name in ("Web", "Worker", "Dispatcher")
+        for name in ("Web", "Worker", "Dispatcher", "Recorder")
     }
-    assert reserved == {"Web": 20, "Worker": 4, "Dispatcher": 1}
+    assert reserved == {"Web": 20, "Worker": 4, "Dispatcher": 1, "Recorder": 10}
     # SQS never polls for more workers than may run (throttled deliveries count as receives).
     mapping = template["Resources"]["WorkerEventSourceMappingSQSJobsQueue"]
     assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": reserved["Worker"]}

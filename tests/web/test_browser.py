@@ -428,7 +428,7 @@ def test_with_javascript_a_shift_jis_export_says_its_count_and_the_started_messa
     outcome = page.locator("#job-outcome")
     # The demo memos hold an emoji, which Shift_JIS cannot: the count shows as after a reload.
     assert re.search(
-        r"CSV では Shift_JIS で表せない [0-9,]+ 文字を \? にしました。", outcome.inner_text()
+        r"CSV では、Shift_JIS で表せない[0-9,]+文字を「\?」にしました。", outcome.inner_text()
     )
     assert page.get_by_text("エクスポートを開始しました。").count() == 0
     assert _axe_here(page) == []

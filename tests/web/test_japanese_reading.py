@@ -451,6 +451,7 @@ def _restore(
     restore_page = merged.headers["Location"]
     pages["restore: done"] = client.get(restore_page)
     undo = _post(client, f"{restore_page}/undo", {}, restore_page)
+    assert undo.status_code == 303, (undo.status_code, undo.get_data(as_text=True)[-1500:])
     worker.drain()
     pages["undo: check"] = client.get(undo.headers["Location"])
     undone = _post(client, f"{undo.headers['Location']}/confirm", {}, undo.headers["Location"])
