@@ -6,13 +6,13 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
 # WTForms ships no type hints (see web/auth/forms.py).
-from wtforms import PasswordField, StringField  # type: ignore[import-untyped, unused-ignore]
+from wtforms import StringField  # type: ignore[import-untyped, unused-ignore]
 from wtforms.validators import (  # type: ignore[import-untyped, unused-ignore]
     DataRequired,
     Length,
 )
 
-from ..auth.forms import MAX_PASSWORD, NewPasswordForm, email_field, no_spaces
+from ..auth.forms import NewPasswordForm, email_field, no_spaces, password_field
 
 #: Cognito's limit on a confirmation code (its own are 6 digits).
 MAX_CODE = 2048
@@ -55,14 +55,4 @@ class DisableTotpForm(FlaskForm):  # type: ignore[misc]
     remove the second step of sign-in.
     """
 
-    password = PasswordField(
-        _l("Your password"),
-        validators=[
-            DataRequired(_l("Enter your password.")),
-            Length(
-                max=MAX_PASSWORD,
-                message=_l("A password has at most %(max)s characters.", max=MAX_PASSWORD),
-            ),
-        ],
-        render_kw={"autocomplete": "current-password"},
-    )
+    password = password_field(_l("Your password"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
@@ -32,6 +34,21 @@ def no_spaces(value: str | None) -> str | None:
     return "".join(value.split()) if isinstance(value, str) else value
 
 
+def password_field(label: Any) -> PasswordField:
+    """Return a field for the user's current password (sign-in, and the account's checks)."""
+    return PasswordField(
+        label,
+        validators=[
+            DataRequired(_l("Enter your password.")),
+            Length(
+                max=MAX_PASSWORD,
+                message=_l("A password has at most %(max)s characters.", max=MAX_PASSWORD),
+            ),
+        ],
+        render_kw={"autocomplete": "current-password"},
+    )
+
+
 def email_field() -> EmailField:
     """Return the email address field, as sign-in and the password reset ask for it."""
     return EmailField(
@@ -55,17 +72,7 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
     """Email and password."""
 
     email = email_field()
-    password = PasswordField(
-        _l("Password"),
-        validators=[
-            DataRequired(_l("Enter your password.")),
-            Length(
-                max=MAX_PASSWORD,
-                message=_l("A password has at most %(max)s characters.", max=MAX_PASSWORD),
-            ),
-        ],
-        render_kw={"autocomplete": "current-password"},
-    )
+    password = password_field(_l("Password"))
 
 
 class NewPasswordForm(FlaskForm):  # type: ignore[misc]
