@@ -68,15 +68,11 @@ class Chunks:
         return taken
 
 
-class ChunkReader(io.RawIOBase):
-    """A seekable file over chunks end to end, so botocore can hash, send and resend them."""
+class SeekableReader(io.RawIOBase):
+    """A read-only file of ``_size`` bytes that seeks anywhere; subclasses read at ``_position``."""
 
-    def __init__(self, chunks: Chunks) -> None:
-        super().__init__()
-        self._chunks = chunks.items
-        self._starts = [0, *accumulate(map(len, self._chunks))]
-        self._size = chunks.size
-        self._position = 0
+    _size = 0
+    _position = 0
 
     def readable(self) -> bool:
         return True
@@ -91,6 +87,17 @@ class ChunkReader(io.RawIOBase):
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
         self._position = max(0, base + offset)
         return self._position
+
+
+class ChunkReader(SeekableReader):
+    """A seekable file over chunks end to end, so botocore can hash, send and resend them."""
+
+    def __init__(self, chunks: Chunks) -> None:
+        super().__init__()
+        self._chunks = chunks.items
+        self._starts = [0, *accumulate(map(len, self._chunks))]
+        self._size = chunks.size
+        self._position = 0
 
     def readinto(self, buffer: WriteableBuffer) -> int:
         target = memoryview(buffer).cast("B")

@@ -26,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..errors import UserError
 from ..model import TableName
 from .errors import RestoreError
+from .upload import SeekableReader
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -134,26 +135,12 @@ def _download(s3: S3Client, bucket: str, key: str) -> IO[bytes]:
     return spool
 
 
-class _RangedObject(io.RawIOBase):
+class _RangedObject(SeekableReader):
     """An S3 object as a seekable read-only file: each read is one ranged GET."""
 
     def __init__(self, s3: S3Client, bucket: str, key: str, size: int) -> None:
         self._s3, self._bucket, self._key, self._size = s3, bucket, key, size
         self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        self._position = max(0, base + offset)
-        return self._position
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
